@@ -1,0 +1,130 @@
+// ckpt-studio: the Checkpoint Studio GUI.
+//
+// A thin main over ckpt_ui: parses the command line, shows a MainWindow and opens the checkpoint
+// given (or the generated demo). With --screenshot it saves a PNG of the window once the tree is
+// shown and exits, which is how the GUI is looked at in CI and without a display.
+#include <cstdio>
+#include <optional>
+
+#include <QApplication>
+#include <QCommandLineOption>
+#include <QCommandLineParser>
+#include <QDir>
+#include <QPixmap>
+#include <QTemporaryDir>
+#include <QTimer>
+
+#include "bridge/qt_convert.h"
+#include "bridge/status_text.h"
+#include "ckpt/core/demo.h"
+#include "ckpt/core/format.h"
+#include "views/main_window.h"
+#include "views/recent_files.h"
+
+namespace {
+
+constexpr int kExitOpenFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitScreenshotFailed = 3;
+
+// Levels below the top level that --screenshot expands (QTreeView::expandToDepth(1) shows the
+// top level, their children and grandchildren).
+constexpr int kScreenshotExpandDepth = 1;
+// Time for delayed item layout and repaints to settle before grabbing.
+constexpr int kScreenshotSettleMs = 250;
+
+void printError(const QString& text) {
+    std::fprintf(stderr, "ckpt-studio: %s\n", qUtf8Printable(text));
+}
+
+// Grabs `window` into `file` and ends the event loop with the outcome.
+void saveScreenshot(ckpt::ui::MainWindow& window, const QString& file) {
+    const QPixmap pixmap = window.grab();
+    if (pixmap.isNull() || !pixmap.save(file, "PNG")) {
+        printError(QStringLiteral("could not save the screenshot to %1").arg(file));
+        QCoreApplication::exit(kExitScreenshotFailed);
+        return;
+    }
+    QCoreApplication::exit(0);
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+    QApplication app(argc, argv);
+    QApplication::setOrganizationName(ckpt::ui::RecentFiles::organizationName());
+    QApplication::setApplicationName(ckpt::ui::RecentFiles::applicationName());
+    QApplication::setApplicationVersion(QStringLiteral(CKPT_VERSION));
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription(
+        QStringLiteral("Checkpoint Studio: browse JAX/Flax checkpoints."));
+    parser.addHelpOption();
+    parser.addVersionOption();
+    parser.addPositionalArgument(QStringLiteral("path"),
+                                 QStringLiteral("A checkpoint file or directory to open."),
+                                 QStringLiteral("[PATH]"));
+    const QCommandLineOption demoOption(
+        QStringLiteral("demo"),
+        QStringLiteral("Open a generated demo checkpoint (a small Flax TrainState)."));
+    const QCommandLineOption screenshotOption(
+        QStringLiteral("screenshot"),
+        QStringLiteral("Save a PNG of the window once the checkpoint is shown, then exit "
+                       "(non-zero if opening failed)."),
+        QStringLiteral("file"));
+    parser.addOption(demoOption);
+    parser.addOption(screenshotOption);
+    parser.process(app);
+
+    const QStringList positional = parser.positionalArguments();
+    const bool demo = parser.isSet(demoOption);
+    if (positional.size() > 1 || (demo && !positional.isEmpty())) {
+        printError(QStringLiteral("give one PATH or --demo (see --help)"));
+        return kExitUsage;
+    }
+
+    // Declared before the window so that the demo file outlives everything that reads it.
+    std::optional<QTemporaryDir> demoDir;
+    QString path = positional.value(0);
+    if (demo) {
+        demoDir.emplace();
+        if (!demoDir->isValid()) {
+            printError(QStringLiteral("could not create a temporary directory: %1")
+                           .arg(demoDir->errorString()));
+            return kExitOpenFailed;
+        }
+        path = demoDir->filePath(QStringLiteral("demo_train_state.msgpack"));
+        const ckpt::Status status = ckpt::writeCheckpoint(ckpt::makeDemoTrainState(),
+                                                          ckpt::ui::toFsPath(path), "flax");
+        if (!status.isOk()) {
+            printError(QStringLiteral("could not write the demo checkpoint: %1")
+                           .arg(ckpt::ui::statusToUserText(status)));
+            return kExitOpenFailed;
+        }
+    }
+
+    ckpt::ui::MainWindow window;
+    if (parser.isSet(screenshotOption)) {
+        const QString file = parser.value(screenshotOption);
+        window.setErrorDialogsEnabled(false);
+        QObject::connect(&window, &ckpt::ui::MainWindow::errorOccurred, &app,
+                         [](const QString& message) {
+                             printError(message);
+                             QCoreApplication::exit(kExitOpenFailed);
+                         });
+        QObject::connect(&window, &ckpt::ui::MainWindow::checkpointOpened, &window,
+                         [&window, file] {
+                             window.expandToDepth(kScreenshotExpandDepth);
+                             window.selectFirstArray();
+                             QTimer::singleShot(kScreenshotSettleMs, &window,
+                                                [&window, file] { saveScreenshot(window, file); });
+                         });
+        if (path.isEmpty()) {
+            QTimer::singleShot(kScreenshotSettleMs, &window,
+                               [&window, file] { saveScreenshot(window, file); });
+        }
+    }
+    window.show();
+    if (!path.isEmpty()) window.openPath(path);
+    return QApplication::exec();
+}

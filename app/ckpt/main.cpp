@@ -1,0 +1,102 @@
+// ckpt: the command-line face of Checkpoint Studio. Parses arguments; the commands live in
+// app/cli/commands.cpp.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "commands.h"
+
+namespace {
+
+constexpr const char* kKeyPathHelp =
+    "KEYPATH is the keys from the root joined by '/', e.g. params/Dense_0/kernel or data/0 "
+    "(list and tuple items by index). A key containing '/' or '\\' escapes it with a backslash "
+    "(a\\/b is the single key \"a/b\"); an empty key is written \\e.";
+
+void addSource(CLI::App* cmd, ckpt::cli::SourceArgs& source) {
+    cmd->add_option("PATH", source.path, "Checkpoint file or directory")->required();
+    cmd->add_option("--format", source.format, "Read as this format instead of detecting it");
+    cmd->add_option("--step", source.step,
+                    "In a directory of steps, open this step instead of the latest");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::ios::sync_with_stdio(false);
+    CLI::App app{"ckpt — inspect, convert and fix JAX/Flax checkpoints", "ckpt"};
+    app.set_version_flag("--version", "ckpt 0.1.0");
+    app.require_subcommand(1);
+    app.footer(kKeyPathHelp);
+
+    ckpt::cli::InfoArgs info;
+    auto* infoCmd = app.add_subcommand("info", "Format, layout, steps, leaf count, bytes, parameters");
+    addSource(infoCmd, info.source);
+    infoCmd->add_flag("--json", info.json, "Print JSON");
+
+    ckpt::cli::TreeArgs tree;
+    auto* treeCmd = app.add_subcommand("tree", "The tree with kind, dtype, shape and bytes");
+    addSource(treeCmd, tree.source);
+    treeCmd->add_flag("--json", tree.json,
+                      "Print {\"format\": F, \"tree\": NODE} with NODE as documented in README");
+
+    ckpt::cli::ShowArgs show;
+    auto* showCmd = app.add_subcommand("show", "A leaf's values (elided when large) and statistics");
+    addSource(showCmd, show.source);
+    showCmd->add_option("KEYPATH", show.keyPath, "Key path of the leaf")->required();
+    showCmd->add_flag("--json", show.json, "Print every value and the statistics as JSON");
+    showCmd->add_option("--max-values", show.maxValues, "With --json: print at most N values");
+    showCmd->footer(kKeyPathHelp);
+
+    ckpt::cli::CatArgs cat;
+    auto* catCmd = app.add_subcommand("cat", "A leaf's raw bytes (C order, little-endian) to stdout");
+    addSource(catCmd, cat.source);
+    catCmd->add_option("KEYPATH", cat.keyPath, "Key path of the leaf")->required();
+    catCmd->footer(kKeyPathHelp);
+
+    ckpt::cli::ConvertArgs convert;
+    auto* convertCmd = app.add_subcommand("convert", "Write SRC (or chosen subtrees) in another format");
+    addSource(convertCmd, convert.source);
+    convertCmd->add_option("DST", convert.target, "Output file (or directory with --write-step)")
+        ->required();
+    convertCmd->add_option("--to", convert.to, "Output format")->required()->check(
+        CLI::IsMember({"flax"}));
+    convertCmd->add_option("--subtree", convert.subtrees,
+                           "Keep only this subtree (repeatable); KEYPATH syntax");
+    convertCmd->add_flag("--overwrite", convert.overwrite,
+                         "Replace an existing output (flax steps: also write an older step and "
+                         "delete newer ones, as flax does)");
+    convertCmd->add_option("--write-step", convert.writeStep,
+                           "flax: write DST/checkpoint_<STEP> as flax.training.checkpoints does");
+    convertCmd->add_option("--keep", convert.keep,
+                           "flax steps: keep this many newest checkpoints (0 = all; default 0)");
+    convertCmd->add_option("--keep-every-n-steps", convert.keepEveryNSteps,
+                           "flax steps: also keep old checkpoints this many steps apart");
+    convertCmd->add_option("--flax-sequences", convert.flaxSequences,
+                           "flax: lists/tuples as 'state-dict' maps keyed \"0\",\"1\",... (what "
+                           "flax writes) or msgpack 'array's")
+        ->check(CLI::IsMember({"state-dict", "array"}));
+    convertCmd->add_option("--flax-max-chunk-bytes", convert.flaxMaxChunkBytes,
+                           "flax: split arrays larger than this into flax's chunked form "
+                           "(default 2^30, as flax)");
+    convertCmd->footer(kKeyPathHelp);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return 2;
+    }
+
+    if (infoCmd->parsed()) return ckpt::cli::runInfo(info, std::cout, std::cerr);
+    if (treeCmd->parsed()) return ckpt::cli::runTree(tree, std::cout, std::cerr);
+    if (showCmd->parsed()) return ckpt::cli::runShow(show, std::cout, std::cerr);
+    if (catCmd->parsed()) return ckpt::cli::runCat(cat, std::cout, std::cerr);
+    if (convertCmd->parsed()) return ckpt::cli::runConvert(convert, std::cout, std::cerr);
+    return 2;
+}

@@ -1,0 +1,61 @@
+// The `ckpt` commands, as functions over ckpt_core that write to the given streams and return
+// the process exit status (0 success, 1 failure). main.cpp only parses arguments.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace ckpt::cli {
+
+struct SourceArgs {
+    std::filesystem::path path;
+    std::string format;               // empty = detect
+    std::optional<std::string> step;  // run directories: which step
+};
+
+struct InfoArgs {
+    SourceArgs source;
+    bool json = false;
+};
+
+struct TreeArgs {
+    SourceArgs source;
+    bool json = false;
+};
+
+struct ShowArgs {
+    SourceArgs source;
+    std::string keyPath;
+    bool json = false;
+    std::optional<std::uint64_t> maxValues;  // JSON: at most this many values
+};
+
+struct CatArgs {
+    SourceArgs source;
+    std::string keyPath;
+};
+
+struct ConvertArgs {
+    SourceArgs source;
+    std::filesystem::path target;
+    std::string to;
+    std::vector<std::string> subtrees;
+    bool overwrite = false;
+    std::optional<std::string> writeStep;
+    int keep = 0;
+    std::optional<double> keepEveryNSteps;
+    std::string flaxSequences = "state-dict";
+    std::uint64_t flaxMaxChunkBytes = 1ULL << 30;
+};
+
+int runInfo(const InfoArgs& args, std::ostream& out, std::ostream& err);
+int runTree(const TreeArgs& args, std::ostream& out, std::ostream& err);
+int runShow(const ShowArgs& args, std::ostream& out, std::ostream& err);
+int runCat(const CatArgs& args, std::ostream& out, std::ostream& err);
+int runConvert(const ConvertArgs& args, std::ostream& out, std::ostream& err);
+
+}  // namespace ckpt::cli

@@ -1,0 +1,302 @@
+#include "formats/flax_msgpack/flax_format.h"
+
+#include <algorithm>
+#include <fstream>
+#include <optional>
+#include <regex>
+#include <variant>
+
+#include "formats/flax_msgpack/flax_codec.h"
+#include "io/atomic_file.h"
+#include "io/mapped_file.h"
+
+namespace ckpt::flax {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// flax.training.checkpoints.SIGNED_FLOAT_RE.
+const std::regex& signedFloatRe() {
+    static const std::regex re(R"(([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?))");
+    return re;
+}
+
+using KeyPart = std::variant<std::string, double>;
+
+// re.split with one capturing group: text, number, text, number, ..., text.
+std::vector<KeyPart> naturalKey(std::string_view s) {
+    std::vector<KeyPart> parts;
+    const std::string str(s);
+    auto begin = std::sregex_iterator(str.begin(), str.end(), signedFloatRe());
+    std::size_t last = 0;
+    for (auto it = begin; it != std::sregex_iterator(); ++it) {
+        const auto pos = static_cast<std::size_t>(it->position(0));
+        parts.emplace_back(str.substr(last, pos - last));
+        parts.emplace_back(std::strtod(it->str(0).c_str(), nullptr));
+        last = pos + static_cast<std::size_t>(it->length(0));
+    }
+    parts.emplace_back(str.substr(last));
+    return parts;
+}
+
+bool globMatchPrefix(std::string_view name, std::string_view prefix) {
+    return name.substr(0, prefix.size()) == prefix;
+}
+
+bool endsWith(std::string_view s, std::string_view suffix) {
+    return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// Entries flax counts for keep/overwrite cleanup (`_remove_invalid_ckpts`): `<prefix>*` that
+// are not `*_gda`.
+std::vector<std::string> cleanupCandidates(const fs::path& dir, std::string_view prefix) {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (globMatchPrefix(name, prefix) && !endsWith(name, "_gda")) names.push_back(name);
+    }
+    std::sort(names.begin(), names.end(),
+              [&](const std::string& a, const std::string& b) {
+                  return naturalLess((dir / a).string(), (dir / b).string());
+              });
+    return names;
+}
+
+// The last signed float in `name` (flax `_checkpoint_path_step`).
+std::optional<double> stepNumber(std::string_view name) {
+    std::optional<double> out;
+    const std::string str(name);
+    for (auto it = std::sregex_iterator(str.begin(), str.end(), signedFloatRe());
+         it != std::sregex_iterator(); ++it) {
+        out = std::strtod(it->str(0).c_str(), nullptr);
+    }
+    return out;
+}
+
+bool looksLikeMsgpackMap(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    char c = 0;
+    if (!in.get(c)) return false;
+    const auto b = static_cast<unsigned char>(c);
+    return (b >= 0x80 && b <= 0x8f) || b == 0xde || b == 0xdf;
+}
+
+class FileSink final : public ByteSink {
+public:
+    explicit FileSink(io::AtomicFileWriter& writer) : m_writer(writer) {}
+    Status write(std::span<const std::byte> bytes) override { return m_writer.write(bytes); }
+
+private:
+    io::AtomicFileWriter& m_writer;
+};
+
+Result<Checkpoint> openFile(const fs::path& file) {
+    CKPT_ASSIGN_OR_RETURN(auto mapped, io::MappedFile::open(file));
+    auto bytes = mapped->bytes();
+    CKPT_ASSIGN_OR_RETURN(NodePtr tree, decodeFlaxTree(mapped, bytes, file.string()));
+    Checkpoint ckpt;
+    ckpt.format = "flax";
+    ckpt.layout = "single file";
+    ckpt.path = file;
+    ckpt.root = file;
+    ckpt.tree = std::move(tree);
+    ckpt.properties.emplace_back("file", file.string());
+    ckpt.properties.emplace_back("file bytes", std::to_string(bytes.size()));
+    return ckpt;
+}
+
+class FlaxReader final : public FormatReader {
+public:
+    std::string_view name() const override { return "flax"; }
+
+    int probe(const fs::path& path) const override {
+        std::error_code ec;
+        if (fs::is_regular_file(path, ec)) {
+            if (!looksLikeMsgpackMap(path)) return 0;
+            return path.extension() == ".msgpack" ? 60 : 40;
+        }
+        if (fs::is_directory(path, ec)) {
+            auto steps = listFlaxSteps(path);
+            if (!steps.isOk() || steps->empty()) return 0;
+            return fs::is_regular_file(steps->back().path, ec) ? 30 : 0;
+        }
+        return 0;
+    }
+
+    Result<Checkpoint> open(const fs::path& path, const OpenOptions& options) const override {
+        std::error_code ec;
+        if (!fs::exists(path, ec)) return notFoundError("'" + path.string() + "' does not exist");
+        if (!fs::is_directory(path, ec)) {
+            if (options.step) {
+                return invalidArgumentError("'" + path.string() +
+                                            "' is a single checkpoint file; --step needs a "
+                                            "directory of checkpoint_<step> files");
+            }
+            return openFile(path);
+        }
+        CKPT_ASSIGN_OR_RETURN(auto steps, listFlaxSteps(path));
+        if (steps.empty()) {
+            return notFoundError("'" + path.string() + "' holds no checkpoint_<step> files");
+        }
+        const StepEntry* chosen = &steps.back();
+        if (options.step) {
+            chosen = nullptr;
+            for (const auto& s : steps) {
+                if (s.step == *options.step) chosen = &s;
+            }
+            if (!chosen) {
+                std::string have;
+                for (const auto& s : steps) have += (have.empty() ? "" : ", ") + s.step;
+                return notFoundError("'" + path.string() + "' has no step " + *options.step +
+                                     " (steps: " + have + ")");
+            }
+        }
+        if (!fs::is_regular_file(chosen->path, ec)) {
+            return unsupportedError("'" + chosen->path.string() +
+                                    "' is a directory (an Orbax checkpoint written by flax), not "
+                                    "a flax msgpack file");
+        }
+        CKPT_ASSIGN_OR_RETURN(Checkpoint ckpt, openFile(chosen->path));
+        ckpt.layout = "step directory";
+        ckpt.root = path;
+        ckpt.step = chosen->step;
+        ckpt.steps = std::move(steps);
+        return ckpt;
+    }
+};
+
+class FlaxWriter final : public FormatWriter {
+public:
+    std::string_view name() const override { return "flax"; }
+
+    Status write(const NodePtr& tree, const fs::path& target,
+                 const WriteOptions& options) const override {
+        if (options.step) return writeStep(tree, target, options);
+        CKPT_ASSIGN_OR_RETURN(auto writer, io::AtomicFileWriter::create(target, options.overwrite));
+        return encodeAndCommit(tree, writer, options);
+    }
+
+private:
+    static Status encodeAndCommit(const NodePtr& tree, io::AtomicFileWriter& writer,
+                                  const WriteOptions& options) {
+        FileSink sink(writer);
+        Status s = encodeFlaxTree(tree, sink, options);
+        if (!s.isOk()) return s.withContext("writing '" + writer.target().string() + "'");
+        return writer.commit();
+    }
+
+    // flax.training.checkpoints.save_checkpoint (legacy msgpack path): refuse an existing or
+    // not-newest step unless overwriting, write `<prefix>tmp`, rename, then clean up.
+    static Status writeStep(const NodePtr& tree, const fs::path& dir, const WriteOptions& options) {
+        const std::string& prefix = options.prefix;
+        const std::string name = prefix + *options.step;
+        if (options.step->empty() || options.step->find('/') != std::string::npos) {
+            return invalidArgumentError("invalid step '" + *options.step + "'");
+        }
+        std::error_code ec;
+        fs::create_directories(dir, ec);
+        if (ec) return ioError("cannot create directory '" + dir.string() + "': " + ec.message());
+        const fs::path finalPath = dir / name;
+        const std::string tmpName = prefix + "tmp";
+        if (!options.overwrite) {
+            auto names = cleanupCandidates(dir, prefix);
+            if (std::find(names.begin(), names.end(), name) != names.end()) {
+                return alreadyExistsError("checkpoint '" + finalPath.string() +
+                                          "' already exists (use overwrite to replace it)");
+            }
+            names.push_back(name);
+            std::sort(names.begin(), names.end(), [&](const std::string& a, const std::string& b) {
+                return naturalLess((dir / a).string(), (dir / b).string());
+            });
+            if (names.back() == tmpName) names.pop_back();
+            if (names.back() != name) {
+                return alreadyExistsError("checkpoint '" + (dir / names.back()).string() +
+                                          "' is newer than step " + *options.step +
+                                          " (use overwrite to write an older step)");
+            }
+        }
+        {
+            // Flax writes `<prefix>tmp` and renames it, so a crashed save is never listed.
+            const fs::path tmpPath = dir / tmpName;
+            CKPT_RETURN_IF_ERROR(io::removePath(tmpPath));
+            CKPT_ASSIGN_OR_RETURN(auto writer,
+                                  io::AtomicFileWriter::create(finalPath, true, tmpPath));
+            CKPT_RETURN_IF_ERROR(encodeAndCommit(tree, writer, options));
+        }
+        return cleanup(dir, name, options);
+    }
+
+    // flax `_remove_invalid_ckpts`.
+    static Status cleanup(const fs::path& dir, const std::string& name, const WriteOptions& options) {
+        auto names = cleanupCandidates(dir, options.prefix);
+        if (options.overwrite) {
+            auto it = std::find(names.begin(), names.end(), name);
+            if (it != names.end()) {
+                for (auto newer = it + 1; newer != names.end(); ++newer) {
+                    CKPT_RETURN_IF_ERROR(io::removePath(dir / *newer));
+                }
+                names.erase(it + 1, names.end());
+            }
+        }
+        const auto keep = static_cast<std::size_t>(std::max(options.keep, 0));
+        // keep == 0 keeps everything (flax: files[:-0] is empty).
+        if (keep > 0 && names.size() > keep) {
+            double lastKept = -std::numeric_limits<double>::infinity();
+            for (std::size_t i = 0; i + keep < names.size(); ++i) {
+                if (options.keepEveryNSteps && *options.keepEveryNSteps != 0) {
+                    auto step = stepNumber((dir / names[i]).string());
+                    if (step && *step != 0 && (*step - lastKept) >= *options.keepEveryNSteps) {
+                        lastKept = *step;
+                        continue;
+                    }
+                }
+                CKPT_RETURN_IF_ERROR(io::removePath(dir / names[i]));
+            }
+        }
+        return io::syncDirectory(dir);
+    }
+};
+
+}  // namespace
+
+bool naturalLess(std::string_view a, std::string_view b) {
+    const auto ka = naturalKey(a);
+    const auto kb = naturalKey(b);
+    // Python compares the lists elementwise; positions alternate text/number in both.
+    return std::lexicographical_compare(ka.begin(), ka.end(), kb.begin(), kb.end(),
+                                        [](const KeyPart& x, const KeyPart& y) {
+                                            if (x.index() != y.index()) return x.index() < y.index();
+                                            return x < y;
+                                        });
+}
+
+Result<std::vector<StepEntry>> listFlaxSteps(const fs::path& dir, std::string_view prefix) {
+    std::error_code ec;
+    fs::directory_iterator it(dir, ec);
+    if (ec) return ioError("cannot list '" + dir.string() + "': " + ec.message());
+    std::vector<StepEntry> steps;
+    const std::string tmpName = std::string(prefix) + "tmp";
+    for (const auto& entry : it) {
+        const std::string name = entry.path().filename().string();
+        if (!globMatchPrefix(name, prefix) || name == tmpName || endsWith(name, "_gda") ||
+            name.find(".orbax-checkpoint-tmp") != std::string::npos) {
+            continue;
+        }
+        StepEntry s;
+        s.name = name;
+        s.step = name.substr(prefix.size());
+        s.path = entry.path();
+        steps.push_back(std::move(s));
+    }
+    std::sort(steps.begin(), steps.end(), [](const StepEntry& a, const StepEntry& b) {
+        return naturalLess(a.path.string(), b.path.string());
+    });
+    return steps;
+}
+
+std::unique_ptr<FormatReader> makeFlaxReader() { return std::make_unique<FlaxReader>(); }
+std::unique_ptr<FormatWriter> makeFlaxWriter() { return std::make_unique<FlaxWriter>(); }
+
+}  // namespace ckpt::flax

@@ -1,0 +1,63 @@
+// AtomicFileWriter: write a file so that readers see either the old file or the whole new one.
+//
+// Bytes go to a temporary file beside the target; commit() flushes, fsyncs, renames it over the
+// target and fsyncs the directory. Without commit() (error, cancel, exception) the temporary
+// file is removed and the target is untouched. Not thread-safe; one writer per file.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "ckpt/core/status.h"
+
+namespace ckpt::io {
+
+class AtomicFileWriter {
+public:
+    // Fails with AlreadyExists if `target` exists and !overwrite. `tempPath` names the temporary
+    // file (default: a unique name beside the target); a stale file there is replaced.
+    static Result<AtomicFileWriter> create(const std::filesystem::path& target, bool overwrite,
+                                           const std::filesystem::path& tempPath = {});
+
+    AtomicFileWriter(AtomicFileWriter&& other) noexcept;
+    AtomicFileWriter& operator=(AtomicFileWriter&&) = delete;
+    AtomicFileWriter(const AtomicFileWriter&) = delete;
+    AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+    ~AtomicFileWriter();
+
+    Status write(std::span<const std::byte> bytes);
+    Status write(std::string_view bytes) {
+        return write(std::as_bytes(std::span<const char>(bytes.data(), bytes.size())));
+    }
+    std::uint64_t bytesWritten() const { return m_written; }
+    const std::filesystem::path& target() const { return m_target; }
+
+    Status commit();
+
+private:
+    AtomicFileWriter() = default;
+    Status flushBuffer();
+
+    std::filesystem::path m_target;
+    std::filesystem::path m_temp;
+    int m_fd = -1;
+    bool m_overwrite = false;
+    bool m_committed = false;
+    std::uint64_t m_written = 0;
+    std::vector<std::byte> m_buffer;
+};
+
+// fsync a directory so a rename inside it is durable.
+Status syncDirectory(const std::filesystem::path& dir);
+
+// Renames `from` to `to`; with !overwrite fails (AlreadyExists) rather than replace `to`.
+Status renamePath(const std::filesystem::path& from, const std::filesystem::path& to,
+                  bool overwrite);
+
+// Removes a file or a directory tree; a missing path is not an error.
+Status removePath(const std::filesystem::path& path);
+
+}  // namespace ckpt::io

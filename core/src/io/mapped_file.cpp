@@ -1,0 +1,55 @@
+#include "io/mapped_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace ckpt::io {
+
+namespace {
+std::string errnoText(int err) { return std::strerror(err); }
+}  // namespace
+
+Result<std::shared_ptr<const MappedFile>> MappedFile::open(const std::filesystem::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        const int err = errno;
+        if (err == ENOENT) return notFoundError("'" + path.string() + "': no such file");
+        return ioError("cannot open '" + path.string() + "': " + errnoText(err));
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        const int err = errno;
+        ::close(fd);
+        return ioError("cannot stat '" + path.string() + "': " + errnoText(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        return invalidArgumentError("'" + path.string() + "' is not a regular file");
+    }
+    std::shared_ptr<MappedFile> file(new MappedFile());
+    file->m_path = path;
+    file->m_size = static_cast<std::size_t>(st.st_size);
+    if (file->m_size > 0) {
+        void* map = ::mmap(nullptr, file->m_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) {
+            const int err = errno;
+            ::close(fd);
+            return ioError("cannot map '" + path.string() + "': " + errnoText(err));
+        }
+        file->m_map = map;
+        file->m_data = static_cast<const std::byte*>(map);
+    }
+    ::close(fd);
+    return std::shared_ptr<const MappedFile>(std::move(file));
+}
+
+MappedFile::~MappedFile() {
+    if (m_map) ::munmap(m_map, m_size);
+}
+
+}  // namespace ckpt::io

@@ -1,0 +1,34 @@
+// MappedFile: a read-only memory map of a whole file, shared by the sources that read from it.
+//
+// Thread-safe after construction (the mapping is immutable). Pages are read only when touched,
+// so parsing a file's structure does not read the array payloads it skips.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <span>
+
+#include "ckpt/core/status.h"
+
+namespace ckpt::io {
+
+class MappedFile {
+public:
+    static Result<std::shared_ptr<const MappedFile>> open(const std::filesystem::path& path);
+    ~MappedFile();
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+
+    std::span<const std::byte> bytes() const { return {m_data, m_size}; }
+    const std::filesystem::path& path() const { return m_path; }
+
+private:
+    MappedFile() = default;
+    std::filesystem::path m_path;
+    const std::byte* m_data = nullptr;
+    std::size_t m_size = 0;
+    void* m_map = nullptr;
+};
+
+}  // namespace ckpt::io
