@@ -1,0 +1,87 @@
+#include <nlohmann/json.hpp>
+#include <cstring>
+#include <sstream>
+
+#include "ckpt/core/demo.h"
+#include "ckpt/core/format.h"
+#include "commands.h"
+#include "tests/test_util.h"
+
+using namespace ckpt;
+namespace fs = std::filesystem;
+
+class TestCommands : public QObject {
+    Q_OBJECT
+    test::TempDir m_dir;
+    fs::path m_demo;
+
+private slots:
+    void initTestCase() {
+        m_demo = m_dir.path() / "demo.msgpack";
+        CKPT_VERIFY_OK(writeCheckpoint(makeDemoTrainState(), m_demo, "flax"));
+    }
+    void treeJsonFollowsTheContract() {
+        std::ostringstream out, err;
+        QCOMPARE(cli::runTree({{m_demo, "", {}}, true}, out, err), 0);
+        auto j = nlohmann::ordered_json::parse(out.str());
+        QCOMPARE(j["format"], "flax");
+        const auto& kernel = j["tree"]["children"]["params"]["children"]["Dense_0"]["children"]["kernel"];
+        QCOMPARE(kernel["type"], "array");
+        QCOMPARE(kernel["dtype"], "float32");
+        QCOMPARE(kernel["shape"], nlohmann::json::array({5, 3}));
+        QCOMPARE(j["tree"]["children"]["step"]["value"], 100);
+        QCOMPARE(j["tree"]["children"]["config"]["children"]["model"]["value"], "mlp");
+        // Written as a flax state dict, the tuple comes back as a dict keyed "0", "1".
+        QCOMPARE(j["tree"]["children"]["opt_state"]["children"]["1"]["type"], "none");
+        // Keys keep file order (the demo starts with "step").
+        QCOMPARE(j["tree"]["children"].begin().key(), std::string("step"));
+    }
+    void catWritesRawBytes() {
+        std::ostringstream out, err;
+        QCOMPARE(cli::runCat({{m_demo, "", {}}, "data/0"}, out, err), 0);
+        const std::string bytes = out.str();
+        QCOMPARE(bytes.size(), std::size_t{16});
+        std::int32_t v[4];
+        std::memcpy(v, bytes.data(), 16);
+        QCOMPARE(v[3], 3);
+    }
+    void showJsonHasValuesAndStats() {
+        std::ostringstream out, err;
+        cli::ShowArgs args{{m_demo, "", {}}, "data/1", true, {}};
+        QCOMPARE(cli::runShow(args, out, err), 0);
+        auto j = nlohmann::json::parse(out.str());
+        QCOMPARE(j["values"], nlohmann::json::array({10, 11, 12, 13}));
+        QCOMPARE(j["stats"]["mean"], 11.5);
+        QCOMPARE(j["stats"]["zeros"], 0);
+    }
+    void errorsNameFileAndKeyPath() {
+        std::ostringstream out, err;
+        QCOMPARE(cli::runShow({{m_demo, "", {}}, "params/nope", false, {}}, out, err), 1);
+        QVERIFY(err.str().find(m_demo.string()) != std::string::npos);
+        QVERIFY(err.str().find("'params' has no child 'nope'") != std::string::npos);
+        std::ostringstream out2, err2;
+        QCOMPARE(cli::runCat({{m_demo, "", {}}, "params"}, out2, err2), 1);
+        QVERIFY(err2.str().find("is a dict") != std::string::npos);
+        QVERIFY(out2.str().empty());
+    }
+    void convertKeepsChosenSubtrees() {
+        std::ostringstream out, err;
+        cli::ConvertArgs args;
+        args.source.path = m_demo;
+        args.target = m_dir.path() / "params.msgpack";
+        args.to = "flax";
+        args.subtrees = {"params", "step"};
+        QCOMPARE(cli::runConvert(args, out, err), 0);
+        auto ckpt = openCheckpoint(args.target);
+        CKPT_VERIFY_OK(ckpt);
+        QCOMPARE(ckpt->tree->childCount(), std::size_t{2});
+        QCOMPARE(ckpt->tree->childKey(0), std::string("step"));
+        // The source is untouched and a second convert to the same target refuses to overwrite.
+        std::ostringstream out2, err2;
+        QCOMPARE(cli::runConvert(args, out2, err2), 1);
+        QVERIFY(err2.str().find("already exists") != std::string::npos);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCommands)
+#include "tst_commands.moc"
