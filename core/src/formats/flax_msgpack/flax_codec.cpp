@@ -445,6 +445,18 @@ struct ScratchBuffer {
     void write(const char* p, std::size_t n) { bytes.append(p, n); }
 };
 
+// Always a msgpack float 64 (0xcb + big-endian bits), as Python's msgpack writes a float.
+// msgpack-cxx 4.1's pack_double() writes integral values (1.0, -0.0) as integers, which would
+// restore in Python as int and lose the sign of zero.
+void packFloat64(ScratchBuffer& buf, double v) {
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &v, 8);
+    char out[9];
+    out[0] = static_cast<char>(0xcb);
+    for (int i = 0; i < 8; ++i) out[1 + i] = static_cast<char>((bits >> (56 - 8 * i)) & 0xff);
+    buf.write(out, sizeof out);
+}
+
 class Encoder {
 public:
     Encoder(ByteSink& sink, const WriteOptions& options)
@@ -459,7 +471,7 @@ public:
                     m_packer.pack_str(checked32(e.key.size()));
                     m_packer.pack_str_body(e.key.data(), checked32(e.key.size()));
                     path.push_back(e.key);
-                    CKPT_RETURN_IF_ERROR(encode(*e.value, path, true));
+                    CKPT_RETURN_IF_ERROR(encode(*e.value, path, chunkable));
                     path.pop_back();
                 }
                 return flush();
@@ -479,7 +491,8 @@ public:
                         m_packer.pack_str_body(key.data(), checked32(key.size()));
                     }
                     path.push_back(key);
-                    CKPT_RETURN_IF_ERROR(encode(*node.items()[i], path, asMap));
+                    // flax only chunks arrays reachable through dicts alone.
+                    CKPT_RETURN_IF_ERROR(encode(*node.items()[i], path, chunkable && asMap));
                     path.pop_back();
                 }
                 return flush();
@@ -547,13 +560,13 @@ private:
                     return flush();
                 case DType::kInt64: m_packer.pack_int64(s.toInt64()); return flush();
                 case DType::kUInt64: m_packer.pack_uint64(s.toUInt64()); return flush();
-                case DType::kFloat64: m_packer.pack_double(s.toDouble()); return flush();
+                case DType::kFloat64: packFloat64(m_scratch, s.toDouble()); return flush();
                 case DType::kComplex128: {
                     ScratchBuffer buf;
                     msgpack::packer<ScratchBuffer> p(buf);
                     p.pack_array(2);
-                    p.pack_double(s.toComplex().real());
-                    p.pack_double(s.toComplex().imag());
+                    packFloat64(buf, s.toComplex().real());
+                    packFloat64(buf, s.toComplex().imag());
                     m_packer.pack_ext(buf.bytes.size(), kExtNativeComplex);
                     m_packer.pack_ext_body(buf.bytes.data(), checked32(buf.bytes.size()));
                     return flush();

@@ -75,12 +75,17 @@ std::optional<double> stepNumber(std::string_view name) {
     return out;
 }
 
-bool looksLikeMsgpackMap(const fs::path& path) {
+// How much the first byte looks like the start of a flax document: a map (a state dict) is
+// typical; an array or an ext (a bare ndarray) are possible roots too.
+int firstByteScore(const fs::path& path) {
     std::ifstream in(path, std::ios::binary);
     char c = 0;
-    if (!in.get(c)) return false;
+    if (!in.get(c)) return 0;
     const auto b = static_cast<unsigned char>(c);
-    return (b >= 0x80 && b <= 0x8f) || b == 0xde || b == 0xdf;
+    if ((b >= 0x80 && b <= 0x8f) || b == 0xde || b == 0xdf) return 40;
+    if ((b >= 0x90 && b <= 0x9f) || b == 0xdc || b == 0xdd) return 20;
+    if ((b >= 0xc7 && b <= 0xc9) || (b >= 0xd4 && b <= 0xd8)) return 20;
+    return 0;
 }
 
 class FileSink final : public ByteSink {
@@ -114,8 +119,10 @@ public:
     int probe(const fs::path& path) const override {
         std::error_code ec;
         if (fs::is_regular_file(path, ec)) {
-            if (!looksLikeMsgpackMap(path)) return 0;
-            return path.extension() == ".msgpack" ? 60 : 40;
+            // A .msgpack file is ours even when damaged, so that the user gets the decoder's
+            // precise error rather than "unknown format".
+            if (path.extension() == ".msgpack") return 60;
+            return firstByteScore(path);
         }
         if (fs::is_directory(path, ec)) {
             auto steps = listFlaxSteps(path);
