@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-#include <unordered_set>
+#include <unordered_map>
 
 #include <msgpack.hpp>
 
@@ -151,7 +151,9 @@ public:
             std::string_view source)
         : m_owner(std::move(owner)), m_bytes(bytes), m_source(source) {}
 
-    Result<NodePtr> decode(const MpValue& v, KeyPath& path) {
+    // `viaDicts`: reached from the root through maps only. flax (_unchunk_array_leaves_in_place)
+    // joins chunked arrays only there; below a msgpack array the record stays a dict.
+    Result<NodePtr> decode(const MpValue& v, KeyPath& path, bool viaDicts = true) {
         switch (v.type) {
             case MpType::kNil: return Node::makeNone();
             case MpType::kBool: return Node::makeScalar(Scalar::fromBool(v.boolean));
@@ -175,13 +177,13 @@ public:
                 items.reserve(v.children.size());
                 for (std::size_t i = 0; i < v.children.size(); ++i) {
                     path.push_back(std::to_string(i));
-                    CKPT_ASSIGN_OR_RETURN(NodePtr item, decode(v.children[i], path));
+                    CKPT_ASSIGN_OR_RETURN(NodePtr item, decode(v.children[i], path, false));
                     path.pop_back();
                     items.push_back(std::move(item));
                 }
                 return Node::makeList(std::move(items));
             }
-            case MpType::kMap: return decodeMap(v, path);
+            case MpType::kMap: return decodeMap(v, path, viaDicts);
         }
         return error(path, "unknown msgpack value");
     }
@@ -192,12 +194,16 @@ private:
                                ": " + message);
     }
 
+    // Map keys as flax reads them (msgpack.unpackb(raw=False, strict_map_key=False)): strings,
+    // and integers, which we show in decimal.
     Result<std::string> keyText(const MpValue& key, const KeyPath& path) const {
         if (key.type == MpType::kStr) {
             std::string_view text = viewOf(m_bytes, key);
             if (!isValidUtf8(text)) return error(path, "map key is not valid UTF-8");
             return std::string(text);
         }
+        if (key.type == MpType::kUInt) return std::to_string(key.u);
+        if (key.type == MpType::kInt) return std::to_string(key.i);
         return error(path, std::string("map key of msgpack type ") +
                                std::string(mpTypeName(key.type)) +
                                " (flax state dicts have string keys)");
@@ -211,20 +217,23 @@ private:
         return nullptr;
     }
 
-    Result<NodePtr> decodeMap(const MpValue& v, KeyPath& path) {
-        if (findKey(v, kChunkedArrayKey)) return decodeChunked(v, path);
+    Result<NodePtr> decodeMap(const MpValue& v, KeyPath& path, bool viaDicts) {
+        if (viaDicts && findKey(v, kChunkedArrayKey)) return decodeChunked(v, path);
         std::vector<DictEntry> entries;
         entries.reserve(v.children.size() / 2);
-        std::unordered_set<std::string_view> seen;
+        std::unordered_map<std::string, std::size_t> seen;
         for (std::size_t i = 0; i + 1 < v.children.size(); i += 2) {
             CKPT_ASSIGN_OR_RETURN(std::string key, keyText(v.children[i], path));
-            if (!seen.insert(viewOf(m_bytes, v.children[i])).second) {
-                return error(path, "duplicate map key '" + key + "'");
-            }
             path.push_back(key);
-            CKPT_ASSIGN_OR_RETURN(NodePtr value, decode(v.children[i + 1], path));
+            CKPT_ASSIGN_OR_RETURN(NodePtr value, decode(v.children[i + 1], path, viaDicts));
             path.pop_back();
-            entries.push_back({std::move(key), std::move(value)});
+            // A repeated key keeps its first position and its last value, as a Python dict does.
+            auto [it, inserted] = seen.emplace(key, entries.size());
+            if (inserted) {
+                entries.push_back({std::move(key), std::move(value)});
+            } else {
+                entries[it->second].value = std::move(value);
+            }
         }
         return Node::makeDict(std::move(entries));
     }
