@@ -108,7 +108,9 @@ Status toStatus(const Result<T>& r) { return r.status(); }
 // Evaluates a Result<T> expression; returns its Status on error, else moves the value into lhs.
 #define CKPT_ASSIGN_OR_RETURN(lhs, expr) \
     CKPT_ASSIGN_OR_RETURN_IMPL(CKPT_CONCAT(ckpt_result_, __LINE__), lhs, expr)
+// NOLINTBEGIN(bugprone-macro-parentheses): `lhs` may be a declaration and cannot be parenthesised.
 #define CKPT_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
     auto tmp = (expr);                             \
     if (!tmp.isOk()) return tmp.status();          \
     lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)
