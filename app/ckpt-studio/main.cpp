@@ -3,9 +3,6 @@
 // A thin main over ckpt_ui: parses the command line, shows a MainWindow and opens the checkpoint
 // given (or the generated demo). With --screenshot it saves a PNG of the window once the tree is
 // shown and exits, which is how the GUI is looked at in CI and without a display.
-#include <cstdio>
-#include <optional>
-
 #include <QApplication>
 #include <QCommandLineOption>
 #include <QCommandLineParser>
@@ -13,6 +10,8 @@
 #include <QPixmap>
 #include <QTemporaryDir>
 #include <QTimer>
+#include <cstdio>
+#include <optional>
 
 #include "bridge/qt_convert.h"
 #include "bridge/status_text.h"
@@ -94,8 +93,8 @@ int main(int argc, char* argv[]) {
             return kExitOpenFailed;
         }
         path = demoDir->filePath(QStringLiteral("demo_train_state.msgpack"));
-        const ckpt::Status status = ckpt::writeCheckpoint(ckpt::makeDemoTrainState(),
-                                                          ckpt::ui::toFsPath(path), "flax");
+        const ckpt::Status status =
+            ckpt::writeCheckpoint(ckpt::makeDemoTrainState(), ckpt::ui::toFsPath(path), "flax");
         if (!status.isOk()) {
             printError(QStringLiteral("could not write the demo checkpoint: %1")
                            .arg(ckpt::ui::statusToUserText(status)));
@@ -125,6 +124,12 @@ int main(int argc, char* argv[]) {
         }
     }
     window.show();
-    if (!path.isEmpty()) window.openPath(path);
+    // The demo lives in a temporary directory, and --screenshot is not a user's session: neither
+    // belongs in Open Recent.
+    const bool record = !demo && !parser.isSet(screenshotOption);
+    if (!path.isEmpty()) {
+        window.openPath(path, record ? ckpt::ui::MainWindow::Recent::kRecord
+                                     : ckpt::ui::MainWindow::Recent::kSkip);
+    }
     return QApplication::exec();
 }

@@ -1,0 +1,370 @@
+// Tests for ckpt::ui::MainWindow: opening a real flax checkpoint (the demo, written by core),
+// the title, tree, status bar, details and recent files; errors for missing and garbage files;
+// drag and drop; and that late results never reach a closed window.
+#include <QAction>
+#include <QApplication>
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QFile>
+#include <QLabel>
+#include <QMenu>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QRandomGenerator>
+#include <QSettings>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QThreadPool>
+#include <QTimer>
+#include <QTreeView>
+#include <QUrl>
+#include <memory>
+
+#include "bridge/qt_convert.h"
+#include "ckpt/core/demo.h"
+#include "ckpt/core/format.h"
+#include "models/display_text.h"
+#include "models/tree_model.h"
+#include "views/details_pane.h"
+#include "views/main_window.h"
+#include "views/recent_files.h"
+
+using ckpt::ui::MainWindow;
+using ckpt::ui::TreeModel;
+
+namespace {
+
+constexpr int kOpenTimeoutMs = 10'000;
+
+// Opens `path` and waits for the outcome; true when it opened.
+bool openAndWait(MainWindow& window, const QString& path) {
+    QSignalSpy opened(&window, &MainWindow::checkpointOpened);
+    QSignalSpy failed(&window, &MainWindow::errorOccurred);
+    if (!window.openPath(path)) return false;
+    if (!QTest::qWaitFor([&] { return !opened.isEmpty() || !failed.isEmpty(); }, kOpenTimeoutMs)) {
+        return false;
+    }
+    return !opened.isEmpty();
+}
+
+// The menu action with `text` (as written, with its '&'), searched through every menu.
+QAction* findAction(const MainWindow& window, const QString& text) {
+    const QList<QAction*> actions = window.findChildren<QAction*>();
+    for (QAction* action : actions) {
+        if (action->text() == text) return action;
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+class TestMainWindow : public QObject {
+    Q_OBJECT
+
+private slots:
+    void initTestCase() {
+        QVERIFY(m_dir.isValid());
+        // Keep the user's real settings out of the tests.
+        QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope,
+                           m_dir.filePath(QStringLiteral("settings")));
+        m_demoPath = m_dir.filePath(QStringLiteral("demo_train_state.msgpack"));
+        m_demo = ckpt::makeDemoTrainState();
+        const ckpt::Status status =
+            ckpt::writeCheckpoint(m_demo, ckpt::ui::toFsPath(m_demoPath), "flax");
+        QVERIFY2(status.isOk(), status.toString().c_str());
+
+        m_garbagePath = m_dir.filePath(QStringLiteral("garbage.msgpack"));
+        QFile garbage(m_garbagePath);
+        QVERIFY(garbage.open(QIODevice::WriteOnly));
+        QByteArray bytes(4096, Qt::Uninitialized);
+        QRandomGenerator generator(1234);
+        for (char& byte : bytes) byte = static_cast<char>(generator.bounded(256));
+        QVERIFY(garbage.write(bytes) == bytes.size());
+    }
+
+    void init() { ckpt::ui::RecentFiles().clear(); }
+
+    void opensDemoCheckpoint() {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QCOMPARE(window.windowTitle(), QStringLiteral("Checkpoint Studio"));
+        QVERIFY(openAndWait(window, m_demoPath));
+
+        QCOMPARE(window.windowTitle(),
+                 QString::fromUtf8("demo_train_state.msgpack \u2014 Checkpoint Studio"));
+        QCOMPARE(window.currentPath(), m_demoPath);
+        QVERIFY(!window.isOpening());
+        TreeModel* model = window.model();
+        QCOMPARE(model->rowCount(), 5);
+        QCOMPARE(model->index(1, 0).data().toString(), QStringLiteral("params"));
+        const QModelIndex kernel = model->indexForKeyPath({"params", "Dense_0", "kernel"});
+        QCOMPARE(kernel.siblingAtColumn(TreeModel::kDTypeColumn).data().toString(),
+                 QStringLiteral("float32"));
+        QCOMPARE(kernel.siblingAtColumn(TreeModel::kShapeColumn).data().toString(),
+                 QStringLiteral("(5, 3)"));
+
+        // The summary counts what was read back: 16 leaves (step; kernel and bias in params,
+        // mu and nu; count; None; learning_rate, model, 2 layers, use_bias; 2 data arrays).
+        const ckpt::TreeSummary summary = ckpt::summarizeTree(window.checkpoint()->tree);
+        QCOMPARE(summary.leafCount, std::uint64_t{16});
+        const QString status = window.summaryText();
+        QVERIFY2(status.startsWith(QStringLiteral("flax")), qPrintable(status));
+        QVERIFY2(status.contains(QStringLiteral("16 leaves")), qPrintable(status));
+        QVERIFY2(status.contains(ckpt::ui::humanBytes(summary.byteCount)), qPrintable(status));
+        QVERIFY2(status.contains(ckpt::ui::groupedCount(summary.parameterCount) +
+                                 QStringLiteral(" parameters")),
+                 qPrintable(status));
+
+        QCOMPARE(window.recentFiles(), QStringList{m_demoPath});
+        QCOMPARE(window.detailsPane()->title(), QStringLiteral("demo_train_state.msgpack"));
+        QVERIFY(window.detailsPane()->fieldsText().contains(QStringLiteral("Format: flax")));
+    }
+
+    void showsDetailsOfTheSelectedNode() {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QVERIFY(openAndWait(window, m_demoPath));
+        QVERIFY(window.selectFirstArray());
+        const QModelIndex current = window.treeView()->currentIndex();
+        QCOMPARE(current.data(TreeModel::kKeyPathRole).toString(),
+                 QStringLiteral("params/Dense_0/kernel"));
+        QVERIFY(window.treeView()->isExpanded(current.parent()));
+
+        const QString details = window.detailsPane()->fieldsText();
+        QCOMPARE(window.detailsPane()->title(), QStringLiteral("params/Dense_0/kernel"));
+        QVERIFY2(details.contains(QStringLiteral("DType: float32")), qPrintable(details));
+        QVERIFY2(details.contains(QStringLiteral("Shape: (5, 3)")), qPrintable(details));
+        QVERIFY2(details.contains(QStringLiteral("Elements: 15")), qPrintable(details));
+        QVERIFY2(details.contains(QStringLiteral("Size: 60 B")), qPrintable(details));
+        QVERIFY2(details.contains(QStringLiteral("Codecs: ")), qPrintable(details));
+
+        QVERIFY(window.selectKeyPath({"config", "learning_rate"}));
+        QVERIFY(window.detailsPane()->fieldsText().contains(QStringLiteral("Value: 0.001")));
+        QVERIFY(!window.selectKeyPath({"config", "missing"}));
+    }
+
+    void reportsMissingPath() {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QSignalSpy failed(&window, &MainWindow::errorOccurred);
+        QSignalSpy opened(&window, &MainWindow::checkpointOpened);
+        const QString missing = m_dir.filePath(QStringLiteral("does/not/exist.msgpack"));
+        QVERIFY(window.openPath(missing));
+        QVERIFY(failed.wait(kOpenTimeoutMs));
+        QCOMPARE(opened.count(), 0);
+        QVERIFY2(window.lastError().contains(QStringLiteral("exist.msgpack")),
+                 qPrintable(window.lastError()));
+        QCOMPARE(failed.first().first().toString(), window.lastError());
+        QCOMPARE(window.windowTitle(), QStringLiteral("Checkpoint Studio"));
+        QCOMPARE(window.model()->rowCount(), 0);
+        QVERIFY(window.recentFiles().isEmpty());
+        QVERIFY(!window.isOpening());
+    }
+
+    void reportsGarbageFile() {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QVERIFY(openAndWait(window, m_demoPath));
+        QSignalSpy failed(&window, &MainWindow::errorOccurred);
+        QVERIFY(!openAndWait(window, m_garbagePath));
+        QCOMPARE(failed.count(), 1);
+        QVERIFY2(window.lastError().contains(QStringLiteral("garbage.msgpack")),
+                 qPrintable(window.lastError()));
+        // The checkpoint that was open stays open and is not replaced in the recent list.
+        QCOMPARE(window.currentPath(), m_demoPath);
+        QCOMPARE(window.model()->rowCount(), 5);
+        QCOMPARE(window.recentFiles(), QStringList{m_demoPath});
+    }
+
+    void rejectsEmptyPath() {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QSignalSpy failed(&window, &MainWindow::errorOccurred);
+        QVERIFY(!window.openPath(QString()));
+        QCOMPARE(failed.count(), 1);
+        QVERIFY(!window.isOpening());
+    }
+
+    void showsNonBlockingErrorDialog() {
+        MainWindow window;
+        window.show();
+        QSignalSpy failed(&window, &MainWindow::errorOccurred);
+        QVERIFY(window.openPath(m_garbagePath));
+        QVERIFY(failed.wait(kOpenTimeoutMs));  // would never return if the box were modal-exec'd
+        auto* box = window.findChild<QMessageBox*>();
+        QVERIFY(box);
+        QTRY_VERIFY(box->isVisible());
+        QVERIFY(box->text().contains(QStringLiteral("garbage.msgpack")));
+        box->accept();
+    }
+
+    void laterOpenSupersedesEarlierOne() {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QSignalSpy failed(&window, &MainWindow::errorOccurred);
+        QSignalSpy opened(&window, &MainWindow::checkpointOpened);
+        QVERIFY(window.openPath(m_garbagePath));
+        QVERIFY(window.openPath(m_demoPath));
+        QVERIFY(opened.wait(kOpenTimeoutMs));
+        QVERIFY(QThreadPool::globalInstance()->waitForDone(kOpenTimeoutMs));
+        QTest::qWait(50);
+        QCOMPARE(failed.count(), 0);
+        QCOMPARE(opened.count(), 1);
+        QCOMPARE(opened.first().first().toString(), m_demoPath);
+    }
+
+    void keepsRecentFilesUniqueAndCapped() {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        ckpt::ui::RecentFiles recent;
+        for (int i = 0; i < 12; ++i) recent.add(m_dir.filePath(QStringLiteral("f%1").arg(i)));
+        QCOMPARE(recent.paths().size(), ckpt::ui::RecentFiles::kMaxEntries);
+        QCOMPARE(recent.paths().first(), m_dir.filePath(QStringLiteral("f11")));
+
+        QVERIFY(openAndWait(window, m_demoPath));
+        QVERIFY(openAndWait(window, m_demoPath));
+        QStringList paths = window.recentFiles();
+        QCOMPARE(paths.size(), ckpt::ui::RecentFiles::kMaxEntries);
+        QCOMPARE(paths.first(), m_demoPath);
+        QCOMPARE(paths.count(m_demoPath), 1);
+
+        // The menu lists every entry, then a separator and "Clear Recent", which works.
+        const QList<QAction*> actions = window.recentMenu()->actions();
+        QCOMPARE(actions.size(), ckpt::ui::RecentFiles::kMaxEntries + 2);
+        QCOMPARE(actions.first()->toolTip(), m_demoPath);
+        QAction* clear = actions.last();
+        QVERIFY(clear->isEnabled());
+        clear->trigger();
+        QVERIFY(window.recentFiles().isEmpty());
+        QVERIFY(!window.recentMenu()->actions().last()->isEnabled());
+    }
+
+    void opensFromRecentMenu() {
+        {
+            MainWindow first;
+            first.setErrorDialogsEnabled(false);
+            QVERIFY(openAndWait(first, m_demoPath));
+        }
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        // The welcome page links to it as well.
+        auto* links = window.findChild<QLabel*>(QStringLiteral("welcomeRecent"));
+        QVERIFY(links);
+        QVERIFY2(links->text().contains(QUrl::fromLocalFile(m_demoPath).toString()),
+                 qPrintable(links->text()));
+        QSignalSpy opened(&window, &MainWindow::checkpointOpened);
+        QAction* entry = window.recentMenu()->actions().first();
+        QCOMPARE(entry->toolTip(), m_demoPath);
+        entry->trigger();
+        QVERIFY(opened.wait(kOpenTimeoutMs));
+        QCOMPARE(window.currentPath(), m_demoPath);
+    }
+
+    void skipsRecentFilesWhenAsked() {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QSignalSpy opened(&window, &MainWindow::checkpointOpened);
+        QVERIFY(window.openPath(m_demoPath, MainWindow::Recent::kSkip));
+        QVERIFY(opened.wait(kOpenTimeoutMs));
+        QVERIFY(window.recentFiles().isEmpty());
+        QVERIFY(!window.recentMenu()->actions().last()->isEnabled());
+    }
+
+    void forgetsRecentEntryThatNoLongerExists() {
+        const QString gone = m_dir.filePath(QStringLiteral("gone.msgpack"));
+        ckpt::ui::RecentFiles().add(gone);
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QVERIFY(!openAndWait(window, gone));
+        QVERIFY(!window.recentFiles().contains(gone));
+    }
+
+    void opensDroppedFile() {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QSignalSpy opened(&window, &MainWindow::checkpointOpened);
+        QMimeData mime;
+        mime.setUrls({QUrl::fromLocalFile(m_demoPath)});
+        QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton,
+                              Qt::NoModifier);
+        QApplication::sendEvent(&window, &enter);
+        QVERIFY(enter.isAccepted());
+        QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+        QApplication::sendEvent(&window, &drop);
+        QVERIFY(drop.isAccepted());
+        QVERIFY(opened.wait(kOpenTimeoutMs));
+        QCOMPARE(window.currentPath(), m_demoPath);
+    }
+
+    void ignoresDragsWithoutLocalFiles() {
+        MainWindow window;
+        QMimeData mime;
+        mime.setText(QStringLiteral("not a file"));
+        QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton,
+                              Qt::NoModifier);
+        QApplication::sendEvent(&window, &enter);
+        QVERIFY(!enter.isAccepted());
+    }
+
+    void helpMenuShowsAboutBoxes() {
+        MainWindow window;
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QString aboutText;
+        // The about boxes are modal; read and close them from inside their event loop.
+        auto closeModal = [&aboutText] {
+            QTRY_VERIFY(QApplication::activeModalWidget());
+            auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget());
+            QVERIFY(box);
+            aboutText = box->text();
+            box->close();
+        };
+        QAction* about = findAction(window, QStringLiteral("&About Checkpoint Studio"));
+        QVERIFY(about);
+        QTimer::singleShot(0, this, closeModal);
+        about->trigger();
+        QVERIFY2(aboutText.contains(QStringLiteral("Checkpoint Studio")), qPrintable(aboutText));
+        QVERIFY2(aboutText.contains(QStringLiteral("flax")), qPrintable(aboutText));
+
+        QAction* aboutQt = findAction(window, QStringLiteral("About &Qt"));
+        QVERIFY(aboutQt);
+        aboutText.clear();
+        QTimer::singleShot(0, this, closeModal);
+        aboutQt->trigger();
+        QVERIFY2(aboutText.contains(QStringLiteral("Qt")), qPrintable(aboutText));
+    }
+
+    void quitClosesTheWindow() {
+        MainWindow window;
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QAction* quit = findAction(window, QStringLiteral("&Quit"));
+        QVERIFY(quit);
+        QCOMPARE(quit->shortcut(), QKeySequence(QKeySequence::Quit));
+        quit->trigger();
+        QVERIFY(!window.isVisible());
+    }
+
+    void closedWindowGetsNoCallback() {
+        auto window = std::make_unique<MainWindow>();
+        window->setErrorDialogsEnabled(false);
+        bool called = false;
+        connect(window.get(), &MainWindow::checkpointOpened, this, [&called] { called = true; });
+        connect(window.get(), &MainWindow::errorOccurred, this, [&called] { called = true; });
+        QVERIFY(window->openPath(m_demoPath));
+        window.reset();
+        QVERIFY(QThreadPool::globalInstance()->waitForDone(kOpenTimeoutMs));
+        QTest::qWait(50);  // deliver the queued completion, which must be dropped
+        QVERIFY(!called);
+    }
+
+private:
+    QTemporaryDir m_dir;
+    QString m_demoPath;
+    QString m_garbagePath;
+    ckpt::NodePtr m_demo;
+};
+
+QTEST_MAIN(TestMainWindow)
+#include "tst_main_window.moc"
