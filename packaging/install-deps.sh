@@ -11,7 +11,7 @@ want_python=1
 
 packages=(
   build-essential cmake ninja-build pkg-config git
-  qt6-base-dev libgl-dev libhdf5-dev nlohmann-json3-dev libzstd-dev libmsgpack-cxx-dev libcli11-dev
+  qt6-base-dev libgl-dev libhdf5-dev nlohmann-json3-dev libzstd-dev zlib1g-dev libmsgpack-cxx-dev libcli11-dev
   xvfb xauth fonts-dejavu-core python3 python3-venv
 )
 

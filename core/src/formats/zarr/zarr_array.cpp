@@ -1,0 +1,144 @@
+#include "formats/zarr/zarr_array.h"
+
+#include <algorithm>
+
+#include "formats/zarr/zarr_chunk.h"
+#include "formats/zarr/zarr_metadata.h"
+
+namespace ckpt::zarr {
+
+namespace {
+
+std::span<const std::byte> asBytes(const std::string& s) {
+    return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+
+class ZarrArraySource final : public ArraySource {
+public:
+    ZarrArraySource(kv::KvStorePtr store, std::string prefix, std::string name, ZarrMetadata md)
+        : m_store(std::move(store)),
+          m_prefix(std::move(prefix)),
+          m_name(std::move(name)),
+          m_md(std::move(md)) {
+        const DTypeInfo& info = dtypeInfo(m_md.dtype);
+        m_format.fill = m_md.fillValue;
+        m_format.swapUnit = info.kind == DTypeKind::kComplex ? info.itemSize / 2 : info.itemSize;
+    }
+    // m_format.fill points into m_md.
+    ZarrArraySource(const ZarrArraySource&) = delete;
+    ZarrArraySource& operator=(const ZarrArraySource&) = delete;
+
+    DType dtype() const override { return m_md.dtype; }
+    const Shape& shape() const override { return m_md.shape; }
+    Shape chunkShape() const override { return m_md.chunkShape; }
+
+    StorageInfo storage() const override {
+        StorageInfo info;
+        info.format = m_md.zarrFormat == 2 ? "zarr v2" : "zarr v3";
+        info.file = m_store->describe();
+        info.location = "key prefix '" + m_prefix + "' (" +
+                        (m_md.zarrFormat == 2 ? std::string(".zarray") : std::string("zarr.json")) +
+                        ", dtype " + m_md.storedDType + ")";
+        info.codecs = describeCodecs(m_md);
+        info.chunkShape = m_md.chunkShape;
+        return info;
+    }
+
+    Status readInto(const Selection& sel, std::span<std::byte> out,
+                    const CancelToken* cancel) const override {
+        const std::size_t rank = m_md.shape.size();
+        const std::size_t item = itemSize(m_md.dtype);
+        if (sel.start.size() != rank || sel.count.size() != rank) {
+            return invalidArgumentError("selection rank does not match zarr array '" + m_name +
+                                        "'");
+        }
+        for (std::int64_t c : sel.count) {
+            if (c == 0) return okStatus();
+        }
+        if (out.size() != sel.elementCount() * item) {
+            return invalidArgumentError("output buffer for zarr array '" + m_name +
+                                        "' has the wrong size");
+        }
+        // The chunk grid cells the selection touches: [first, last] per dimension.
+        std::vector<std::int64_t> first(rank), last(rank);
+        for (std::size_t d = 0; d < rank; ++d) {
+            first[d] = sel.start[d] / m_md.chunkShape[d];
+            last[d] = (sel.start[d] + sel.count[d] - 1) / m_md.chunkShape[d];
+        }
+        std::vector<std::int64_t> index = first;
+        std::vector<std::int64_t> origin(rank);
+        while (true) {
+            if (isCancelled(cancel)) return cancelledError("cancelled");
+            for (std::size_t d = 0; d < rank; ++d) origin[d] = index[d] * m_md.chunkShape[d];
+            CKPT_RETURN_IF_ERROR(readChunk(index, origin, sel, out));
+            std::size_t d = rank;
+            while (true) {
+                if (d == 0) return okStatus();
+                --d;
+                if (++index[d] <= last[d]) break;
+                index[d] = first[d];
+            }
+        }
+    }
+
+private:
+    Status readChunk(const std::vector<std::int64_t>& index,
+                     const std::vector<std::int64_t>& origin, const Selection& sel,
+                     std::span<std::byte> out) const {
+        const std::string key = m_prefix + chunkKey(m_md.keyEncoding, index);
+        const OutView view = makeOutView(out, sel.start, sel.count, origin, m_format.item());
+        auto value = m_store->read(key);
+        if (!value.isOk()) return value.status().withContext(context(key));
+        if (!value->has_value()) {
+            fillRegion(m_md.chunkShape, m_format.fill, view);
+            return okStatus();
+        }
+        Status s = decodeChunkInto(m_md.codecs, m_md.chunkShape, asBytes(**value), m_format, view);
+        if (!s.isOk()) return s.withContext(context(key));
+        return okStatus();
+    }
+
+    std::string context(const std::string& key) const {
+        return "zarr array '" + m_name + "', chunk '" + key + "' in " + m_store->describe();
+    }
+
+    kv::KvStorePtr m_store;
+    std::string m_prefix;
+    std::string m_name;
+    ZarrMetadata m_md;
+    ElementFormat m_format;
+};
+
+}  // namespace
+
+Result<ArraySourcePtr> openZarrArray(kv::KvStorePtr store, std::string prefix,
+                                     std::string displayName) {
+    if (!store) return invalidArgumentError("openZarrArray: no store");
+    if (!prefix.empty() && prefix.back() != '/') prefix += '/';
+    const auto where = [&](const std::string& key) {
+        return "zarr array '" + displayName + "' ('" + key + "' in " + store->describe() + ")";
+    };
+    const std::string v3Key = prefix + "zarr.json";
+    auto v3 = store->read(v3Key);
+    if (!v3.isOk()) return v3.status().withContext(where(v3Key));
+    Result<ZarrMetadata> md = Status(StatusCode::kInternal, "unset");
+    std::string metaKey;
+    if (v3->has_value()) {
+        metaKey = v3Key;
+        md = parseZarrV3Metadata(**v3);
+    } else {
+        const std::string v2Key = prefix + ".zarray";
+        auto v2 = store->read(v2Key);
+        if (!v2.isOk()) return v2.status().withContext(where(v2Key));
+        if (!v2->has_value()) {
+            return notFoundError(where(prefix) + ": neither .zarray nor zarr.json exists");
+        }
+        metaKey = v2Key;
+        md = parseZarrV2Metadata(**v2);
+    }
+    if (!md.isOk()) return md.status().withContext(where(metaKey));
+    return ArraySourcePtr(std::make_shared<ZarrArraySource>(
+        std::move(store), std::move(prefix), std::move(displayName), std::move(md).value()));
+}
+
+}  // namespace ckpt::zarr

@@ -1,0 +1,28 @@
+// Opening one zarr array (v2 `.zarray` or v3 `zarr.json`) stored in a KvStore as a lazy
+// ArraySource: metadata is read once when opening; readInto() reads, decodes and copies only the
+// chunks a selection intersects, filling chunks that are absent with the fill value.
+//
+// Ownership: the returned source keeps the store alive. Thread-safety: the source is immutable
+// after opening; every const member may run on several threads at once (the store must allow
+// concurrent reads, as every KvStore does).
+#pragma once
+
+#include <string>
+
+#include "ckpt/core/array_source.h"
+#include "ckpt/core/status.h"
+#include "kvstore/kvstore.h"
+
+namespace ckpt::zarr {
+
+// Opens the array whose metadata is `<prefix>.zarray` (zarr v2) or `<prefix>zarr.json` (zarr v3)
+// in `store`; a non-empty prefix without a trailing '/' gets one. When both exist, zarr.json
+// wins. `displayName` (e.g. "params.kernel") names the array in every error message.
+// Errors: NotFound when neither metadata key exists; Corruption for malformed metadata;
+// Unsupported for valid metadata this reader cannot decode (structured dtypes, filters, ...).
+// Chunks whose codec is unavailable (blosc, bz2, gzip without zlib) fail when read, so the
+// array's dtype and shape can still be shown.
+Result<ArraySourcePtr> openZarrArray(kv::KvStorePtr store, std::string prefix,
+                                     std::string displayName);
+
+}  // namespace ckpt::zarr

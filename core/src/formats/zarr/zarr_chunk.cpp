@@ -1,0 +1,280 @@
+#include "formats/zarr/zarr_chunk.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "formats/zarr/zarr_codecs.h"
+
+namespace ckpt::zarr {
+
+namespace {
+
+constexpr std::uint64_t kMissing = std::numeric_limits<std::uint64_t>::max();
+
+// Clips the wanted region of `view` to a chunk of `shape`; false when nothing is wanted.
+bool clipRegion(const Shape& shape, const OutView& view, std::vector<std::int64_t>& lo,
+                std::vector<std::int64_t>& hi) {
+    const std::size_t rank = shape.size();
+    lo.resize(rank);
+    hi.resize(rank);
+    for (std::size_t d = 0; d < rank; ++d) {
+        lo[d] = std::max<std::int64_t>(view.lo[d], 0);
+        hi[d] = std::min<std::int64_t>(view.hi[d], shape[d]);
+        if (lo[d] >= hi[d]) return false;
+    }
+    return true;
+}
+
+std::byte* destination(const OutView& view, const std::vector<std::int64_t>& x) {
+    std::byte* p = view.base;
+    for (std::size_t d = 0; d < x.size(); ++d) p += (x[d] - view.lo[d]) * view.stride[d];
+    return p;
+}
+
+// Calls fn(x) for the first element of every row (last dimension) of [lo, hi), in C order.
+// For rank 0, calls fn once with no coordinates.
+template <typename Fn>
+void forEachRow(const std::vector<std::int64_t>& lo, const std::vector<std::int64_t>& hi, Fn&& fn) {
+    const std::size_t rank = lo.size();
+    std::vector<std::int64_t> x = lo;
+    if (rank == 0) {
+        fn(x);
+        return;
+    }
+    while (true) {
+        fn(x);
+        std::size_t d = rank - 1;
+        while (true) {
+            if (d == 0) return;
+            --d;
+            if (++x[d] < hi[d]) break;
+            x[d] = lo[d];
+        }
+    }
+}
+
+// Copies the wanted part of a decoded C-ordered chunk `src` of `shape` into `view`.
+void copyRegion(const std::byte* src, const Shape& shape, std::size_t item, const OutView& view) {
+    std::vector<std::int64_t> lo, hi;
+    if (!clipRegion(shape, view, lo, hi)) return;
+    const std::size_t rank = shape.size();
+    std::vector<std::int64_t> srcStride(rank);
+    std::int64_t s = static_cast<std::int64_t>(item);
+    for (std::size_t d = rank; d-- > 0;) {
+        srcStride[d] = s;
+        s *= shape[d];
+    }
+    const auto itemBytes = static_cast<std::int64_t>(item);
+    forEachRow(lo, hi, [&](const std::vector<std::int64_t>& x) {
+        std::int64_t offset = 0;
+        for (std::size_t d = 0; d < rank; ++d) offset += x[d] * srcStride[d];
+        const std::byte* from = src + offset;
+        std::byte* to = destination(view, x);
+        if (rank == 0) {
+            std::memcpy(to, from, item);
+            return;
+        }
+        const std::int64_t n = hi[rank - 1] - lo[rank - 1];
+        const std::int64_t dstStep = view.stride[rank - 1];
+        if (dstStep == itemBytes) {
+            std::memcpy(to, from, static_cast<std::size_t>(n * itemBytes));
+        } else {
+            for (std::int64_t i = 0; i < n; ++i) {
+                std::memcpy(to + i * dstStep, from + i * itemBytes, item);
+            }
+        }
+    });
+}
+
+OutView permuteView(const OutView& view, const std::vector<std::size_t>& order) {
+    OutView out;
+    out.base = view.base;
+    const std::size_t rank = order.size();
+    out.lo.resize(rank);
+    out.hi.resize(rank);
+    out.stride.resize(rank);
+    for (std::size_t e = 0; e < rank; ++e) {
+        out.lo[e] = view.lo[order[e]];
+        out.hi[e] = view.hi[order[e]];
+        out.stride[e] = view.stride[order[e]];
+    }
+    return out;
+}
+
+std::uint64_t loadU64(const std::byte* p, Endian endian) {
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < 8; ++i) {
+        const std::size_t shift = endian == Endian::kLittle ? 8 * i : 8 * (7 - i);
+        v |= std::to_integer<std::uint64_t>(p[i]) << shift;
+    }
+    return v;
+}
+
+std::string formatIndex(const std::vector<std::int64_t>& g) {
+    std::string s = "[";
+    for (std::size_t d = 0; d < g.size(); ++d) {
+        if (d > 0) s += ",";
+        s += std::to_string(g[d]);
+    }
+    return s + "]";
+}
+
+Status decodeShardInto(const ShardingCodec& sharding, const Shape& shape,
+                       std::span<const std::byte> data, const ElementFormat& format,
+                       const OutView& view) {
+    const std::size_t rank = shape.size();
+    const Shape& sub = sharding.subChunkShape;
+    Shape grid(rank);
+    std::uint64_t entries = 1;
+    for (std::size_t d = 0; d < rank; ++d) {
+        grid[d] = shape[d] / sub[d];
+        entries *= static_cast<std::uint64_t>(grid[d]);  // <= 2^30, checked when parsing
+    }
+    const std::uint64_t indexBytes = sharding.indexBytes(entries);
+    if (data.size() < indexBytes) {
+        return corruptionError("shard of " + std::to_string(data.size()) +
+                               " bytes is shorter than its " + std::to_string(indexBytes) +
+                               "-byte index");
+    }
+    const std::span<const std::byte> index = sharding.indexAtEnd
+                                                 ? data.last(static_cast<std::size_t>(indexBytes))
+                                                 : data.first(static_cast<std::size_t>(indexBytes));
+    if (sharding.indexCrc32c) {
+        const auto body = index.first(index.size() - 4);
+        if (crc32c(body) != loadU32le(index.data() + body.size()))
+            return corruptionError("shard index checksum mismatch");
+    }
+    std::vector<std::int64_t> lo, hi;
+    if (!clipRegion(shape, view, lo, hi)) return okStatus();
+    std::vector<std::int64_t> gLo(rank), gHi(rank);
+    for (std::size_t d = 0; d < rank; ++d) {
+        gLo[d] = lo[d] / sub[d];
+        gHi[d] = (hi[d] - 1) / sub[d] + 1;
+    }
+    Status status;
+    std::vector<std::int64_t> g = gLo;
+    OutView subView = view;
+    const auto visit = [&]() -> Status {
+        std::uint64_t k = 0;
+        for (std::size_t d = 0; d < rank; ++d) {
+            k = k * static_cast<std::uint64_t>(grid[d]) + static_cast<std::uint64_t>(g[d]);
+        }
+        const std::byte* entry = index.data() + 16 * k;
+        const std::uint64_t offset = loadU64(entry, sharding.indexEndian);
+        const std::uint64_t length = loadU64(entry + 8, sharding.indexEndian);
+        for (std::size_t d = 0; d < rank; ++d) {
+            const std::int64_t origin = g[d] * sub[d];
+            subView.lo[d] = view.lo[d] - origin;
+            subView.hi[d] = view.hi[d] - origin;
+        }
+        if (offset == kMissing && length == kMissing) {
+            fillRegion(sub, format.fill, subView);
+            return okStatus();
+        }
+        if (offset > data.size() || length > data.size() - offset) {
+            return corruptionError("shard index entry " + std::to_string(k) + " (offset " +
+                                   std::to_string(offset) + ", length " + std::to_string(length) +
+                                   ") lies outside the shard of " + std::to_string(data.size()) +
+                                   " bytes");
+        }
+        Status s = decodeChunkInto(
+            sharding.inner, sub,
+            data.subspan(static_cast<std::size_t>(offset), static_cast<std::size_t>(length)),
+            format, subView);
+        if (!s.isOk()) return s.withContext("inner chunk " + formatIndex(g));
+        return okStatus();
+    };
+    if (rank == 0) return visit();
+    while (true) {
+        CKPT_RETURN_IF_ERROR(visit());
+        std::size_t d = rank;
+        while (true) {
+            if (d == 0) return okStatus();
+            --d;
+            if (++g[d] < gHi[d]) break;
+            g[d] = gLo[d];
+        }
+    }
+}
+
+}  // namespace
+
+OutView makeOutView(std::span<std::byte> out, std::span<const std::int64_t> start,
+                    std::span<const std::int64_t> count, std::span<const std::int64_t> origin,
+                    std::size_t item) {
+    const std::size_t rank = start.size();
+    OutView v;
+    v.base = out.data();
+    v.lo.resize(rank);
+    v.hi.resize(rank);
+    v.stride.resize(rank);
+    std::int64_t s = static_cast<std::int64_t>(item);
+    for (std::size_t d = rank; d-- > 0;) {
+        v.lo[d] = start[d] - origin[d];
+        v.hi[d] = v.lo[d] + count[d];
+        v.stride[d] = s;
+        s *= count[d];
+    }
+    return v;
+}
+
+void fillRegion(const Shape& shape, std::span<const std::byte> fill, const OutView& view) {
+    std::vector<std::int64_t> lo, hi;
+    if (!clipRegion(shape, view, lo, hi)) return;
+    const std::size_t rank = shape.size();
+    const std::size_t item = fill.size();
+    forEachRow(lo, hi, [&](const std::vector<std::int64_t>& x) {
+        std::byte* to = destination(view, x);
+        const std::int64_t n = rank == 0 ? 1 : hi[rank - 1] - lo[rank - 1];
+        const std::int64_t step = rank == 0 ? 0 : view.stride[rank - 1];
+        for (std::int64_t i = 0; i < n; ++i) std::memcpy(to + i * step, fill.data(), item);
+    });
+}
+
+Status decodeChunkInto(const CodecChain& chain, const Shape& shape,
+                       std::span<const std::byte> stored, const ElementFormat& format,
+                       const OutView& view) {
+    const std::size_t item = format.item();
+    Shape encShape = shape;
+    OutView encView;
+    const OutView* v = &view;
+    if (!chain.order.empty()) {
+        for (std::size_t e = 0; e < shape.size(); ++e) encShape[e] = shape[chain.order[e]];
+        encView = permuteView(view, chain.order);
+        v = &encView;
+    }
+    std::vector<std::int64_t> lo, hi;
+    if (!clipRegion(encShape, *v, lo, hi)) return okStatus();
+
+    OutputLimit limit;
+    if (chain.sharding) {
+        CodecChain bare;
+        bare.sharding = chain.sharding;
+        limit = {maxEncodedBytes(bare, encShape, item), false};
+    } else {
+        std::uint64_t n = item;
+        for (std::int64_t d : encShape) n *= static_cast<std::uint64_t>(d);  // <= kMaxChunkBytes
+        limit = {n, true};
+    }
+    CKPT_ASSIGN_OR_RETURN(DecodedBytes decoded,
+                          decodeBytesCodecs(chain.bytesCodecs, stored, limit));
+    if (chain.sharding) return decodeShardInto(*chain.sharding, encShape, decoded.view, format, *v);
+
+    const std::byte* src = decoded.view.data();
+    if (chain.endian == Endian::kBig && format.swapUnit > 1) {
+        if (decoded.owned.size() == 0 || decoded.owned.data() != decoded.view.data()) {
+            CKPT_ASSIGN_OR_RETURN(ByteBuffer copy, ByteBuffer::allocate(decoded.view.size()));
+            if (!decoded.view.empty())
+                std::memcpy(copy.data(), decoded.view.data(), decoded.view.size());
+            decoded.owned = std::move(copy);
+        }
+        byteSwapInPlace({decoded.owned.data(), decoded.view.size()}, format.swapUnit);
+        src = decoded.owned.data();
+    }
+    copyRegion(src, encShape, item, *v);
+    return okStatus();
+}
+
+}  // namespace ckpt::zarr

@@ -1,0 +1,79 @@
+#include "kvstore/directory_store.h"
+
+#include <algorithm>
+
+#include "io/mapped_file.h"
+
+namespace ckpt::kv {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool safeKey(std::string_view key) {
+    if (key.empty() || key.front() == '/') return false;
+    std::size_t start = 0;
+    while (start <= key.size()) {
+        const std::size_t end = std::min(key.find('/', start), key.size());
+        const std::string_view seg = key.substr(start, end - start);
+        if (seg.empty() || seg == "." || seg == "..") return false;
+        start = end + 1;
+    }
+    return true;
+}
+
+class DirectoryStore final : public KvStore {
+public:
+    explicit DirectoryStore(fs::path root) : m_root(std::move(root)) {}
+
+    Result<std::optional<std::string>> read(std::string_view key,
+                                            const ByteRange& range) const override {
+        if (!safeKey(key)) return std::optional<std::string>();
+        const fs::path file = m_root / std::string(key);
+        std::error_code ec;
+        if (!fs::is_regular_file(file, ec)) return std::optional<std::string>();
+        CKPT_ASSIGN_OR_RETURN(auto mapped, io::MappedFile::open(file));
+        const auto bytes = mapped->bytes();
+        if (range.offset > bytes.size() ||
+            (range.length && *range.length > bytes.size() - range.offset)) {
+            return corruptionError("'" + file.string() + "' has " + std::to_string(bytes.size()) +
+                                   " bytes; range at " + std::to_string(range.offset) +
+                                   " is past the end");
+        }
+        const std::size_t len = range.length ? static_cast<std::size_t>(*range.length)
+                                             : bytes.size() - static_cast<std::size_t>(range.offset);
+        return std::optional<std::string>(std::in_place,
+                                          reinterpret_cast<const char*>(bytes.data()) + range.offset, len);
+    }
+
+    Result<std::vector<std::string>> list(std::string_view prefix) const override {
+        std::vector<std::string> keys;
+        std::error_code ec;
+        for (auto it = fs::recursive_directory_iterator(m_root, ec);
+             !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+            if (!it->is_regular_file(ec)) continue;
+            std::string key = fs::relative(it->path(), m_root, ec).generic_string();
+            if (key.compare(0, prefix.size(), prefix) == 0) keys.push_back(std::move(key));
+        }
+        if (ec) return ioError("listing '" + m_root.string() + "': " + ec.message());
+        std::sort(keys.begin(), keys.end());
+        return keys;
+    }
+
+    std::string describe() const override { return "directory '" + m_root.string() + "'"; }
+
+private:
+    fs::path m_root;
+};
+
+}  // namespace
+
+Result<KvStorePtr> openDirectoryStore(const fs::path& root) {
+    std::error_code ec;
+    if (!fs::is_directory(root, ec)) {
+        return notFoundError("'" + root.string() + "' is not a directory");
+    }
+    return KvStorePtr(std::make_shared<DirectoryStore>(root));
+}
+
+}  // namespace ckpt::kv

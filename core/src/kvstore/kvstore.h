@@ -1,0 +1,42 @@
+// KvStore: the key-value storage under zarr arrays — a plain directory, an OCDBT database, later
+// object stores. Keys are '/'-separated strings ("params.kernel/.zarray", "a/c/0").
+//
+// Thread-safety: every const member may be called from several threads at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ckpt/core/status.h"
+
+namespace ckpt::kv {
+
+// A byte range of a value: [offset, offset + length); length nullopt = to the end.
+struct ByteRange {
+    std::uint64_t offset = 0;
+    std::optional<std::uint64_t> length;
+};
+
+class KvStore {
+public:
+    virtual ~KvStore() = default;
+
+    // The value under `key` (or the requested part of it); nullopt when the key is absent.
+    // A range past the end of the value is a Corruption error.
+    virtual Result<std::optional<std::string>> read(std::string_view key,
+                                                    const ByteRange& range = {}) const = 0;
+
+    // Every key starting with `prefix`, in ascending byte order.
+    virtual Result<std::vector<std::string>> list(std::string_view prefix = {}) const = 0;
+
+    // For messages: what this store is ("OCDBT database at '/ckpt/x'").
+    virtual std::string describe() const = 0;
+};
+
+using KvStorePtr = std::shared_ptr<const KvStore>;
+
+}  // namespace ckpt::kv
