@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <fstream>
 #include <optional>
-#include <regex>
 #include <variant>
 
 #include "formats/flax_msgpack/flax_codec.h"
@@ -16,10 +15,52 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// flax.training.checkpoints.SIGNED_FLOAT_RE.
-const std::regex& signedFloatRe() {
-    static const std::regex re(R"(([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?))");
-    return re;
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Length of the match of flax.training.checkpoints.SIGNED_FLOAT_RE,
+// `[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?`, at `pos` (0 = no match). Hand-written:
+// std::regex is slow and trips GCC 12's -Wmaybe-uninitialized under sanitizers.
+std::size_t signedFloatAt(std::string_view s, std::size_t pos) {
+    std::size_t i = pos;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    const std::size_t intStart = i;
+    while (i < s.size() && isDigit(s[i])) ++i;
+    if (i > intStart) {
+        if (i < s.size() && s[i] == '.') {
+            ++i;
+            while (i < s.size() && isDigit(s[i])) ++i;
+        }
+    } else {
+        if (i + 1 < s.size() && s[i] == '.' && isDigit(s[i + 1])) {
+            i += 2;
+            while (i < s.size() && isDigit(s[i])) ++i;
+        } else {
+            return 0;
+        }
+    }
+    if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+        std::size_t j = i + 1;
+        if (j < s.size() && (s[j] == '-' || s[j] == '+')) ++j;
+        const std::size_t expStart = j;
+        while (j < s.size() && isDigit(s[j])) ++j;
+        if (j > expStart) i = j;
+    }
+    return i - pos;
+}
+
+// Calls fn(start, length) for each match, scanning left to right like re.split / re.finditer.
+template <typename Fn>
+void forEachSignedFloat(std::string_view s, Fn&& fn) {
+    std::size_t pos = 0;
+    while (pos < s.size()) {
+        const std::size_t n = signedFloatAt(s, pos);
+        if (n == 0) {
+            ++pos;
+            continue;
+        }
+        fn(pos, n);
+        pos += n;
+    }
 }
 
 using KeyPart = std::variant<std::string, double>;
@@ -27,16 +68,13 @@ using KeyPart = std::variant<std::string, double>;
 // re.split with one capturing group: text, number, text, number, ..., text.
 std::vector<KeyPart> naturalKey(std::string_view s) {
     std::vector<KeyPart> parts;
-    const std::string str(s);
-    auto begin = std::sregex_iterator(str.begin(), str.end(), signedFloatRe());
     std::size_t last = 0;
-    for (auto it = begin; it != std::sregex_iterator(); ++it) {
-        const auto pos = static_cast<std::size_t>(it->position(0));
-        parts.emplace_back(str.substr(last, pos - last));
-        parts.emplace_back(std::strtod(it->str(0).c_str(), nullptr));
-        last = pos + static_cast<std::size_t>(it->length(0));
-    }
-    parts.emplace_back(str.substr(last));
+    forEachSignedFloat(s, [&](std::size_t start, std::size_t n) {
+        parts.emplace_back(std::string(s.substr(last, start - last)));
+        parts.emplace_back(std::strtod(std::string(s.substr(start, n)).c_str(), nullptr));
+        last = start + n;
+    });
+    parts.emplace_back(std::string(s.substr(last)));
     return parts;
 }
 
@@ -67,11 +105,9 @@ std::vector<std::string> cleanupCandidates(const fs::path& dir, std::string_view
 // The last signed float in `name` (flax `_checkpoint_path_step`).
 std::optional<double> stepNumber(std::string_view name) {
     std::optional<double> out;
-    const std::string str(name);
-    for (auto it = std::sregex_iterator(str.begin(), str.end(), signedFloatRe());
-         it != std::sregex_iterator(); ++it) {
-        out = std::strtod(it->str(0).c_str(), nullptr);
-    }
+    forEachSignedFloat(name, [&](std::size_t start, std::size_t n) {
+        out = std::strtod(std::string(name.substr(start, n)).c_str(), nullptr);
+    });
     return out;
 }
 
