@@ -2,6 +2,7 @@
 
 #include "ckpt/core/format.h"
 #include "formats/flax_msgpack/flax_format.h"
+#include "formats/orbax/orbax_format.h"
 
 namespace ckpt {
 
@@ -12,6 +13,7 @@ const FormatRegistry& FormatRegistry::builtin() {
         FormatRegistry r;
         r.add(flax::makeFlaxReader());
         r.add(flax::makeFlaxWriter());
+        r.add(orbax::makeOrbaxReader());
         return r;
     }();
     return registry;

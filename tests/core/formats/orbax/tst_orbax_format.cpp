@@ -1,0 +1,111 @@
+#include <cstring>
+
+#include "ckpt/core/format.h"
+#include "formats/orbax/orbax_format.h"
+#include "tests/test_util.h"
+
+using namespace ckpt;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path fixtures() {
+    const QByteArray dir = qgetenv("CKPT_SHARED_FIXTURES");
+    if (dir.isEmpty()) qFatal("CKPT_SHARED_FIXTURES is not set (CTest sets it to ../shared/fixtures)");
+    return fs::path(dir.toStdString()) / "orbax-compat";
+}
+
+std::vector<std::int32_t> int32s(const NodePtr& root, const KeyPath& path) {
+    auto node = findNode(root, path);
+    if (!node.isOk() || (*node)->kind() != NodeKind::kArray) return {};
+    auto a = (*node)->array()->readAll();
+    if (!a.isOk() || a->dtype() != DType::kInt32) return {};
+    std::vector<std::int32_t> v(a->elementCount());
+    std::memcpy(v.data(), a->bytes().data(), a->byteSize());
+    return v;
+}
+
+}  // namespace
+
+class TestOrbaxFormat : public QObject {
+    Q_OBJECT
+private slots:
+    void opensSingleItemCheckpoint() {
+        const fs::path dir = fixtures() / "v0_checkpoints/direct_checkpoint/checkpoint_metadata_present/pytree_checkpointable_has_metadata";
+        QCOMPARE(orbax::classifyDirectory(dir), orbax::DirectoryKind::kItem);
+        auto ckpt = openCheckpoint(dir);
+        CKPT_VERIFY_OK(ckpt);
+        QCOMPARE(ckpt->format, std::string("orbax"));
+        QCOMPARE(int32s(ckpt->tree, {"a"}), (std::vector<std::int32_t>{0, 1, 2, 3, 4, 5, 6, 7}));
+        QCOMPARE(int32s(ckpt->tree, {"b", "c"}), (std::vector<std::int32_t>{1, 2, 3}));
+        QVERIFY(ckpt->warnings.empty());
+    }
+    void opensCompositeStepsOfBothApis() {
+        for (const char* sub : {"v0_checkpoints/composite_checkpoint/checkpoint_metadata_present/pytree_checkpointable_has_metadata",
+                                "v1_checkpoints/composite_checkpoint/checkpoint_metadata_present/pytree_checkpointable_has_metadata"}) {
+            const fs::path dir = fixtures() / sub;
+            QCOMPARE(orbax::classifyDirectory(dir), orbax::DirectoryKind::kStep);
+            auto ckpt = openCheckpoint(dir);
+            CKPT_VERIFY_OK(ckpt);
+            QCOMPARE(ckpt->tree->childCount(), std::size_t{2});
+            QCOMPARE(int32s(ckpt->tree, {"state", "a"}), (std::vector<std::int32_t>{0, 1, 2, 3, 4, 5, 6, 7}));
+            QCOMPARE(int32s(ckpt->tree, {"state", "b", "c"}), (std::vector<std::int32_t>{1, 2, 3}));
+            auto meta = findNode(ckpt->tree, {"metadata", "metadata"});
+            CKPT_VERIFY_OK(meta);
+            QCOMPARE((*meta)->text(), std::string("json_data"));
+        }
+    }
+    void infersStructureWithoutMetadata() {
+        const fs::path dir = fixtures() / "v0_checkpoints/direct_checkpoint/checkpoint_metadata_present/pytree_checkpointable_missing_metadata";
+        auto ckpt = openCheckpoint(dir);
+        CKPT_VERIFY_OK(ckpt);
+        QCOMPARE(int32s(ckpt->tree, {"b", "c"}), (std::vector<std::int32_t>{1, 2, 3}));
+        QCOMPARE(ckpt->warnings.size(), std::size_t{1});
+    }
+    void nonCriticalAlterationsStillOpen() {
+        for (const char* api : {"v0_checkpoints/direct_checkpoint", "v0_checkpoints/composite_checkpoint",
+                                "v1_checkpoints/composite_checkpoint"}) {
+            for (const auto& e : fs::directory_iterator(fixtures() / api / "non_critical_metadata_alterations")) {
+                auto ckpt = openCheckpoint(e.path());
+                QVERIFY2(ckpt.isOk(), (e.path().string() + ": " + ckpt.status().toString()).c_str());
+            }
+        }
+    }
+    void criticalAlterationsFailClearly() {
+        for (const char* api : {"v0_checkpoints/direct_checkpoint", "v0_checkpoints/composite_checkpoint",
+                                "v1_checkpoints/composite_checkpoint"}) {
+            for (const char* what : {"missing_pytree_data_dir_d", "missing_pytree_data_file_manifest.ocdbt"}) {
+                const fs::path dir = fixtures() / api / "critical_metadata_alterations" / what;
+                auto ckpt = openCheckpoint(dir);
+                QVERIFY2(!ckpt.isOk(), dir.string().c_str());
+                QVERIFY2(ckpt.status().message().find(dir.string()) != std::string::npos,
+                         ckpt.status().toString().c_str());
+            }
+        }
+    }
+    void listsManagerStepsAndSkipsUnfinished() {
+        test::TempDir root;
+        const fs::path item = fixtures() / "v0_checkpoints/direct_checkpoint/checkpoint_metadata_present/pytree_checkpointable_has_metadata";
+        for (const char* step : {"0", "100", "7"}) {
+            fs::copy(item, root.path() / step, fs::copy_options::recursive);
+        }
+        fs::copy(item, root.path() / "200.orbax-checkpoint-tmp", fs::copy_options::recursive);
+        fs::create_directory(root.path() / "notes_3");  // not a checkpoint
+        auto steps = orbax::listManagerSteps(root.path());
+        QCOMPARE(steps.size(), std::size_t{4});
+        QCOMPARE(steps[0].step, std::string("0"));
+        QCOMPARE(steps[2].step, std::string("100"));
+        QVERIFY(!steps[3].complete);
+        auto ckpt = openCheckpoint(root.path());
+        CKPT_VERIFY_OK(ckpt);
+        QCOMPARE(*ckpt->step, std::string("100"));  // the latest complete step
+        OpenOptions o;
+        o.step = "200";
+        auto tmp = openCheckpoint(root.path(), o);
+        QCOMPARE(tmp.status().code(), StatusCode::kInvalidArgument);
+        QVERIFY(tmp.status().message().find("incomplete") != std::string::npos);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestOrbaxFormat)
+#include "tst_orbax_format.moc"

@@ -1,0 +1,167 @@
+"""Checkpoints written by the real orbax-checkpoint, read by `ckpt` bit-exact.
+
+Covers the single-item layouts (StandardCheckpointer / PyTreeCheckpointer, OCDBT and per-array
+directories, zarr v2 and v3) and CheckpointManager roots with steps and named items. Each case
+compares `ckpt tree --json` with the structure Orbax restores and `ckpt cat` with numpy's bytes.
+"""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import ml_dtypes
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+import flaxtrees as ft
+
+DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+          "float16", "bfloat16", "float32", "float64", "complex64",
+          "float8_e4m3fn", "float8_e5m2"]
+
+
+def _array(name, shape, seed):
+    rng = np.random.default_rng(seed)
+    dt = ft.dtype_of(name)
+    if name == "bool":
+        return rng.integers(0, 2, shape).astype(bool)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        return rng.integers(max(info.min, -1000), min(info.max, 1000), shape).astype(dt)
+    if dt.kind == "c":
+        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dt)
+    return rng.standard_normal(shape).astype(np.float32).astype(dt)
+
+
+def _tree(with_python_leaves=True):
+    tree = {
+        "params": {
+            "Dense_0": {"kernel": jnp.asarray(_array("float32", (5, 3), 1)),
+                        "bias": jnp.asarray(_array("bfloat16", (3,), 2))},
+            "embed": jnp.asarray(_array("float32", (7, 4, 2), 3)),
+        },
+        "dtypes": {name: jnp.asarray(_array(name, (2, 3), i)) for i, name in enumerate(DTYPES)},
+        "numpy": np.arange(6, dtype=np.int16).reshape(2, 3),
+        "zero_d": jnp.asarray(np.float32(2.5)),
+        "layers": [jnp.ones((2,), jnp.float32), jnp.zeros((3,), jnp.int32)],
+    }
+    if with_python_leaves:
+        tree["step"] = 7
+        tree["lr"] = 0.25
+        tree["name"] = "mlp"
+    return tree
+
+
+def _node(x):
+    """The NODE JSON `ckpt tree --json` must print for an Orbax-restored value."""
+    if isinstance(x, dict):
+        return {"type": "dict", "children": {k: _node(v) for k, v in x.items()}}
+    if isinstance(x, (list, tuple)):
+        return {"type": "list", "items": [_node(v) for v in x]}
+    if x is None:
+        return {"type": "none"}
+    if isinstance(x, str):
+        return {"type": "string", "value": x}
+    if isinstance(x, (int, float, np.generic)) and not isinstance(x, np.ndarray):
+        return {"type": "scalar", "dtype": np.asarray(x).dtype.name}
+    a = np.asarray(x)
+    return {"type": "array", "dtype": a.dtype.name, "shape": list(a.shape)}
+
+
+def _strip_values(node):
+    if node["type"] == "dict":
+        return {"type": "dict", "children": {k: _strip_values(v) for k, v in node["children"].items()}}
+    if node["type"] in ("list", "tuple"):
+        return {"type": node["type"], "items": [_strip_values(v) for v in node["items"]]}
+    if node["type"] == "scalar":
+        return {"type": "scalar", "dtype": node["dtype"]}
+    return node
+
+
+def _check(ckpt, ckpt_json, path, restored, extra_args=()):
+    restored = jax.tree.map(lambda x: np.asarray(x) if isinstance(x, jax.Array) else x, restored)
+    out = ckpt_json("tree", path, "--json", *extra_args)
+    assert out["format"] == "orbax"
+    got = _strip_values(out["tree"])
+    want = _node(restored)
+    # Orbax restores dicts in its own order; compare order-insensitively, structure exactly.
+    assert json.loads(json.dumps(got, sort_keys=True)) == json.loads(json.dumps(want, sort_keys=True))
+    for keys, leaf in ft.iter_leaves(restored):
+        if leaf is None or isinstance(leaf, str):
+            continue
+        kp = ft.keypath(keys)
+        cp = ckpt.ok("cat", path, kp, *extra_args)
+        want_bytes = np.asarray(leaf).tobytes()
+        assert cp.stdout == want_bytes, f"{kp}: bytes differ"
+
+
+@pytest.fixture(scope="module")
+def orbax_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("orbax")
+
+
+@pytest.mark.parametrize("use_ocdbt", [True, False])
+@pytest.mark.parametrize("use_zarr3", [False, True])
+def test_pytree_checkpointer_layouts(ckpt, ckpt_json, orbax_dir, use_ocdbt, use_zarr3):
+    path = orbax_dir / f"pytree_ocdbt{int(use_ocdbt)}_zarr3{int(use_zarr3)}"
+    handler = ocp.PyTreeCheckpointHandler(use_ocdbt=use_ocdbt, use_zarr3=use_zarr3)
+    with ocp.Checkpointer(handler) as c:
+        c.save(path, args=ocp.args.PyTreeSave(_tree()))
+    with ocp.Checkpointer(ocp.PyTreeCheckpointHandler()) as c:
+        restored = c.restore(path)
+    _check(ckpt, ckpt_json, path, restored)
+    info = ckpt_json("info", path, "--json")
+    assert info["format"] == "orbax"
+
+
+def test_standard_checkpointer(ckpt, ckpt_json, orbax_dir):
+    path = orbax_dir / "standard"
+    with ocp.StandardCheckpointer() as c:
+        c.save(path, _tree(with_python_leaves=False))
+    with ocp.StandardCheckpointer() as c:
+        restored = c.restore(path)
+    _check(ckpt, ckpt_json, path, restored)
+    shown = ckpt_json("show", path, "params/Dense_0/kernel", "--json")
+    np.testing.assert_array_equal(np.array(shown["values"], np.float64).reshape(5, 3),
+                                  np.asarray(restored["params"]["Dense_0"]["kernel"], np.float64))
+
+
+def test_checkpoint_manager_steps_and_items(ckpt, ckpt_json, orbax_dir):
+    root = orbax_dir / "manager"
+    options = ocp.CheckpointManagerOptions(max_to_keep=2)
+    trees = {}
+    with ocp.CheckpointManager(root, options=options) as mngr:
+        for step in (1, 2, 3):
+            tree = {"w": jnp.full((3,), step, jnp.float32), "step": jnp.asarray(step)}
+            trees[step] = tree
+            mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(tree),
+                                                    meta=ocp.args.JsonSave({"step": step})))
+        mngr.wait_until_finished()
+        assert mngr.all_steps() == [2, 3]
+    info = ckpt_json("info", root, "--json")
+    assert [s["step"] for s in info["steps"]] == ["2", "3"]
+    assert info["step"] == "3"
+    for step in (2, 3):
+        out = ckpt_json("tree", root, "--json", "--step", str(step))
+        assert set(out["tree"]["children"]) == {"state", "meta"}
+        cp = ckpt.ok("cat", root, "state/w", "--step", str(step))
+        assert cp.stdout == np.full((3,), step, np.float32).tobytes()
+        meta = ckpt_json("show", root, "meta/step", "--json", "--step", str(step))
+        assert meta["values"] == [step]
+    ckpt.fails("tree", root, "--step", "1", mentions=[root.name, "1"])
+
+
+def test_unfinished_step_is_listed_not_opened(ckpt, ckpt_json, orbax_dir):
+    root = orbax_dir / "crashed"
+    with ocp.CheckpointManager(root) as mngr:
+        mngr.save(5, args=ocp.args.StandardSave({"w": jnp.ones((2,))}))
+        mngr.wait_until_finished()
+    # A save that died half way leaves a temporary directory behind.
+    (root / "6.orbax-checkpoint-tmp").mkdir()
+    info = ckpt_json("info", root, "--json")
+    assert info["step"] == "5"
+    assert {"name": "6.orbax-checkpoint-tmp", "step": "6", "complete": False} in info["steps"]
+    ckpt.fails("tree", root, "--step", "6", mentions=["incomplete"])
