@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "ckpt/core/format.h"
 #include "commands.h"
 
 namespace {
@@ -59,14 +60,16 @@ int main(int argc, char** argv) {
     convertCmd->add_option("DST", convert.target, "Output file (or directory with --write-step)")
         ->required();
     convertCmd->add_option("--to", convert.to, "Output format")->required()->check(
-        CLI::IsMember({"flax"}));
+        CLI::IsMember(ckpt::FormatRegistry::builtin().writerNames()));
     convertCmd->add_option("--subtree", convert.subtrees,
                            "Keep only this subtree (repeatable); KEYPATH syntax");
     convertCmd->add_flag("--overwrite", convert.overwrite,
                          "Replace an existing output (flax steps: also write an older step and "
                          "delete newer ones, as flax does)");
     convertCmd->add_option("--write-step", convert.writeStep,
-                           "flax: write DST/checkpoint_<STEP> as flax.training.checkpoints does");
+                           "Write step STEP of a run directory DST: flax DST/checkpoint_<STEP> "
+                           "(flax.training.checkpoints rules), orbax DST/<STEP>/default "
+                           "(a CheckpointManager step)");
     convertCmd->add_option("--keep", convert.keep,
                            "flax steps: keep this many newest checkpoints (0 = all; default 0)");
     convertCmd->add_option("--keep-every-n-steps", convert.keepEveryNSteps,

@@ -306,9 +306,9 @@ int runConvert(const ConvertArgs& args, std::ostream& out, std::ostream& err) {
     if (!s.isOk()) return fail(err, s);
     const TreeSummary summary = summarizeTree(*tree);
     out << "wrote " << summary.leafCount << " leaves (" << humanBytes(summary.byteCount) << ") to "
-        << (args.writeStep ? (args.target / ("checkpoint_" + *args.writeStep)).string()
-                           : args.target.string())
-        << " as " << args.to << "\n";
+        << args.target.string();
+    if (args.writeStep) out << " (step " << *args.writeStep << ")";
+    out << " as " << args.to << "\n";
     return 0;
 }
 
