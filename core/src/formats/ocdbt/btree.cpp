@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "formats/ocdbt/byte_reader.h"
+#include "formats/ocdbt/byte_writer.h"
 
 namespace ckpt::ocdbt {
 
@@ -253,6 +254,126 @@ const InteriorNodeEntry* findInteriorEntry(const BtreeNode& node, std::string_vi
         [](std::string_view k, const InteriorNodeEntry& a) { return k < std::string_view(a.key); });
     if (it == e.begin()) return nullptr;
     return &*(it - 1);
+}
+
+namespace {
+
+std::size_t commonPrefixLength(std::string_view a, std::string_view b) {
+    const std::size_t n = std::min(a.size(), b.size());
+    std::size_t i = 0;
+    while (i < n && a[i] == b[i]) ++i;
+    return i;
+}
+
+// Writes key_prefix_length, key_suffix_length, (interior) subtree_common_prefix_length and the
+// suffix bytes — the inverse of readKeys.
+template <typename Entry>
+Status writeKeys(ByteWriter& w, const std::vector<Entry>& entries) {
+    const std::size_t n = entries.size();
+    std::vector<std::size_t> prefixLen(n, 0);
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::string& key = entries[i].key;
+        if (key.size() > kMaxKeyLength) {
+            return invalidArgumentError("entry " + std::to_string(i) + ": key of " +
+                                        std::to_string(key.size()) + " bytes exceeds " +
+                                        std::to_string(kMaxKeyLength));
+        }
+        if (i > 0) {
+            if (entries[i - 1].key >= key) {
+                return invalidArgumentError("entry " + std::to_string(i) +
+                                            ": keys are not strictly increasing");
+            }
+            prefixLen[i] = commonPrefixLength(entries[i - 1].key, key);
+        }
+        if constexpr (std::is_same_v<Entry, InteriorNodeEntry>) {
+            if (entries[i].subtreeCommonPrefixLength > key.size()) {
+                return invalidArgumentError("entry " + std::to_string(i) +
+                                            ": subtree common prefix is longer than the key");
+            }
+        }
+    }
+    for (std::size_t i = 1; i < n; ++i) w.writeVarint(prefixLen[i]);
+    for (std::size_t i = 0; i < n; ++i) w.writeVarint(entries[i].key.size() - prefixLen[i]);
+    if constexpr (std::is_same_v<Entry, InteriorNodeEntry>) {
+        for (const auto& e : entries) w.writeVarint(e.subtreeCommonPrefixLength);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        w.writeString(std::string_view(entries[i].key).substr(prefixLen[i]));
+    }
+    return okStatus();
+}
+
+}  // namespace
+
+Result<std::vector<std::byte>> encodeBtreeNodeBody(const BtreeNode& node) {
+    const std::size_t n = node.size();
+    if (n == 0) return invalidArgumentError("a B+tree node needs at least one entry");
+    if (n > kMaxNodeArity) {
+        return invalidArgumentError("a B+tree node of " + std::to_string(n) +
+                                    " entries exceeds the maximum of " +
+                                    std::to_string(kMaxNodeArity));
+    }
+    if (node.isLeaf() != node.interiorEntries.empty() ||
+        node.isLeaf() == node.leafEntries.empty()) {
+        return invalidArgumentError("B+tree node entries do not match its height");
+    }
+    ByteWriter w;
+    w.writeU8(node.height);
+    DataFileTableBuilder table;
+    if (node.isLeaf()) {
+        for (const auto& e : node.leafEntries) {
+            if (const auto* ref = std::get_if<IndirectDataReference>(&e.value))
+                table.add(*ref->file);
+        }
+    } else {
+        for (const auto& e : node.interiorEntries) table.add(*e.child.location.file);
+    }
+    CKPT_RETURN_IF_ERROR(table.finalize(w));
+    w.writeVarint(n);
+    if (node.isLeaf()) {
+        const auto& entries = node.leafEntries;
+        CKPT_RETURN_IF_ERROR(writeKeys(w, entries));
+        for (const auto& e : entries) w.writeVarint(e.valueSize());
+        for (std::size_t i = 0; i < n; ++i) {
+            if (entries[i].isInline() && entries[i].valueSize() > kMaxInlineValueLength) {
+                return invalidArgumentError("entry " + std::to_string(i) + ": inline value of " +
+                                            std::to_string(entries[i].valueSize()) +
+                                            " bytes exceeds " +
+                                            std::to_string(kMaxInlineValueLength));
+            }
+            w.writeU8(entries[i].isInline() ? 0 : 1);
+        }
+        for (const auto& e : entries) {
+            if (const auto* ref = std::get_if<IndirectDataReference>(&e.value)) {
+                w.writeVarint(table.indexOf(*ref->file));
+            }
+        }
+        for (const auto& e : entries) {
+            if (const auto* ref = std::get_if<IndirectDataReference>(&e.value)) {
+                w.writeVarint(ref->offset);
+            }
+        }
+        for (const auto& e : entries) {
+            if (const auto* v = std::get_if<std::string>(&e.value)) w.writeString(*v);
+        }
+    } else {
+        const auto& entries = node.interiorEntries;
+        CKPT_RETURN_IF_ERROR(writeKeys(w, entries));
+        std::vector<IndirectDataReference> refs;
+        refs.reserve(n);
+        for (const auto& e : entries) refs.push_back(e.child.location);
+        writeIndirectDataReferences(w, table, refs);
+        for (const auto& e : entries) w.writeVarint(e.child.statistics.numKeys);
+        for (const auto& e : entries) w.writeVarint(e.child.statistics.numTreeBytes);
+        for (const auto& e : entries) w.writeVarint(e.child.statistics.numIndirectValueBytes);
+    }
+    return w.take();
+}
+
+Result<std::vector<std::byte>> encodeBtreeNode(const BtreeNode& node,
+                                               EnvelopeCompression compression, int zstdLevel) {
+    CKPT_ASSIGN_OR_RETURN(const auto body, encodeBtreeNodeBody(node));
+    return encodeEnvelope(kBtreeNodeMagic, body, compression, zstdLevel);
 }
 
 }  // namespace ckpt::ocdbt

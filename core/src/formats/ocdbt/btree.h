@@ -4,7 +4,7 @@
 // Keys are stored as each node's *relative* keys: the full key of a leaf entry is the prefix
 // implied by the path from the root (the `subtreeCommonPrefix()` of every interior entry passed
 // on the way) followed by `LeafNodeEntry::key`. Pure byte codec, no I/O; decoded nodes are
-// immutable values, safe to share between threads.
+// immutable values, safe to share between threads. encodeBtreeNode is decodeBtreeNode's inverse.
 #pragma once
 
 #include <cstddef>
@@ -85,6 +85,16 @@ Result<BtreeNode> decodeBtreeNode(std::span<const std::byte> encoded,
 // Decodes a node body (what the envelope wraps).
 Result<BtreeNode> decodeBtreeNodeBody(std::span<const std::byte> body,
                                       std::string_view transitivePath, const DecodeLimits& limits);
+
+// Encodes a node body: keys prefix-compressed against the previous entry, files of the entries'
+// references gathered into the node's data file table (paths relative to the node's transitive
+// path). InvalidArgument when the node breaks a format rule (no entries, more than
+// kMaxNodeArity, keys not strictly increasing or longer than kMaxKeyLength, a subtree prefix
+// longer than its key, an inline value over kMaxInlineValueLength).
+Result<std::vector<std::byte>> encodeBtreeNodeBody(const BtreeNode& node);
+// The body wrapped in an envelope (magic 0x0CDB20DE).
+Result<std::vector<std::byte>> encodeBtreeNode(const BtreeNode& node,
+                                               EnvelopeCompression compression, int zstdLevel);
 
 // Checks what a parent expects of a child: its height, and that its first key is not below the
 // parent's lower bound for it (both relative to the child's prefix).

@@ -6,6 +6,12 @@ namespace ckpt::ocdbt {
 
 namespace {
 
+std::size_t common(std::string_view a, std::string_view b) {
+    std::size_t i = 0;
+    while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+    return i;
+}
+
 Status atIndex(const Status& s, std::string_view column, std::uint64_t i) {
     return s.withContext(std::string(column) + "[" + std::to_string(i) + "]");
 }
@@ -137,6 +143,62 @@ Result<std::vector<IndirectDataReference>> readIndirectDataReferences(ByteReader
         }
     }
     return refs;
+}
+
+void DataFileTableBuilder::add(const DataFileId& id) {
+    m_files.emplace(std::make_pair(id.basePath, id.relativePath), 0);
+}
+
+Status DataFileTableBuilder::finalize(ByteWriter& w) {
+    w.writeVarint(m_files.size());
+    if (m_files.empty()) return okStatus();
+    std::vector<std::size_t> prefixLen;
+    prefixLen.reserve(m_files.size());
+    const std::pair<std::string, std::string>* prev = nullptr;
+    std::uint64_t index = 0;
+    for (auto& [id, slot] : m_files) {
+        if (id.first.size() + id.second.size() > kMaxPathLength) {
+            return invalidArgumentError("data file path '" + id.first + id.second +
+                                        "' is longer than " + std::to_string(kMaxPathLength) +
+                                        " bytes");
+        }
+        slot = index++;
+        std::size_t n = 0;
+        if (prev) {
+            n = common(prev->first, id.first);
+            if (prev->first.size() == id.first.size() && n == id.first.size()) {
+                n += common(prev->second, id.second);
+            }
+            w.writeVarint(n);
+        }
+        prefixLen.push_back(n);
+        prev = &id;
+    }
+    std::size_t i = 0;
+    for (const auto& [id, slot] : m_files) {
+        w.writeVarint(id.first.size() + id.second.size() - prefixLen[i++]);
+    }
+    for (const auto& [id, slot] : m_files) w.writeVarint(id.first.size());
+    i = 0;
+    for (const auto& [id, slot] : m_files) {
+        const std::size_t n = prefixLen[i++];
+        const std::size_t fromBase = std::min(n, id.first.size());
+        w.writeString(std::string_view(id.first).substr(fromBase));
+        w.writeString(std::string_view(id.second).substr(n - fromBase));
+    }
+    return okStatus();
+}
+
+std::uint64_t DataFileTableBuilder::indexOf(const DataFileId& id) const {
+    const auto it = m_files.find(std::make_pair(id.basePath, id.relativePath));
+    return it == m_files.end() ? 0 : it->second;
+}
+
+void writeIndirectDataReferences(ByteWriter& w, const DataFileTableBuilder& table,
+                                 std::span<const IndirectDataReference> refs) {
+    for (const auto& ref : refs) w.writeVarint(table.indexOf(*ref.file));
+    for (const auto& ref : refs) w.writeVarint(ref.offset);
+    for (const auto& ref : refs) w.writeVarint(ref.length);
 }
 
 }  // namespace ckpt::ocdbt

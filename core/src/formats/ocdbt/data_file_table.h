@@ -3,19 +3,23 @@
 // Every manifest, version-tree node and B+tree node starts with a table of the data files its
 // entries point into; entries then name a file by its index in that table. A decoded table holds
 // shared, immutable DataFileIds, so the many references of a large node share one copy of each
-// path. Pure byte codec, no I/O; decoded values are plain, immutable data.
+// path. Pure byte codec, no I/O; decoded values are plain, immutable data. The encoding side
+// (DataFileTableBuilder, writeIndirectDataReferences) mirrors tensorstore's DataFileTableBuilder.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "ckpt/core/status.h"
 #include "formats/ocdbt/byte_reader.h"
+#include "formats/ocdbt/byte_writer.h"
 
 namespace ckpt::ocdbt {
 
@@ -64,5 +68,29 @@ Result<std::vector<IndirectDataReference>> readIndirectDataReferences(ByteReader
                                                                       const DataFileTable& table,
                                                                       std::size_t count,
                                                                       bool allowMissing);
+
+// Collects the data files one object's references use, then writes its table: sorted by
+// (base path, relative path) in unsigned byte order, each path prefix-compressed against the
+// previous one, the shared prefix running into the relative path only when both base paths are
+// equal (tensorstore data_file_id_codec.cc). Ids given to the builder are relative to the
+// object's own transitive path (for everything our writer produces, base path ""). Not
+// thread-safe.
+class DataFileTableBuilder {
+public:
+    void add(const DataFileId& id);
+    // Writes the table. InvalidArgument if a path exceeds kMaxPathLength.
+    Status finalize(ByteWriter& writer);
+    // The index of a file added before finalize().
+    std::uint64_t indexOf(const DataFileId& id) const;
+    std::size_t size() const { return m_files.size(); }
+
+private:
+    std::map<std::pair<std::string, std::string>, std::uint64_t> m_files;
+};
+
+// Writes the three columns (file index, offset, length) of `refs`, whose files were added to
+// `table` (already finalized).
+void writeIndirectDataReferences(ByteWriter& writer, const DataFileTableBuilder& table,
+                                 std::span<const IndirectDataReference> refs);
 
 }  // namespace ckpt::ocdbt

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "formats/ocdbt/byte_reader.h"
+#include "formats/ocdbt/byte_writer.h"
 #include "formats/ocdbt/crc32c.h"
 
 namespace ckpt::ocdbt {
@@ -19,6 +20,10 @@ std::string hex32(std::uint32_t v) {
     std::snprintf(buf, sizeof buf, "0x%08X", v);
     return buf;
 }
+
+struct CCtxDeleter {
+    void operator()(ZSTD_CCtx* ctx) const { ZSTD_freeCCtx(ctx); }
+};
 
 struct DCtxDeleter {
     void operator()(ZSTD_DCtx* ctx) const { ZSTD_freeDCtx(ctx); }
@@ -144,6 +149,38 @@ Result<DecodedEnvelope> decodeEnvelope(std::span<const std::byte> encoded,
         default:
             return corruptionError("unsupported compression format " + std::to_string(compression));
     }
+    return out;
+}
+
+Result<std::vector<std::byte>> encodeEnvelope(std::uint32_t magic, std::span<const std::byte> body,
+                                              EnvelopeCompression compression, int zstdLevel) {
+    ByteWriter w;
+    w.writeU32Be(magic);
+    w.writeU64Le(0);  // length, patched below
+    w.writeVarint(kFormatVersion);
+    w.writeVarint(static_cast<std::uint64_t>(compression));
+    std::vector<std::byte> out = w.take();
+    const std::size_t headerSize = out.size();
+    if (compression == EnvelopeCompression::kZstd) {
+        std::unique_ptr<ZSTD_CCtx, CCtxDeleter> ctx(ZSTD_createCCtx());
+        if (!ctx) return internalError("zstd: cannot allocate a compression context");
+        const std::size_t bound = ZSTD_compressBound(body.size());
+        out.resize(headerSize + bound + 4);
+        // ZSTD_compressCCtx writes the content size into the frame header.
+        const std::size_t n = ZSTD_compressCCtx(ctx.get(), out.data() + headerSize, bound,
+                                                body.data(), body.size(), zstdLevel);
+        if (ZSTD_isError(n)) return internalError(std::string("zstd: ") + ZSTD_getErrorName(n));
+        out.resize(headerSize + n);
+    } else {
+        out.insert(out.end(), body.begin(), body.end());
+    }
+    const std::uint64_t length = out.size() + 4;
+    for (unsigned i = 0; i < 8; ++i) {
+        out[4 + i] = static_cast<std::byte>((length >> (8 * i)) & 0xFFu);
+    }
+    const std::uint32_t crc = crc32c(out);
+    for (unsigned i = 0; i < 4; ++i)
+        out.push_back(static_cast<std::byte>((crc >> (8 * i)) & 0xFFu));
     return out;
 }
 

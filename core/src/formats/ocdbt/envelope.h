@@ -1,9 +1,10 @@
 // The envelope around every encoded OCDBT object (manifest, version-tree node, B+tree node):
 // magic, total length, format version, compression, body, CRC-32C trailer (FORMAT.md §2).
 //
-// Pure byte codec, no I/O. Decoding checks magic, length and checksum before it decompresses
-// anything, and never produces a body larger than the caller's limit (zstd frames are decoded
-// into a bounded buffer, whatever size their header declares). Thread-safe (no shared state).
+// Pure byte codec, no I/O; encodeEnvelope is the inverse of decodeEnvelope. Decoding checks magic,
+// length and checksum before it decompresses anything, and never produces a body larger than the
+// caller's limit (zstd frames are decoded into a bounded buffer, whatever size their header
+// declares). Thread-safe (no shared state).
 #pragma once
 
 #include <cstddef>
@@ -55,6 +56,12 @@ struct DecodedEnvelope {
 // exceed `maxBodyBytes` (clamped to kHardMaxDecodedBytes). Errors are Corruption statuses.
 Result<DecodedEnvelope> decodeEnvelope(std::span<const std::byte> encoded,
                                        std::uint32_t expectedMagic, std::size_t maxBodyBytes);
+
+// Encodes one object: header, `body` (compressed as a single zstd frame with its content size
+// when `compression` is kZstd; level 0 is zstd's default, as riegeli uses it), CRC-32C trailer.
+// The inverse of decodeEnvelope. Fails (Internal) only if zstd does.
+Result<std::vector<std::byte>> encodeEnvelope(std::uint32_t magic, std::span<const std::byte> body,
+                                              EnvelopeCompression compression, int zstdLevel);
 
 // Decompresses exactly one zstd frame filling all of `frame`, producing at most `maxBytes`.
 Result<std::vector<std::byte>> zstdDecompressBounded(std::span<const std::byte> frame,

@@ -89,6 +89,46 @@ Result<Manifest> decodeManifestBody(std::span<const std::byte> body) {
     return m;
 }
 
+void writeConfig(ByteWriter& w, const Config& c) {
+    for (std::uint8_t b : c.uuid) w.writeU8(b);
+    w.writeU8(static_cast<std::uint8_t>(c.manifestKind));
+    w.writeVarint(c.maxInlineValueBytes);
+    w.writeVarint(c.maxDecodedNodeBytes);
+    w.writeU8(c.versionTreeArityLog2);
+    w.writeVarint(static_cast<std::uint64_t>(c.compression));
+    if (c.compression == CompressionMethod::kZstd) w.writeI32Le(c.zstdLevel);
+}
+
+Result<std::vector<std::byte>> encodeManifestBody(const Manifest& m) {
+    ByteWriter w;
+    writeConfig(w, m.config);
+    if (m.config.manifestKind == ManifestKind::kSingle) {
+        DataFileTableBuilder table;
+        addVersionTreeFiles(table, m.versions);
+        addVersionTreeFiles(table, m.versionTreeNodes);
+        CKPT_RETURN_IF_ERROR(table.finalize(w));
+        writeVersionTreeLeafEntries(w, table, m.versions);
+        writeVersionTreeInteriorEntries(w, table, m.versionTreeNodes, /*withHeight=*/true);
+    } else if (!m.versions.empty() || !m.versionTreeNodes.empty()) {
+        return invalidArgumentError("a numbered-kind manifest.ocdbt holds only the config");
+    }
+    std::vector<std::byte> body = w.take();
+    // Whatever the decoder would refuse is the caller's mistake: check by decoding.
+    if (auto decoded = decodeManifestBody(body); !decoded.isOk()) {
+        return invalidArgumentError("invalid manifest: " + decoded.status().message());
+    }
+    return body;
+}
+
+Result<std::vector<std::byte>> encodeManifest(const Manifest& m) {
+    CKPT_ASSIGN_OR_RETURN(const auto body, encodeManifestBody(m));
+    return encodeEnvelope(kManifestMagic, body,
+                          m.config.compression == CompressionMethod::kZstd
+                              ? EnvelopeCompression::kZstd
+                              : EnvelopeCompression::kNone,
+                          m.config.zstdLevel);
+}
+
 DecodeLimits nodeDecodeLimits(const Config& config) {
     const std::size_t wanted = std::size_t{2} * config.maxDecodedNodeBytes +
                                config.maxInlineValueBytes + (std::size_t{1} << 20);

@@ -3,7 +3,8 @@
 // `manifest.ocdbt` holds either everything (kind "single": config, data file table, the newest
 // versions inline, references to version-tree nodes for older ones), or, for kind "numbered",
 // only the config; the versions then live in `manifest.<16 hex digits>` files, each a complete
-// single-kind manifest, the highest-numbered one being current. Pure byte codec, no I/O.
+// single-kind manifest, the highest-numbered one being current. Pure byte codec, no I/O; the
+// encode functions are the decoders' inverses.
 #pragma once
 
 #include <array>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "ckpt/core/status.h"
+#include "formats/ocdbt/byte_writer.h"
 #include "formats/ocdbt/envelope.h"
 #include "formats/ocdbt/version_tree.h"
 
@@ -57,6 +59,14 @@ Result<Config> decodeConfig(ByteReader& reader);
 Result<Manifest> decodeManifest(std::span<const std::byte> encoded);
 // Decodes a manifest body (what the envelope wraps).
 Result<Manifest> decodeManifestBody(std::span<const std::byte> body);
+
+// Writes the config fields (decodeConfig's inverse).
+void writeConfig(ByteWriter& writer, const Config& config);
+// Encodes a manifest body / the whole object (magic 0x0CDB3A2A, compressed as the config says).
+// A single-kind manifest needs 1..2^arity versions; InvalidArgument for anything the decoder
+// would reject.
+Result<std::vector<std::byte>> encodeManifestBody(const Manifest& manifest);
+Result<std::vector<std::byte>> encodeManifest(const Manifest& manifest);
 
 // Limits for decoding this database's nodes: the config's max_decoded_node_bytes with slack
 // (tensorstore splits nodes by an estimate, not by their exact encoded size), never above

@@ -313,4 +313,88 @@ Status validateVersionTreeNodeReference(const VersionTreeNode& node, std::uint8_
     return okStatus();
 }
 
+void addVersionTreeFiles(DataFileTableBuilder& table,
+                         std::span<const BtreeGenerationReference> leafEntries) {
+    for (const auto& e : leafEntries) table.add(*e.root.location.file);
+}
+
+void addVersionTreeFiles(DataFileTableBuilder& table,
+                         std::span<const VersionNodeReference> interiorEntries) {
+    for (const auto& e : interiorEntries) table.add(*e.location.file);
+}
+
+void writeVersionTreeLeafEntries(ByteWriter& w, const DataFileTableBuilder& table,
+                                 std::span<const BtreeGenerationReference> e) {
+    w.writeVarint(e.size());
+    for (const auto& v : e) w.writeVarint(v.generationNumber);
+    for (const auto& v : e) w.writeU8(v.rootHeight);
+    std::vector<IndirectDataReference> refs;
+    refs.reserve(e.size());
+    for (const auto& v : e) refs.push_back(v.root.location);
+    writeIndirectDataReferences(w, table, refs);
+    for (const auto& v : e) w.writeVarint(v.root.statistics.numKeys);
+    for (const auto& v : e) w.writeVarint(v.root.statistics.numTreeBytes);
+    for (const auto& v : e) w.writeVarint(v.root.statistics.numIndirectValueBytes);
+    for (const auto& v : e) w.writeU64Le(v.commitTimeNs);
+}
+
+void writeVersionTreeInteriorEntries(ByteWriter& w, const DataFileTableBuilder& table,
+                                     std::span<const VersionNodeReference> e, bool withHeight) {
+    w.writeVarint(e.size());
+    for (const auto& v : e) w.writeVarint(v.generationNumber);
+    std::vector<IndirectDataReference> refs;
+    refs.reserve(e.size());
+    for (const auto& v : e) refs.push_back(v.location);
+    writeIndirectDataReferences(w, table, refs);
+    for (const auto& v : e) w.writeVarint(v.numGenerations);
+    for (const auto& v : e) w.writeU64Le(v.commitTimeNs);
+    if (withHeight) {
+        for (const auto& v : e) w.writeU8(v.height);
+    }
+}
+
+Result<std::vector<std::byte>> encodeVersionTreeNodeBody(const VersionTreeNode& node) {
+    const std::uint8_t arity = node.versionTreeArityLog2;
+    if (arity == 0 || arity > kMaxVersionTreeArityLog2) {
+        return invalidArgumentError("version_tree_arity_log2 " + std::to_string(arity) +
+                                    " outside [1, " + std::to_string(kMaxVersionTreeArityLog2) +
+                                    "]");
+    }
+    if (node.height > maxVersionTreeHeight(arity)) {
+        return invalidArgumentError("version node height " + std::to_string(node.height) +
+                                    " exceeds the maximum");
+    }
+    if (node.height == 0) {
+        const Status s = validateLeafEntries(arity, node.leafEntries);
+        if (!s.isOk()) return invalidArgumentError(s.message());
+    } else {
+        const Status s =
+            validateVersionTreeInteriorEntries(arity, node.height, node.interiorEntries);
+        if (!s.isOk()) return invalidArgumentError(s.message());
+    }
+    ByteWriter w;
+    w.writeU8(arity);
+    w.writeU8(node.height);
+    DataFileTableBuilder table;
+    if (node.height == 0) {
+        addVersionTreeFiles(table, node.leafEntries);
+    } else {
+        addVersionTreeFiles(table, node.interiorEntries);
+    }
+    CKPT_RETURN_IF_ERROR(table.finalize(w));
+    if (node.height == 0) {
+        writeVersionTreeLeafEntries(w, table, node.leafEntries);
+    } else {
+        writeVersionTreeInteriorEntries(w, table, node.interiorEntries, /*withHeight=*/false);
+    }
+    return w.take();
+}
+
+Result<std::vector<std::byte>> encodeVersionTreeNode(const VersionTreeNode& node,
+                                                     EnvelopeCompression compression,
+                                                     int zstdLevel) {
+    CKPT_ASSIGN_OR_RETURN(const auto body, encodeVersionTreeNodeBody(node));
+    return encodeEnvelope(kVersionTreeNodeMagic, body, compression, zstdLevel);
+}
+
 }  // namespace ckpt::ocdbt

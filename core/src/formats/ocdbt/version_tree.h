@@ -2,7 +2,8 @@
 //
 // The manifest holds the newest versions inline and refers to version-tree nodes for older
 // ones. Leaf entries point at B+tree roots; interior entries at further version-tree nodes.
-// Pure byte codec, no I/O; decoded values are immutable plain data.
+// Pure byte codec, no I/O; decoded values are immutable plain data. The write* / encode*
+// functions are the inverses of the read* / decode* ones.
 #pragma once
 
 #include <cstddef>
@@ -14,6 +15,7 @@
 #include "ckpt/core/status.h"
 #include "formats/ocdbt/btree.h"
 #include "formats/ocdbt/byte_reader.h"
+#include "formats/ocdbt/byte_writer.h"
 #include "formats/ocdbt/data_file_table.h"
 #include "formats/ocdbt/envelope.h"
 
@@ -88,5 +90,26 @@ Result<VersionTreeNode> decodeVersionTreeNodeBody(std::span<const std::byte> bod
 // Checks a node against the reference that led to it: height, arity and newest generation.
 Status validateVersionTreeNodeReference(const VersionTreeNode& node, std::uint8_t arityLog2,
                                         const VersionNodeReference& ref);
+
+// Adds the files the entries refer to (a missing root's empty-path file included) to `table`.
+void addVersionTreeFiles(DataFileTableBuilder& table,
+                         std::span<const BtreeGenerationReference> leafEntries);
+void addVersionTreeFiles(DataFileTableBuilder& table,
+                         std::span<const VersionNodeReference> interiorEntries);
+
+// Writes a leaf entry array (n, then the columns); `table` must already be finalized.
+void writeVersionTreeLeafEntries(ByteWriter& writer, const DataFileTableBuilder& table,
+                                 std::span<const BtreeGenerationReference> entries);
+// Writes an interior entry array; `withHeight` adds the manifest-only entry_height column.
+void writeVersionTreeInteriorEntries(ByteWriter& writer, const DataFileTableBuilder& table,
+                                     std::span<const VersionNodeReference> entries,
+                                     bool withHeight);
+
+// Encodes a version-tree node body / the whole object (magic 0x0CDB1234). InvalidArgument when
+// the entries break the rules the decoder checks.
+Result<std::vector<std::byte>> encodeVersionTreeNodeBody(const VersionTreeNode& node);
+Result<std::vector<std::byte>> encodeVersionTreeNode(const VersionTreeNode& node,
+                                                     EnvelopeCompression compression,
+                                                     int zstdLevel);
 
 }  // namespace ckpt::ocdbt

@@ -1,0 +1,464 @@
+#include "formats/ocdbt/ocdbt_writer.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <system_error>
+
+#include "formats/ocdbt/btree.h"
+#include "io/atomic_file.h"
+
+namespace ckpt::ocdbt {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::size_t kWriteBufferBytes = std::size_t{1} << 20;
+constexpr std::size_t kMinNodeEntries = 4;
+
+std::string errnoText(int err) {
+    return std::strerror(err);
+}
+
+std::array<std::uint8_t, 16> randomBytes16() {
+    std::random_device rd;
+    std::array<std::uint8_t, 16> out{};
+    for (std::size_t i = 0; i < out.size(); i += 4) {
+        const std::uint32_t r = rd();
+        for (std::size_t j = 0; j < 4; ++j) out[i + j] = static_cast<std::uint8_t>(r >> (8 * j));
+    }
+    return out;
+}
+
+// tensorstore names data files after 128 random bits, as 32 lowercase hex digits.
+std::string randomDataFileName() {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string name = "d/";
+    for (std::uint8_t b : randomBytes16()) {
+        name += kDigits[b >> 4];
+        name += kDigits[b & 0xF];
+    }
+    return name;
+}
+
+std::size_t commonPrefixLength(std::string_view a, std::string_view b) {
+    const std::size_t n = std::min(a.size(), b.size());
+    std::size_t i = 0;
+    while (i < n && a[i] == b[i]) ++i;
+    return i;
+}
+
+std::size_t ceilDiv(std::size_t a, std::size_t b) {
+    return a / b + (a % b != 0 ? 1 : 0);
+}
+
+// Splits entries with estimated sizes `sizes` into consecutive runs [first, last) of at most
+// `maxEntries` entries and, where possible, at least `minArity` entries, of roughly equal size
+// near `targetBytes` (like tensorstore's BtreeNodeEncoder::Finalize, with an entry-count cap).
+std::vector<std::pair<std::size_t, std::size_t>> splitRuns(const std::vector<std::size_t>& sizes,
+                                                           std::size_t maxEntries,
+                                                           std::size_t targetBytes,
+                                                           std::size_t minArity) {
+    const std::size_t n = sizes.size();
+    std::vector<std::size_t> after(n + 1, 0);  // after[i] = sum of sizes[i..n)
+    for (std::size_t i = n; i-- > 0;) after[i] = after[i + 1] + sizes[i];
+    std::vector<std::pair<std::size_t, std::size_t>> runs;
+    std::size_t start = 0;
+    while (start < n) {
+        const std::size_t rem = n - start;
+        const std::size_t remBytes = after[start];
+        std::size_t k =
+            std::max({ceilDiv(rem, maxEntries), ceilDiv(remBytes, targetBytes), std::size_t{1}});
+        k = std::min(k, std::max<std::size_t>(1, rem / minArity));
+        if (k == 1) {
+            runs.emplace_back(start, n);
+            break;
+        }
+        const std::size_t targetCount = ceilDiv(rem, k);
+        const std::size_t targetSize = ceilDiv(remBytes, k);
+        std::size_t end = start + 1;
+        std::size_t bytes = sizes[start];
+        while (end < n && end - start < targetCount &&
+               (end - start < minArity || bytes + sizes[end] <= targetSize)) {
+            bytes += sizes[end];
+            ++end;
+        }
+        runs.emplace_back(start, end);
+        start = end;
+    }
+    return runs;
+}
+
+EnvelopeCompression envelopeCompression(const Config& c) {
+    return c.compression == CompressionMethod::kZstd ? EnvelopeCompression::kZstd
+                                                     : EnvelopeCompression::kNone;
+}
+
+}  // namespace
+
+Config orbaxCompatibleConfig() {
+    Config c;
+    c.uuid = randomBytes16();
+    c.manifestKind = ManifestKind::kSingle;
+    c.maxInlineValueBytes = 1024;
+    c.maxDecodedNodeBytes = 100000000;
+    c.versionTreeArityLog2 = 4;
+    c.compression = CompressionMethod::kZstd;
+    c.zstdLevel = 0;
+    return c;
+}
+
+// An append-only data file d/<hex>, created exclusively, written through a buffer.
+class OcdbtWriter::DataFile {
+public:
+    static Result<std::unique_ptr<DataFile>> create(const fs::path& dbDir) {
+        for (int attempt = 0; attempt < 8; ++attempt) {
+            auto file = std::unique_ptr<DataFile>(new DataFile());
+            const std::string rel = randomDataFileName();
+            file->m_path = dbDir / rel;
+            file->m_fd =
+                ::open(file->m_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+            if (file->m_fd < 0) {
+                if (errno == EEXIST) continue;
+                return ioError("cannot create '" + file->m_path.string() +
+                               "': " + errnoText(errno));
+            }
+            file->m_id = std::make_shared<const DataFileId>(DataFileId{"", rel});
+            file->m_buffer.reserve(kWriteBufferBytes);
+            return file;
+        }
+        return ioError("cannot find an unused data file name in '" + (dbDir / "d").string() + "'");
+    }
+
+    ~DataFile() {
+        if (m_fd >= 0) ::close(m_fd);
+    }
+    DataFile(const DataFile&) = delete;
+    DataFile& operator=(const DataFile&) = delete;
+
+    const DataFileIdPtr& id() const { return m_id; }
+    const fs::path& path() const { return m_path; }
+
+    // Appends `bytes`; returns the offset they start at.
+    Result<std::uint64_t> append(std::span<const std::byte> bytes) {
+        if (m_fd < 0) return internalError("append to closed data file '" + m_path.string() + "'");
+        const std::uint64_t offset = m_size;
+        if (m_buffer.size() + bytes.size() > kWriteBufferBytes) {
+            CKPT_RETURN_IF_ERROR(flush());
+            if (bytes.size() >= kWriteBufferBytes) {
+                CKPT_RETURN_IF_ERROR(writeAll(bytes));
+                m_size += bytes.size();
+                return offset;
+            }
+        }
+        m_buffer.insert(m_buffer.end(), bytes.begin(), bytes.end());
+        m_size += bytes.size();
+        return offset;
+    }
+
+    // Flushes, fsyncs and closes the file.
+    Status finish() {
+        if (m_fd < 0) return okStatus();
+        CKPT_RETURN_IF_ERROR(flush());
+        if (::fsync(m_fd) != 0) {
+            return ioError("fsync '" + m_path.string() + "': " + errnoText(errno));
+        }
+        const int rc = ::close(m_fd);
+        m_fd = -1;
+        if (rc != 0) return ioError("closing '" + m_path.string() + "': " + errnoText(errno));
+        return okStatus();
+    }
+
+private:
+    DataFile() = default;
+
+    Status flush() {
+        CKPT_RETURN_IF_ERROR(writeAll(m_buffer));
+        m_buffer.clear();
+        return okStatus();
+    }
+
+    Status writeAll(std::span<const std::byte> bytes) {
+        const std::byte* p = bytes.data();
+        std::size_t left = bytes.size();
+        while (left > 0) {
+            const ssize_t n = ::write(m_fd, p, left);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                return ioError("writing '" + m_path.string() + "': " + errnoText(errno));
+            }
+            p += n;
+            left -= static_cast<std::size_t>(n);
+        }
+        return okStatus();
+    }
+
+    fs::path m_path;
+    int m_fd = -1;
+    DataFileIdPtr m_id;
+    std::uint64_t m_size = 0;
+    std::vector<std::byte> m_buffer;
+};
+
+// A node written at one level, as its parent refers to it.
+struct OcdbtWriter::ChildRef {
+    std::string firstKey;      // full key of the first entry below
+    std::size_t prefixLength;  // length of the prefix (of firstKey) the node's keys omit
+    BtreeNodeReference ref;
+};
+
+OcdbtWriter::OcdbtWriter(fs::path dir, const OcdbtWriterOptions& options)
+    : m_dir(std::move(dir)), m_options(options) {
+    m_options.config.uuid = randomBytes16();
+    m_options.maxNodeEntries = std::clamp(m_options.maxNodeEntries, kMinNodeEntries, kMaxNodeArity);
+    m_options.targetNodeBytes =
+        std::clamp<std::size_t>(m_options.targetNodeBytes, 1,
+                                std::max<std::size_t>(1, m_options.config.maxDecodedNodeBytes / 2));
+}
+
+Result<std::unique_ptr<OcdbtWriter>> OcdbtWriter::create(const fs::path& dir,
+                                                         const OcdbtWriterOptions& options) {
+    if (options.config.manifestKind != ManifestKind::kSingle) {
+        return unsupportedError("OCDBT writer: only the single manifest kind is written");
+    }
+    if (options.config.maxInlineValueBytes > kMaxInlineValueLength) {
+        return invalidArgumentError("OCDBT writer: max_inline_value_bytes above 1 MiB");
+    }
+    std::error_code ec;
+    const auto st = fs::status(dir, ec);
+    bool created = false;
+    if (fs::exists(st)) {
+        if (!fs::is_directory(st)) {
+            return alreadyExistsError("'" + dir.string() + "' exists and is not a directory");
+        }
+        if (!fs::is_empty(dir, ec) || ec) {
+            return alreadyExistsError("'" + dir.string() + "' is not an empty directory");
+        }
+    } else {
+        if (!fs::create_directories(dir, ec) || ec) {
+            return ioError("cannot create directory '" + dir.string() +
+                           "': " + (ec ? ec.message() : std::string("unknown error")));
+        }
+        created = true;
+    }
+    std::unique_ptr<OcdbtWriter> w(new OcdbtWriter(dir, options));
+    w->m_createdDir = created;
+    return w;
+}
+
+OcdbtWriter::~OcdbtWriter() {
+    if (m_committed) return;
+    m_values.reset();  // closes the file
+    std::error_code ec;
+    for (const auto& p : m_createdFiles) fs::remove(p, ec);
+    if (m_createdDataDir) fs::remove(m_dir / "d", ec);  // only if now empty
+}
+
+Status OcdbtWriter::fail(Status s) {
+    m_finished = true;
+    return s.withContext("writing OCDBT database '" + m_dir.string() + "'");
+}
+
+Result<OcdbtWriter::DataFile*> OcdbtWriter::valueFile() {
+    if (m_values) return m_values.get();
+    std::error_code ec;
+    if (!fs::is_directory(m_dir / "d", ec)) {
+        if (!fs::create_directory(m_dir / "d", ec) || ec) {
+            return ioError("cannot create directory '" + (m_dir / "d").string() +
+                           "': " + (ec ? ec.message() : std::string("unknown error")));
+        }
+        m_createdDataDir = true;
+    }
+    CKPT_ASSIGN_OR_RETURN(m_values, DataFile::create(m_dir));
+    m_createdFiles.push_back(m_values->path());
+    return m_values.get();
+}
+
+Status OcdbtWriter::put(std::string_view key, std::string_view value) {
+    if (m_finished) {
+        return invalidArgumentError("OCDBT writer for '" + m_dir.string() +
+                                    "': put after commit (or after a failed write)");
+    }
+    if (key.size() > kMaxKeyLength) {
+        return invalidArgumentError("OCDBT key of " + std::to_string(key.size()) +
+                                    " bytes exceeds the maximum of " +
+                                    std::to_string(kMaxKeyLength));
+    }
+    auto [it, inserted] = m_entries.try_emplace(std::string(key));
+    if (!inserted) {
+        return invalidArgumentError("OCDBT writer for '" + m_dir.string() + "': key '" +
+                                    std::string(key) + "' written twice");
+    }
+    if (value.size() <= m_options.config.maxInlineValueBytes) {
+        it->second = std::string(value);
+        return okStatus();
+    }
+    auto file = valueFile();
+    if (!file.isOk()) return fail(file.status());
+    auto offset = (*file)->append(std::as_bytes(std::span<const char>(value.data(), value.size())));
+    if (!offset.isOk()) return fail(offset.status());
+    it->second = OutOfLine{*offset, value.size()};
+    return okStatus();
+}
+
+Result<std::vector<OcdbtWriter::ChildRef>> OcdbtWriter::writeLeaves(DataFile& file) {
+    using Entry = decltype(m_entries)::value_type;
+    std::vector<const Entry*> entries;
+    entries.reserve(m_entries.size());
+    std::vector<std::size_t> sizes;
+    sizes.reserve(m_entries.size());
+    for (const auto& e : m_entries) {
+        entries.push_back(&e);
+        const auto* inl = std::get_if<std::string>(&e.second);
+        sizes.push_back(e.first.size() + 16 + (inl ? inl->size() : 10));
+    }
+    const auto runs = splitRuns(sizes, m_options.maxNodeEntries, m_options.targetNodeBytes, 1);
+    const bool isRoot = runs.size() == 1;
+    std::vector<ChildRef> out;
+    out.reserve(runs.size());
+    for (const auto& [first, last] : runs) {
+        // Non-root nodes omit the prefix their first and last key share (as tensorstore does).
+        const std::size_t prefix =
+            isRoot ? 0 : commonPrefixLength(entries[first]->first, entries[last - 1]->first);
+        BtreeNode node;
+        node.height = 0;
+        node.leafEntries.reserve(last - first);
+        BtreeNodeStatistics stats;
+        for (std::size_t i = first; i < last; ++i) {
+            LeafNodeEntry le;
+            le.key = entries[i]->first.substr(prefix);
+            if (const auto* inl = std::get_if<std::string>(&entries[i]->second)) {
+                le.value = *inl;
+            } else {
+                const auto& ool = std::get<OutOfLine>(entries[i]->second);
+                le.value = IndirectDataReference{m_values->id(), ool.offset, ool.length};
+                stats.numIndirectValueBytes += ool.length;
+            }
+            node.leafEntries.push_back(std::move(le));
+        }
+        stats.numKeys = last - first;
+        CKPT_ASSIGN_OR_RETURN(const auto encoded,
+                              encodeBtreeNode(node, envelopeCompression(m_options.config),
+                                              m_options.config.zstdLevel));
+        CKPT_ASSIGN_OR_RETURN(const std::uint64_t offset, file.append(encoded));
+        stats.numTreeBytes = encoded.size();
+        out.push_back(ChildRef{entries[first]->first, prefix,
+                               BtreeNodeReference{{file.id(), offset, encoded.size()}, stats}});
+    }
+    return out;
+}
+
+Result<std::vector<OcdbtWriter::ChildRef>> OcdbtWriter::writeInteriorLevel(
+    DataFile& file, const std::vector<ChildRef>& children, std::uint8_t height) {
+    std::vector<std::size_t> sizes;
+    sizes.reserve(children.size());
+    for (const auto& c : children) sizes.push_back(c.firstKey.size() + 40);
+    const auto runs = splitRuns(sizes, m_options.maxNodeEntries, m_options.targetNodeBytes, 2);
+    const bool isRoot = runs.size() == 1;
+    std::vector<ChildRef> out;
+    out.reserve(runs.size());
+    for (const auto& [first, last] : runs) {
+        // The omitted prefix may not reach past any child's own prefix (each entry's key must
+        // keep its subtree prefix).
+        std::size_t prefix = 0;
+        if (!isRoot) {
+            prefix = commonPrefixLength(children[first].firstKey, children[last - 1].firstKey);
+            for (std::size_t i = first; i < last; ++i) {
+                prefix = std::min(prefix, children[i].prefixLength);
+            }
+        }
+        BtreeNode node;
+        node.height = height;
+        node.interiorEntries.reserve(last - first);
+        BtreeNodeStatistics stats;
+        for (std::size_t i = first; i < last; ++i) {
+            const ChildRef& c = children[i];
+            InteriorNodeEntry ie;
+            ie.key = c.firstKey.substr(prefix);
+            ie.subtreeCommonPrefixLength = static_cast<std::uint16_t>(c.prefixLength - prefix);
+            ie.child = c.ref;
+            stats.numKeys += c.ref.statistics.numKeys;
+            stats.numTreeBytes += c.ref.statistics.numTreeBytes;
+            stats.numIndirectValueBytes += c.ref.statistics.numIndirectValueBytes;
+            node.interiorEntries.push_back(std::move(ie));
+        }
+        CKPT_ASSIGN_OR_RETURN(const auto encoded,
+                              encodeBtreeNode(node, envelopeCompression(m_options.config),
+                                              m_options.config.zstdLevel));
+        CKPT_ASSIGN_OR_RETURN(const std::uint64_t offset, file.append(encoded));
+        stats.numTreeBytes += encoded.size();
+        out.push_back(ChildRef{children[first].firstKey, prefix,
+                               BtreeNodeReference{{file.id(), offset, encoded.size()}, stats}});
+    }
+    return out;
+}
+
+Status OcdbtWriter::commitImpl() {
+    BtreeGenerationReference version;
+    version.generationNumber = 1;
+    if (m_entries.empty()) {
+        // An empty tree: the root is the "missing" reference into the empty-path file.
+        version.root.location =
+            IndirectDataReference{std::make_shared<const DataFileId>(),
+                                  IndirectDataReference::kMissing, IndirectDataReference::kMissing};
+        version.rootHeight = 0;
+    } else {
+        // Nodes go after the values, into the same data file.
+        CKPT_ASSIGN_OR_RETURN(DataFile * file, valueFile());
+        CKPT_ASSIGN_OR_RETURN(auto level, writeLeaves(*file));
+        std::uint8_t height = 0;
+        while (level.size() > 1) {
+            if (height == 255) return internalError("B+tree would be taller than 255 levels");
+            ++height;
+            CKPT_ASSIGN_OR_RETURN(level, writeInteriorLevel(*file, level, height));
+        }
+        version.root = level.front().ref;
+        version.rootHeight = height;
+    }
+    // Data first, durably; the manifest that makes it a database last.
+    if (m_values) {
+        CKPT_RETURN_IF_ERROR(m_values->finish());
+        CKPT_RETURN_IF_ERROR(io::syncDirectory(m_dir / "d"));
+    }
+    CKPT_RETURN_IF_ERROR(io::syncDirectory(m_dir));
+    if (m_createdDir && m_dir.has_parent_path()) {
+        CKPT_RETURN_IF_ERROR(io::syncDirectory(m_dir.parent_path()));
+    }
+    version.commitTimeNs =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
+    Manifest manifest;
+    manifest.config = m_options.config;
+    manifest.versions.push_back(std::move(version));
+    CKPT_ASSIGN_OR_RETURN(const auto encoded, encodeManifest(manifest));
+    CKPT_ASSIGN_OR_RETURN(
+        auto out, io::AtomicFileWriter::create(m_dir / "manifest.ocdbt", /*overwrite=*/false));
+    CKPT_RETURN_IF_ERROR(out.write(encoded));
+    return out.commit();  // fsyncs the file, renames it, fsyncs the directory
+}
+
+Status OcdbtWriter::commit() {
+    if (m_finished) {
+        return invalidArgumentError("OCDBT writer for '" + m_dir.string() +
+                                    "': commit after commit (or after a failed write)");
+    }
+    const Status s = commitImpl();
+    if (!s.isOk()) return fail(s);
+    m_finished = true;
+    m_committed = true;
+    return okStatus();
+}
+
+Result<std::unique_ptr<kv::KvWriter>> createOcdbtWriter(const fs::path& dir) {
+    CKPT_ASSIGN_OR_RETURN(auto writer, OcdbtWriter::create(dir, OcdbtWriterOptions{}));
+    return std::unique_ptr<kv::KvWriter>(std::move(writer));
+}
+
+}  // namespace ckpt::ocdbt
