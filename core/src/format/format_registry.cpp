@@ -3,6 +3,7 @@
 #include "ckpt/core/format.h"
 #include "formats/flax_msgpack/flax_format.h"
 #include "formats/orbax/orbax_format.h"
+#include "formats/orbax/orbax_writer.h"
 
 namespace ckpt {
 
@@ -14,6 +15,7 @@ const FormatRegistry& FormatRegistry::builtin() {
         r.add(flax::makeFlaxReader());
         r.add(flax::makeFlaxWriter());
         r.add(orbax::makeOrbaxReader());
+        r.add(orbax::makeOrbaxWriter());
         return r;
     }();
     return registry;

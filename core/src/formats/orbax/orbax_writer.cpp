@@ -1,0 +1,315 @@
+#include "formats/orbax/orbax_writer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "formats/ocdbt/ocdbt_writer.h"
+#include "formats/orbax/python_json.h"
+#include "formats/orbax/tree_metadata.h"
+#include "formats/zarr/zarr_writer.h"
+#include "io/atomic_file.h"
+
+namespace ckpt::orbax {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace {
+
+constexpr std::string_view kTmpSuffix = ".orbax-checkpoint-tmp";
+
+std::int64_t nowNanos() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+Status writeFile(const fs::path& path, std::string_view text) {
+    CKPT_ASSIGN_OR_RETURN(auto w, io::AtomicFileWriter::create(path, true));
+    CKPT_RETURN_IF_ERROR(w.write(text));
+    return w.commit();
+}
+
+struct Leaf {
+    std::vector<std::pair<std::string, KeyType>> keys;
+    const Node* node;
+};
+
+// JAX's flatten order: dict keys sorted, sequences in order. Orbax records leaves in this order
+// and restores dicts from it.
+void flatten(const Node& node, std::vector<std::pair<std::string, KeyType>>& keys,
+             std::vector<Leaf>& out) {
+    switch (node.kind()) {
+        case NodeKind::kDict: {
+            if (node.childCount() == 0) break;
+            std::vector<const DictEntry*> sorted;
+            for (const auto& e : node.entries()) sorted.push_back(&e);
+            std::sort(sorted.begin(), sorted.end(),
+                      [](const DictEntry* a, const DictEntry* b) { return a->key < b->key; });
+            for (const DictEntry* e : sorted) {
+                keys.emplace_back(e->key, KeyType::kDict);
+                flatten(*e->value, keys, out);
+                keys.pop_back();
+            }
+            return;
+        }
+        case NodeKind::kList:
+        case NodeKind::kTuple: {
+            if (node.childCount() == 0) break;
+            for (std::size_t i = 0; i < node.items().size(); ++i) {
+                keys.emplace_back(std::to_string(i), KeyType::kSequence);
+                flatten(*node.items()[i], keys, out);
+                keys.pop_back();
+            }
+            return;
+        }
+        default: break;
+    }
+    out.push_back({keys, &node});
+}
+
+// Whether an array of this dtype is recorded as a jax.Array (restored onto a device) or as an
+// np.ndarray. 64-bit dtypes only exist in JAX with jax_enable_x64.
+bool isJaxArrayDtype(DType dtype) {
+    switch (dtype) {
+        case DType::kInt64:
+        case DType::kUInt64:
+        case DType::kFloat64:
+        case DType::kComplex128: return false;
+        default: return true;
+    }
+}
+
+std::string paramNameOf(const Leaf& leaf) {
+    std::string name;
+    for (std::size_t i = 0; i < leaf.keys.size(); ++i) {
+        if (i > 0) name += '.';
+        name += leaf.keys[i].first;
+    }
+    return name;
+}
+
+KeyPath keyPathOf(const Leaf& leaf) {
+    KeyPath p;
+    for (const auto& k : leaf.keys) p.push_back(k.first);
+    return p;
+}
+
+Status writeItem(const NodePtr& tree, const fs::path& dir, const fs::path& finalPath,
+                 const WriteOptions& options) {
+    std::vector<Leaf> leaves;
+    std::vector<std::pair<std::string, KeyType>> keys;
+    flatten(*tree, keys, leaves);
+
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return ioError("cannot create '" + dir.string() + "': " + ec.message());
+    CKPT_ASSIGN_OR_RETURN(auto store, ocdbt::createOcdbtWriter(dir));
+
+    json treeMetadata = json::object();
+    json sharding = json::object();
+    json arrayMetadatas = json::array();
+    json strings = json::object();
+    std::map<std::string, KeyPath> names;  // param name -> first key path, to catch collisions
+    const std::uint64_t total = summarizeTree(tree).byteCount;
+    std::uint64_t done = 0;
+
+    for (const Leaf& leaf : leaves) {
+        const std::string param = paramNameOf(leaf);
+        const KeyPath path = keyPathOf(leaf);
+        const Node& node = *leaf.node;
+        const std::string where = "at key path " + describeKeyPath(path);
+        const bool stored = node.kind() == NodeKind::kArray || node.kind() == NodeKind::kScalar ||
+                            node.kind() == NodeKind::kString;
+        if (stored) {
+            auto [it, inserted] = names.emplace(param, path);
+            if (!inserted) {
+                return invalidArgumentError(where + ": Orbax stores it under the name '" + param +
+                                            "', which " + describeKeyPath(it->second) +
+                                            " also has (Orbax joins keys with '.')");
+            }
+        }
+        json keyMeta = json::array();
+        std::vector<std::string> plainKeys;
+        for (const auto& [k, t] : leaf.keys) {
+            keyMeta.push_back({{"key", k}, {"key_type", static_cast<int>(t)}});
+            plainKeys.push_back(k);
+        }
+        json value;
+        switch (node.kind()) {
+            case NodeKind::kArray: {
+                const ArraySource& source = *node.array();
+                zarr::ZarrWriteOptions zo;
+                zo.zarrVersion = 2;  // whole array as one chunk, as a single-device save
+                Shape writeShape = source.shape();
+                for (auto& d : writeShape) d = std::max<std::int64_t>(d, 1);
+                Status s = zarr::writeZarrArray(*store, param.empty() ? "" : param + "/", source,
+                                                zo, options.cancel);
+                if (!s.isOk()) return s.withContext(where);
+                if (!isJaxArrayDtype(source.dtype())) {
+                    // JAX (without jax_enable_x64) cannot hold 64-bit arrays, so such data was a
+                    // numpy array; restoring it as a jax.Array would silently narrow it.
+                    value = {{"value_type", "np.ndarray"}, {"skip_deserialize", false}};
+                } else {
+                    value = {{"value_type", "jax.Array"}, {"skip_deserialize", false},
+                             {"write_shape", writeShape}};
+                    sharding[urlsafeBase64(param)] = pythonJsonDumps(
+                        {{"sharding_type", "SingleDeviceSharding"}, {"device_str", "cpu:0"}});
+                    arrayMetadatas.push_back({{"array_metadata",
+                                               {{"param_name", param},
+                                                {"write_shape", writeShape},
+                                                {"chunk_shape", writeShape},
+                                                {"ext_metadata", nullptr}}}});
+                }
+                done += source.byteSize();
+                break;
+            }
+            case NodeKind::kScalar: {
+                const Scalar& sc = node.scalar();
+                auto array = Array::fromBytes(sc.dtype(), {}, sc.bits());
+                if (!array.isOk()) return array.status().withContext(where);
+                auto source = makeMemorySource(std::move(*array));
+                zarr::ZarrWriteOptions zo;
+                zo.zarrVersion = 2;
+                Status s = zarr::writeZarrArray(*store, param.empty() ? "" : param + "/", *source,
+                                                zo, options.cancel);
+                if (!s.isOk()) return s.withContext(where);
+                value = {{"value_type", "scalar"}, {"skip_deserialize", false}};
+                break;
+            }
+            case NodeKind::kString:
+                strings[param] = node.text();
+                value = {{"value_type", "string"}, {"skip_deserialize", false}};
+                break;
+            case NodeKind::kNone: value = {{"value_type", "None"}, {"skip_deserialize", true}}; break;
+            case NodeKind::kDict: value = {{"value_type", "Dict"}, {"skip_deserialize", true}}; break;
+            case NodeKind::kList: value = {{"value_type", "List"}, {"skip_deserialize", true}}; break;
+            case NodeKind::kTuple: value = {{"value_type", "Tuple"}, {"skip_deserialize", true}}; break;
+            case NodeKind::kBytes:
+                return unsupportedError(where + ": Orbax has no type handler for bytes leaves");
+        }
+        treeMetadata[pythonTupleRepr(plainKeys)] = {{"key_metadata", keyMeta},
+                                                    {"value_metadata", value}};
+        if (options.progress) options.progress(done, total);
+        if (isCancelled(options.cancel)) return cancelledError("cancelled");
+    }
+    CKPT_RETURN_IF_ERROR(store->commit());
+
+    const json metadata = {{"tree_metadata", treeMetadata},
+                           {"use_ocdbt", true},
+                           {"use_zarr3", false},
+                           {"store_array_data_equal_to_fill_value", true},
+                           {"custom_metadata", nullptr}};
+    CKPT_RETURN_IF_ERROR(writeFile(dir / "_METADATA", pythonJsonDumps(metadata)));
+    if (!sharding.empty()) {
+        CKPT_RETURN_IF_ERROR(writeFile(dir / "_sharding", pythonJsonDumps(sharding, true)));
+    }
+    if (!strings.empty()) {
+        CKPT_RETURN_IF_ERROR(writeFile(dir / "_strings.json", pythonJsonDumps(strings, true)));
+    }
+    if (!arrayMetadatas.empty()) {
+        fs::create_directories(dir / "array_metadatas", ec);
+        CKPT_RETURN_IF_ERROR(writeFile(dir / "array_metadatas" / "process_0",
+                                       pythonJsonDumps({{"array_metadatas", arrayMetadatas}})));
+    }
+    (void)finalPath;
+    return okStatus();
+}
+
+Status writeCheckpointMetadata(const fs::path& dir, const json& itemHandlers, std::int64_t start) {
+    const json meta = {{"item_handlers", itemHandlers},
+                       {"metrics", json::object()},
+                       {"performance_metrics", json::object()},
+                       {"init_timestamp_nsecs", start},
+                       {"commit_timestamp_nsecs", nowNanos()},
+                       {"custom_metadata", json::object()}};
+    return writeFile(dir / "_CHECKPOINT_METADATA", pythonJsonDumps(meta));
+}
+
+// Orbax's AtomicRenameTemporaryPath: build in `<final>.orbax-checkpoint-tmp`, write
+// commit_success.txt last, rename. A stale temporary directory from a crashed save is replaced.
+template <typename Fill>
+Status commitDirectory(const fs::path& finalPath, bool overwrite, Fill&& fill) {
+    std::error_code ec;
+    if (fs::exists(finalPath, ec) && !overwrite) {
+        return alreadyExistsError("'" + finalPath.string() + "' already exists");
+    }
+    fs::path tmp = finalPath;
+    tmp += std::string(kTmpSuffix);
+    CKPT_RETURN_IF_ERROR(io::removePath(tmp));
+    Status s = fill(tmp);
+    if (s.isOk()) {
+        s = writeFile(tmp / "commit_success.txt",
+                      "Checkpoint commit was successful to " + finalPath.string());
+    }
+    if (!s.isOk()) {
+        (void)io::removePath(tmp);
+        return s;
+    }
+    if (overwrite && fs::exists(finalPath, ec)) {
+        // Swap: move the old checkpoint aside first so a crash never leaves neither.
+        fs::path old = finalPath;
+        old += ".ckpt-old";
+        CKPT_RETURN_IF_ERROR(io::removePath(old));
+        CKPT_RETURN_IF_ERROR(io::renamePath(finalPath, old, false));
+        Status r = io::renamePath(tmp, finalPath, false);
+        if (!r.isOk()) {
+            (void)io::renamePath(old, finalPath, false);
+            return r;
+        }
+        CKPT_RETURN_IF_ERROR(io::removePath(old));
+    } else {
+        CKPT_RETURN_IF_ERROR(io::renamePath(tmp, finalPath, false));
+    }
+    const fs::path parent = finalPath.has_parent_path() ? finalPath.parent_path() : fs::path(".");
+    return io::syncDirectory(parent);
+}
+
+class OrbaxWriter final : public FormatWriter {
+public:
+    std::string_view name() const override { return "orbax"; }
+
+    Status write(const NodePtr& tree, const fs::path& target,
+                 const WriteOptions& options) const override {
+        const std::int64_t start = nowNanos();
+        if (!options.step) {
+            // StandardCheckpointer.save(target, tree).
+            return commitDirectory(target, options.overwrite, [&](const fs::path& tmp) {
+                CKPT_RETURN_IF_ERROR(writeItem(tree, tmp, target, options));
+                return writeCheckpointMetadata(
+                    tmp,
+                    "orbax.checkpoint._src.handlers.standard_checkpoint_handler."
+                    "StandardCheckpointHandler",
+                    start);
+            });
+        }
+        // CheckpointManager.save(step, args=StandardSave(tree)): <root>/<step>/default/.
+        const std::string& step = *options.step;
+        if (step.empty() || !std::all_of(step.begin(), step.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+            return invalidArgumentError("Orbax steps are non-negative integers, not '" + step + "'");
+        }
+        std::error_code ec;
+        fs::create_directories(target, ec);
+        if (ec) return ioError("cannot create '" + target.string() + "': " + ec.message());
+        const fs::path stepDir = target / step;
+        return commitDirectory(stepDir, options.overwrite, [&](const fs::path& tmp) {
+            CKPT_RETURN_IF_ERROR(writeItem(tree, tmp / "default", stepDir / "default", options));
+            return writeCheckpointMetadata(
+                tmp,
+                json{{"default",
+                      "orbax.checkpoint._src.handlers.standard_checkpoint_handler."
+                      "StandardCheckpointHandler"}},
+                start);
+        });
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<FormatWriter> makeOrbaxWriter() { return std::make_unique<OrbaxWriter>(); }
+
+}  // namespace ckpt::orbax
