@@ -81,6 +81,12 @@ int main(int argc, char** argv) {
     convertCmd->add_option("--flax-max-chunk-bytes", convert.flaxMaxChunkBytes,
                            "flax: split arrays larger than this into flax's chunked form "
                            "(default 2^30, as flax)");
+    convertCmd->add_option("--orbax-zarr", convert.orbaxZarr,
+                           "orbax: zarr version of the arrays, 3 (default) or 2 (orbax's v0 "
+                           "API default)")
+        ->check(CLI::IsMember({2, 3}));
+    convertCmd->add_flag("--orbax-no-ocdbt", convert.orbaxNoOcdbt,
+                         "orbax: one directory per array instead of one OCDBT database");
     convertCmd->footer(kKeyPathHelp);
 
     try {

@@ -302,6 +302,8 @@ int runConvert(const ConvertArgs& args, std::ostream& out, std::ostream& err) {
     options.keepEveryNSteps = args.keepEveryNSteps;
     options.sequenceEncoding = args.flaxSequences;
     options.maxChunkBytes = args.flaxMaxChunkBytes;
+    options.orbaxZarrVersion = args.orbaxZarr;
+    options.orbaxOcdbt = !args.orbaxNoOcdbt;
     Status s = writeCheckpoint(*tree, args.target, args.to, options);
     if (!s.isOk()) return fail(err, s);
     const TreeSummary summary = summarizeTree(*tree);

@@ -50,6 +50,8 @@ struct ConvertArgs {
     std::optional<double> keepEveryNSteps;
     std::string flaxSequences = "state-dict";
     std::uint64_t flaxMaxChunkBytes = 1ULL << 30;
+    int orbaxZarr = 3;
+    bool orbaxNoOcdbt = false;
 };
 
 int runInfo(const InfoArgs& args, std::ostream& out, std::ostream& err);

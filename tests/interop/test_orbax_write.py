@@ -7,6 +7,8 @@ the expected shapes and dtypes, and CheckpointManager for step layouts.
 
 from __future__ import annotations
 
+import json
+
 import jax
 import jax.numpy as jnp
 import ml_dtypes
@@ -90,12 +92,45 @@ def test_standard_checkpointer_restores_without_target(ckpt, flax_src, tmp_path)
     _assert_same_arrays(restored, want)
 
 
-def test_pytree_checkpointer_restores_everything(ckpt, flax_src, tmp_path):
+LAYOUTS = {
+    "ocdbt_zarr3": (),
+    "ocdbt_zarr2": ("--orbax-zarr", "2"),
+    "dirs_zarr3": ("--orbax-no-ocdbt",),
+    "dirs_zarr2": ("--orbax-no-ocdbt", "--orbax-zarr", "2"),
+}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_pytree_checkpointer_restores_every_layout(ckpt, flax_src, tmp_path, layout):
     out = tmp_path / "ckpt"
-    ckpt.ok("convert", flax_src, out, "--to", "orbax")
+    ckpt.ok("convert", flax_src, out, "--to", "orbax", *LAYOUTS[layout])
+    meta = json.loads((out / "_METADATA").read_text())
+    assert meta["use_ocdbt"] == ("--orbax-no-ocdbt" not in LAYOUTS[layout])
+    assert meta["use_zarr3"] == ("2" not in LAYOUTS[layout])
+    assert (out / "manifest.ocdbt").exists() == meta["use_ocdbt"]
     with ocp.PyTreeCheckpointer() as c:
         restored = _numpy(c.restore(out))
     _assert_same_arrays(restored, _source_tree())
+
+
+def test_orbax_saved_tree_round_trips_into_the_original_target(ckpt, tmp_path):
+    # A tree Orbax saved itself (jax arrays, a list, an empty dict and None), converted by us
+    # and restored by Orbax into the original target object.
+    tree = {"params": {"w": jnp.arange(12, dtype=jnp.float32).reshape(3, 4),
+                       "b": jnp.ones((4,), jnp.bfloat16)},
+            "layers": [jnp.zeros((2,), jnp.int32), jnp.full((1,), 7, jnp.int8)],
+            "count": jnp.asarray(3, jnp.int32)}
+    src, out = tmp_path / "orbax_src", tmp_path / "ours"
+    with ocp.StandardCheckpointer() as c:
+        c.save(src, tree)
+    ckpt.ok("convert", src, out, "--to", "orbax")
+    with ocp.StandardCheckpointer() as c:
+        restored = c.restore(out, tree)
+    assert jax.tree.structure(restored) == jax.tree.structure(tree)
+    for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(tree)):
+        assert isinstance(got, jax.Array)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert np.asarray(got).tobytes() == np.asarray(want).tobytes()
 
 
 def test_restores_into_an_abstract_target(ckpt, flax_src, tmp_path):

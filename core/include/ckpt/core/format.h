@@ -37,6 +37,10 @@ struct WriteOptions {
     std::string sequenceEncoding = "state-dict";
     // Flax msgpack: arrays larger than this are split into flax's chunked form (flax: 2^30).
     std::uint64_t maxChunkBytes = 1ULL << 30;
+    // Orbax: zarr format of the arrays (3, or 2 as orbax's v0 API writes by default) and whether
+    // they live in one OCDBT database (Orbax's default since 2023) or one directory per array.
+    int orbaxZarrVersion = 3;
+    bool orbaxOcdbt = true;
 
     ProgressFn progress;
     const CancelToken* cancel = nullptr;

@@ -11,6 +11,7 @@
 #include "formats/orbax/python_json.h"
 #include "formats/orbax/tree_metadata.h"
 #include "formats/zarr/zarr_writer.h"
+#include "kvstore/directory_writer.h"
 #include "io/atomic_file.h"
 
 namespace ckpt::orbax {
@@ -108,7 +109,16 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const fs::path& final
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) return ioError("cannot create '" + dir.string() + "': " + ec.message());
-    CKPT_ASSIGN_OR_RETURN(auto store, ocdbt::createOcdbtWriter(dir));
+    if (options.orbaxZarrVersion != 2 && options.orbaxZarrVersion != 3) {
+        return invalidArgumentError("Orbax arrays are zarr version 2 or 3, not " +
+                                    std::to_string(options.orbaxZarrVersion));
+    }
+    std::unique_ptr<kv::KvWriter> store;
+    if (options.orbaxOcdbt) {
+        CKPT_ASSIGN_OR_RETURN(store, ocdbt::createOcdbtWriter(dir));
+    } else {
+        CKPT_ASSIGN_OR_RETURN(store, kv::openDirectoryWriter(dir));
+    }
 
     json treeMetadata = json::object();
     json sharding = json::object();
@@ -144,7 +154,7 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const fs::path& final
             case NodeKind::kArray: {
                 const ArraySource& source = *node.array();
                 zarr::ZarrWriteOptions zo;
-                zo.zarrVersion = 2;  // whole array as one chunk, as a single-device save
+                zo.zarrVersion = options.orbaxZarrVersion;  // one chunk, as a single-device save
                 Shape writeShape = source.shape();
                 for (auto& d : writeShape) d = std::max<std::int64_t>(d, 1);
                 Status s = zarr::writeZarrArray(*store, param.empty() ? "" : param + "/", source,
@@ -174,7 +184,7 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const fs::path& final
                 if (!array.isOk()) return array.status().withContext(where);
                 auto source = makeMemorySource(std::move(*array));
                 zarr::ZarrWriteOptions zo;
-                zo.zarrVersion = 2;
+                zo.zarrVersion = options.orbaxZarrVersion;
                 Status s = zarr::writeZarrArray(*store, param.empty() ? "" : param + "/", *source,
                                                 zo, options.cancel);
                 if (!s.isOk()) return s.withContext(where);
@@ -200,8 +210,8 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const fs::path& final
     CKPT_RETURN_IF_ERROR(store->commit());
 
     const json metadata = {{"tree_metadata", treeMetadata},
-                           {"use_ocdbt", true},
-                           {"use_zarr3", false},
+                           {"use_ocdbt", options.orbaxOcdbt},
+                           {"use_zarr3", options.orbaxZarrVersion == 3},
                            {"store_array_data_equal_to_fill_value", true},
                            {"custom_metadata", nullptr}};
     CKPT_RETURN_IF_ERROR(writeFile(dir / "_METADATA", pythonJsonDumps(metadata)));
