@@ -241,6 +241,8 @@ int runShow(const ShowArgs& args, std::ostream& out, std::ostream& err) {
     if (!storage.format.empty()) {
         out << "stored as " << storage.format;
         if (!storage.location.empty()) out << ", " << storage.location;
+        if (!storage.chunkShape.empty()) out << ", chunks " << formatShape(storage.chunkShape);
+        for (const auto& codec : storage.codecs) out << ", " << codec;
         out << "\n";
     }
     out << *text << "\n";

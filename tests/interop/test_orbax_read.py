@@ -165,3 +165,33 @@ def test_unfinished_step_is_listed_not_opened(ckpt, ckpt_json, orbax_dir):
     assert info["step"] == "5"
     assert {"name": "6.orbax-checkpoint-tmp", "step": "6", "complete": False} in info["steps"]
     ckpt.fails("tree", root, "--step", "6", mentions=["incomplete"])
+
+
+def test_train_state_like_tree_with_containers_and_big_chunked_arrays(ckpt, ckpt_json, orbax_dir):
+    import flax.struct
+
+    @flax.struct.dataclass
+    class State:
+        step: jax.Array
+        params: dict
+        opt_state: tuple
+        extra: dict
+
+    big = np.arange(2 * 1024 * 1024, dtype=np.float32).reshape(1024, 2048)  # 8 MiB
+    state = State(step=jnp.asarray(5),
+                  params={"big": jnp.asarray(big), "bias": jnp.zeros((3,), jnp.bfloat16)},
+                  opt_state=(jnp.ones((2,)), None, {}),
+                  extra={"empty_list": [], "none": None, "scalar": 3.5})
+    path = orbax_dir / "train_state"
+    save_args = jax.tree.map(lambda _: ocp.SaveArgs(chunk_byte_size=1 << 20), state)
+    with ocp.PyTreeCheckpointer() as c:
+        c.save(path, args=ocp.args.PyTreeSave(state, save_args=save_args))
+    with ocp.PyTreeCheckpointer() as c:
+        restored = c.restore(path)
+    _check(ckpt, ckpt_json, path, restored)
+    # The big array really is stored in many chunks, and a slice reads back exactly.
+    shown = ckpt.ok("show", path, "params/big").stdout.decode()
+    assert "chunks (1024, 2048)" not in shown and "chunks (" in shown, shown[:400]
+    info = ckpt_json("show", path, "params/big", "--json", "--max-values", "5")
+    assert info["values"] == [0, 1, 2, 3, 4]
+    assert info["stats"]["max"] == float(big.size - 1)

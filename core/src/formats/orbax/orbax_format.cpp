@@ -230,20 +230,30 @@ Result<ItemResult> openPyTreeItem(const fs::path& dir) {
         const std::string& type = leaf.valueType;
         const std::string param = leaf.paramName();
         if (type == "jax.Array" || type == "np.ndarray" || type == "scalar") {
-            auto array = zarr::openZarrArray(store, param.empty() ? "" : param + "/", formatKeyPath(path));
-            if (!array.isOk()) return array.status().withContext(where);
-            if (type == "scalar") {
-                // Python int/float or numpy scalar stored as a 0-d array; show its value.
+            auto leafNode = [&]() -> Result<NodePtr> {
+                auto array = zarr::openZarrArray(store, param.empty() ? "" : param + "/",
+                                                 formatKeyPath(path));
+                if (!array.isOk()) return array.status().withContext(where);
+                if (type != "scalar") return Node::makeArray(*array);
+                // A Python or numpy scalar stored as a 0-d array: show its value.
                 auto a = (*array)->readAll();
                 if (!a.isOk()) return a.status().withContext(where);
                 if (a->elementCount() != 1) {
-                    return corruptionError(where + ": scalar stored with shape " + formatShape(a->shape()));
+                    return corruptionError(where + ": scalar stored with shape " +
+                                           formatShape(a->shape()));
                 }
-                auto s = Scalar::fromBits(a->dtype(), a->bytes(), /*native=*/false);
-                if (!s.isOk()) return s.status().withContext(where);
-                node->value = Node::makeScalar(*s);
+                auto sc = Scalar::fromBits(a->dtype(), a->bytes(), /*native=*/false);
+                if (!sc.isOk()) return sc.status().withContext(where);
+                return Node::makeScalar(*sc);
+            }();
+            if (leafNode.isOk()) {
+                node->value = *leafNode;
             } else {
-                node->value = Node::makeArray(*array);
+                // One unreadable leaf (missing or corrupt array metadata, an unknown codec) must
+                // not hide the rest of the tree: show it as None carrying the error.
+                result.warnings.push_back(leafNode.status().toString());
+                node->value = Node::makeNone()->withAttributes(
+                    {{"error", leafNode.status().toString()}});
             }
         } else if (type == "string") {
             if (!strings) {

@@ -1,5 +1,8 @@
 #include <cstring>
 
+#include <fstream>
+
+#include "ckpt/core/demo.h"
 #include "ckpt/core/format.h"
 #include "formats/orbax/orbax_format.h"
 #include "tests/test_util.h"
@@ -104,6 +107,36 @@ private slots:
         auto tmp = openCheckpoint(root.path(), o);
         QCOMPARE(tmp.status().code(), StatusCode::kInvalidArgument);
         QVERIFY(tmp.status().message().find("incomplete") != std::string::npos);
+    }
+    void openReadsNoChunkAndOneBadLeafKeepsTheRest() {
+        // Our own writer, one directory per array (zarr v2), so single files can be damaged.
+        test::TempDir tmp;
+        const fs::path dir = tmp.path() / "ckpt";
+        WriteOptions o;
+        o.orbaxOcdbt = false;
+        o.orbaxZarrVersion = 2;
+        CKPT_VERIFY_OK(writeCheckpoint(makeDemoTrainState(), dir, "orbax", o));
+        // Garbage in every chunk of the kernel: opening must not notice (no chunk is read)...
+        std::ofstream(dir / "params.Dense_0.kernel" / "0.0", std::ios::trunc) << "not zstd";
+        // ...and the bias loses its array metadata: that leaf becomes an error, the rest browses.
+        fs::remove(dir / "params.Dense_0.bias" / ".zarray");
+        auto ckpt = openCheckpoint(dir);
+        CKPT_VERIFY_OK(ckpt);
+        auto kernel = findNode(ckpt->tree, {"params", "Dense_0", "kernel"});
+        CKPT_VERIFY_OK(kernel);
+        QCOMPARE((*kernel)->kind(), NodeKind::kArray);
+        QCOMPARE((*kernel)->array()->shape(), (Shape{5, 3}));
+        auto data = (*kernel)->array()->readAll();
+        QCOMPARE(data.status().code(), StatusCode::kCorruption);
+        QVERIFY2(data.status().message().find("params/Dense_0/kernel") != std::string::npos,
+                 data.status().toString().c_str());
+        auto bias = findNode(ckpt->tree, {"params", "Dense_0", "bias"});
+        CKPT_VERIFY_OK(bias);
+        QCOMPARE((*bias)->kind(), NodeKind::kNone);
+        QCOMPARE((*bias)->attributes().size(), std::size_t{1});
+        QVERIFY((*bias)->attributes()[0].second.find("params/Dense_0/bias") != std::string::npos);
+        QCOMPARE(ckpt->warnings.size(), std::size_t{1});
+        QCOMPARE(int32s(ckpt->tree, {"data", "1"}), (std::vector<std::int32_t>{10, 11, 12, 13}));
     }
 };
 
