@@ -10,7 +10,9 @@ namespace ckpt::cli {
 
 namespace {
 
-std::string shortestDouble(double v) {
+// Shortest round-trip text of a float or double, numpy-style ("1." for integral values).
+template <typename T>
+std::string shortest(T v) {
     if (std::isnan(v)) return "nan";
     if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
     char buf[64];
@@ -20,15 +22,8 @@ std::string shortestDouble(double v) {
     return s;
 }
 
-std::string shortestFloat(float v) {
-    if (std::isnan(v)) return "nan";
-    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-    char buf[64];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
-    std::string s(buf, end);
-    if (s.find_first_of(".eEn") == std::string::npos) s += ".";
-    return s;
-}
+std::string shortestDouble(double v) { return shortest(v); }
+std::string shortestFloat(float v) { return shortest(v); }
 
 nlohmann::json doubleJson(double v) {
     if (std::isnan(v)) return "nan";

@@ -3,6 +3,8 @@
 // drag and drop; and that late results never reach a closed window.
 #include <QAction>
 #include <QApplication>
+#include <QComboBox>
+#include <QDir>
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFile>
@@ -11,6 +13,7 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QRandomGenerator>
+#include <QStandardItemModel>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -81,6 +84,24 @@ private slots:
         QRandomGenerator generator(1234);
         for (char& byte : bytes) byte = static_cast<char>(generator.bounded(256));
         QVERIFY(garbage.write(bytes) == bytes.size());
+
+        // A flax run directory with steps 1, 2, 3.
+        m_flaxRunPath = m_dir.filePath(QStringLiteral("flax_run"));
+        for (const char* step : {"1", "2", "3"}) {
+            ckpt::WriteOptions options;
+            options.step = step;
+            const ckpt::Status written = ckpt::writeCheckpoint(
+                m_demo, ckpt::ui::toFsPath(m_flaxRunPath), "flax", options);
+            QVERIFY2(written.isOk(), written.toString().c_str());
+        }
+        // An Orbax root with complete step 5 and an unfinished save of step 6.
+        m_orbaxRunPath = m_dir.filePath(QStringLiteral("orbax_run"));
+        ckpt::WriteOptions options;
+        options.step = "5";
+        const ckpt::Status written =
+            ckpt::writeCheckpoint(m_demo, ckpt::ui::toFsPath(m_orbaxRunPath), "orbax", options);
+        QVERIFY2(written.isOk(), written.toString().c_str());
+        QVERIFY(QDir(m_orbaxRunPath).mkdir(QStringLiteral("6.orbax-checkpoint-tmp")));
     }
 
     void init() { ckpt::ui::RecentFiles().clear(); }
@@ -346,6 +367,70 @@ private slots:
         QVERIFY(!window.isVisible());
     }
 
+    void showsStepSelectorForRunDirectory() {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QComboBox* selector = window.stepSelector();
+        QVERIFY(!selector->isVisibleTo(&window));
+        QVERIFY(openAndWait(window, m_flaxRunPath));
+
+        QVERIFY(selector->isVisibleTo(&window));
+        QCOMPARE(selector->count(), 3);
+        QCOMPARE(selector->itemText(0), QStringLiteral("1"));
+        QCOMPARE(selector->itemText(2), QStringLiteral("3"));
+        QCOMPARE(selector->currentText(), QStringLiteral("3"));
+        QCOMPARE(window.checkpoint()->step, std::optional<std::string>("3"));
+        QVERIFY2(window.summaryText().contains(QStringLiteral("step 3")),
+                 qPrintable(window.summaryText()));
+        // Keyboard: the "&Step:" label is the selector's buddy.
+        const QList<QLabel*> labels = window.findChildren<QLabel*>();
+        bool hasBuddy = false;
+        for (const QLabel* label : labels) hasBuddy = hasBuddy || label->buddy() == selector;
+        QVERIFY(hasBuddy);
+        QVERIFY(selector->focusPolicy() & Qt::TabFocus);
+
+        QSignalSpy opened(&window, &MainWindow::checkpointOpened);
+        selector->setCurrentIndex(0);
+        QVERIFY(window.isOpening());
+        QTRY_COMPARE_WITH_TIMEOUT(opened.count(), 1, kOpenTimeoutMs);
+        QCOMPARE(opened.first().first().toString(), m_flaxRunPath);
+        QCOMPARE(window.currentPath(), m_flaxRunPath);
+        QCOMPARE(window.checkpoint()->step, std::optional<std::string>("1"));
+        QVERIFY2(window.summaryText().contains(QStringLiteral("step 1")),
+                 qPrintable(window.summaryText()));
+        QVERIFY(window.detailsPane()->fieldsText().contains(QStringLiteral("Step: 1")));
+        QCOMPARE(selector->count(), 3);
+        QCOMPARE(selector->currentText(), QStringLiteral("1"));
+        QCOMPARE(window.recentFiles(), QStringList{m_flaxRunPath});  // recorded once
+
+        // Opening a single file hides the selector.
+        QVERIFY(openAndWait(window, m_demoPath));
+        QVERIFY(!selector->isVisibleTo(&window));
+        QCOMPARE(selector->count(), 0);
+    }
+
+    void disablesIncompleteSteps() {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QVERIFY(openAndWait(window, m_orbaxRunPath));
+        QComboBox* selector = window.stepSelector();
+        QVERIFY(selector->isVisibleTo(&window));
+        QCOMPARE(selector->count(), 2);
+        QCOMPARE(selector->currentText(), QStringLiteral("5"));
+        QCOMPARE(selector->itemText(1), QStringLiteral("6 (incomplete)"));
+        auto* model = qobject_cast<QStandardItemModel*>(selector->model());
+        QVERIFY(model);
+        QVERIFY(model->item(0)->isEnabled());
+        QVERIFY(!model->item(1)->isEnabled());
+
+        // Arrow keys skip the disabled entry: nothing to re-open.
+        QSignalSpy opened(&window, &MainWindow::checkpointOpened);
+        selector->setFocus();
+        QTest::keyClick(selector, Qt::Key_Down);
+        QCOMPARE(selector->currentIndex(), 0);
+        QVERIFY(!window.isOpening());
+    }
+
     void closedWindowGetsNoCallback() {
         auto window = std::make_unique<MainWindow>();
         window->setErrorDialogsEnabled(false);
@@ -363,6 +448,8 @@ private:
     QTemporaryDir m_dir;
     QString m_demoPath;
     QString m_garbagePath;
+    QString m_flaxRunPath;
+    QString m_orbaxRunPath;
     ckpt::NodePtr m_demo;
 };
 

@@ -2,6 +2,7 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QComboBox>
 #include <QDir>
 #include <QDragEnterEvent>
 #include <QDropEvent>
@@ -18,7 +19,9 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
+#include <QSignalBlocker>
 #include <QSplitter>
+#include <QStandardItemModel>
 #include <QStackedWidget>
 #include <QStatusBar>
 #include <QTreeView>
@@ -139,8 +142,18 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
 
     m_details = new DetailsPane;
 
+    // The step selector sits above the tree, in one splitter pane with it.
+    auto* treePane = new QWidget;
+    auto* treeLayout = new QVBoxLayout(treePane);
+    treeLayout->setContentsMargins(0, 0, 0, 0);
+    treeLayout->setSpacing(0);
+    m_stepBar = createStepBar();
+    treeLayout->addWidget(m_stepBar);
+    treeLayout->addWidget(m_view, 1);
+    setTabOrder(m_stepCombo, m_view);
+
     m_splitter = new QSplitter(Qt::Vertical);
-    m_splitter->addWidget(m_view);
+    m_splitter->addWidget(treePane);
     m_splitter->addWidget(m_details);
     m_splitter->setStretchFactor(0, 3);
     m_splitter->setStretchFactor(1, 1);
@@ -249,6 +262,60 @@ QWidget* MainWindow::createWelcomePage() {
     return page;
 }
 
+QWidget* MainWindow::createStepBar() {
+    auto* bar = new QWidget;
+    bar->setObjectName(QStringLiteral("stepBar"));
+    auto* layout = new QHBoxLayout(bar);
+    layout->setContentsMargins(6, 4, 6, 6);
+    auto* label = new QLabel(tr("&Step:"));
+    m_stepCombo = new QComboBox;
+    m_stepCombo->setObjectName(QStringLiteral("stepSelector"));
+    m_stepCombo->setModel(new QStandardItemModel(m_stepCombo));
+    m_stepCombo->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+    m_stepCombo->setAccessibleName(tr("Step"));
+    m_stepCombo->setToolTip(tr("Step of the run directory to show"));
+    label->setBuddy(m_stepCombo);
+    layout->addWidget(label);
+    layout->addWidget(m_stepCombo);
+    layout->addStretch(1);
+    // Programmatic changes are made under a QSignalBlocker, so this is a user's choice (mouse,
+    // keyboard, wheel) or a test's setCurrentIndex().
+    connect(m_stepCombo, &QComboBox::currentIndexChanged, this, &MainWindow::openSelectedStep);
+    bar->hide();
+    return bar;
+}
+
+void MainWindow::updateStepSelector() {
+    const QSignalBlocker blocker(m_stepCombo);
+    auto* model = qobject_cast<QStandardItemModel*>(m_stepCombo->model());
+    model->clear();
+    if (!m_checkpoint || m_checkpoint->steps.empty()) {
+        m_stepBar->hide();
+        return;
+    }
+    int current = -1;
+    for (const StepEntry& entry : m_checkpoint->steps) {
+        const QString step = toQString(entry.step);
+        auto* item = new QStandardItem(entry.complete ? step : tr("%1 (incomplete)").arg(step));
+        item->setData(step, Qt::UserRole);
+        item->setToolTip(fromFsPath(entry.path));
+        if (!entry.complete) item->setFlags(item->flags() & ~Qt::ItemIsEnabled);
+        if (m_checkpoint->step && entry.step == *m_checkpoint->step) current = model->rowCount();
+        model->appendRow(item);
+    }
+    m_stepCombo->setCurrentIndex(current);
+    m_stepBar->show();
+}
+
+void MainWindow::openSelectedStep(int index) {
+    if (index < 0 || m_currentPath.isEmpty()) return;
+    const QString step = m_stepCombo->itemData(index, Qt::UserRole).toString();
+    if (m_checkpoint && m_checkpoint->step && toQString(*m_checkpoint->step) == step && !m_opening)
+        return;
+    // The root is already in Open Recent if it belongs there.
+    openPath(m_currentPath, step.toStdString(), Recent::kSkip);
+}
+
 void MainWindow::fitColumns() {
     // Widths that fit typical values ("bfloat16", "(4096, 11008)", "1023.9 MiB") without
     // measuring every row, which would be slow for huge trees.
@@ -332,7 +399,7 @@ void MainWindow::showAbout() {
                                 QLatin1String(qVersion())));
 }
 
-bool MainWindow::openPath(const QString& path, Recent recent) {
+bool MainWindow::openPath(const QString& path, std::optional<std::string> step, Recent recent) {
     if (path.trimmed().isEmpty()) {
         reportError(tr("Nothing to open."), invalidArgumentError("no path was given"));
         return false;
@@ -340,11 +407,13 @@ bool MainWindow::openPath(const QString& path, Recent recent) {
     // absoluteFilePath() does not touch the disk; openCheckpoint does, on a worker thread.
     const QString absolute = QDir::cleanPath(QFileInfo(path).absoluteFilePath());
     const std::uint64_t generation = ++m_openGeneration;
-    setOpening(true, absolute);
+    setOpening(true, step ? tr("%1 (step %2)").arg(absolute, toQString(*step)) : absolute);
+    OpenOptions options;
+    options.step = std::move(step);
     runInBackground(
         this,
-        [fsPath = toFsPath(absolute)] {
-            OpenOutcome outcome{openCheckpoint(fsPath), {}};
+        [fsPath = toFsPath(absolute), options] {
+            OpenOutcome outcome{openCheckpoint(fsPath, options), {}};
             if (outcome.checkpoint.isOk())
                 outcome.summary = summarizeTree(outcome.checkpoint->tree);
             return outcome;
@@ -374,10 +443,12 @@ void MainWindow::finishOpen(const QString& path, Recent recent, OpenOutcome outc
             m_recentFiles.remove(path);
             rebuildRecentMenu();
         }
+        updateStepSelector();  // back to the step still shown
         reportError(tr("Could not open \u201c%1\u201d.").arg(displayName(path)), status);
         return;
     }
     if (!outcome.checkpoint->tree) {
+        updateStepSelector();
         reportError(tr("Could not open \u201c%1\u201d.").arg(displayName(path)),
                     internalError("the reader returned no tree"));
         return;
@@ -389,6 +460,7 @@ void MainWindow::finishOpen(const QString& path, Recent recent, OpenOutcome outc
     m_model->setRoot(m_checkpoint->tree);
     if (m_model->rowCount() == 1) m_view->expand(m_model->index(0, 0));
     m_stack->setCurrentWidget(m_splitter);
+    updateStepSelector();
     updateDetails();
 
     setWindowTitle(tr("%1 \u2014 Checkpoint Studio").arg(displayName(path)));

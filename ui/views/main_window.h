@@ -4,6 +4,11 @@
 // node, a status bar summarising the checkpoint, and File/Help menus with Open Recent. Files and
 // directories dropped on the window are opened.
 //
+// A run directory (Orbax CheckpointManager root, flax checkpoint_<N> files) opens at its latest
+// complete step; a "Step" selector above the tree lists its steps (incomplete ones disabled) and
+// re-opens the same root at the chosen step through openPath(). It is hidden for checkpoints
+// without steps.
+//
 // Opening is asynchronous: openPath() starts ckpt::openCheckpoint (and the tree summary) on the
 // global thread pool and returns at once; the result comes back by a queued call, guarded so that
 // a destroyed window is never called. Exactly one of checkpointOpened() or errorOccurred() is
@@ -19,6 +24,8 @@
 #include <QStringList>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "ckpt/core/checkpoint.h"
 #include "ckpt/core/keypath.h"
@@ -27,6 +34,7 @@
 #include "views/recent_files.h"
 
 class QAction;
+class QComboBox;
 class QLabel;
 class QMenu;
 class QProgressBar;
@@ -51,7 +59,12 @@ public:
 
     // Starts opening a checkpoint file or directory. Returns false, after reporting the error,
     // when the request is rejected at once (an empty path); otherwise completion is signalled.
-    bool openPath(const QString& path, Recent recent = Recent::kRecord);
+    // `step` picks the step of a run directory (as written, "1000"); default its latest.
+    bool openPath(const QString& path, std::optional<std::string> step,
+                  Recent recent = Recent::kRecord);
+    bool openPath(const QString& path, Recent recent = Recent::kRecord) {
+        return openPath(path, std::nullopt, recent);
+    }
     bool isOpening() const { return m_opening; }
 
     // Whether errors also pop up a message box (default true).
@@ -78,6 +91,9 @@ public:
     QTreeView* treeView() const { return m_view; }
     DetailsPane* detailsPane() const { return m_details; }
     QMenu* recentMenu() const { return m_recentMenu; }
+    // The "Step" selector (hidden unless the open checkpoint has steps); item data
+    // (Qt::UserRole) is the step as written.
+    QComboBox* stepSelector() const { return m_stepCombo; }
 
 signals:
     void checkpointOpened(const QString& path);
@@ -101,11 +117,16 @@ private:
     void finishOpen(const QString& path, Recent recent, OpenOutcome outcome);
     void reportError(const QString& context, const Status& status);
     void fitColumns();
+    QWidget* createStepBar();
+    void updateStepSelector();
+    void openSelectedStep(int index);
 
     TreeModel* m_model = nullptr;
     QTreeView* m_view = nullptr;
     DetailsPane* m_details = nullptr;
     QSplitter* m_splitter = nullptr;
+    QWidget* m_stepBar = nullptr;
+    QComboBox* m_stepCombo = nullptr;
     QStackedWidget* m_stack = nullptr;
     QWidget* m_welcome = nullptr;
     QLabel* m_summaryLabel = nullptr;

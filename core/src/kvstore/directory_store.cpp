@@ -10,17 +10,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool safeKey(std::string_view key) {
-    if (key.empty() || key.front() == '/') return false;
-    std::size_t start = 0;
-    while (start <= key.size()) {
-        const std::size_t end = std::min(key.find('/', start), key.size());
-        const std::string_view seg = key.substr(start, end - start);
-        if (seg.empty() || seg == "." || seg == "..") return false;
-        start = end + 1;
-    }
-    return true;
-}
 
 class DirectoryStore final : public KvStore {
 public:
@@ -28,7 +17,7 @@ public:
 
     Result<std::optional<std::string>> read(std::string_view key,
                                             const ByteRange& range) const override {
-        if (!safeKey(key)) return std::optional<std::string>();
+        if (!isSafeRelativeKey(key)) return std::optional<std::string>();
         const fs::path file = m_root / std::string(key);
         std::error_code ec;
         if (!fs::is_regular_file(file, ec)) return std::optional<std::string>();

@@ -1,5 +1,7 @@
 #include "kvstore/directory_writer.h"
 
+#include "kvstore/kvstore.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -18,19 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool safeKey(std::string_view key) {
-    if (key.empty() || key.front() == '/' || key.find('\0') != std::string_view::npos) {
-        return false;
-    }
-    std::size_t start = 0;
-    while (start <= key.size()) {
-        const std::size_t end = std::min(key.find('/', start), key.size());
-        const std::string_view seg = key.substr(start, end - start);
-        if (seg.empty() || seg == "." || seg == "..") return false;
-        start = end + 1;
-    }
-    return true;
-}
 
 std::string errnoText(int err) {
     return std::error_code(err, std::generic_category()).message();
@@ -64,7 +53,7 @@ public:
         if (m_committed)
             return invalidArgumentError("put('" + std::string(key) + "') after commit of " +
                                         describe());
-        if (!safeKey(key)) {
+        if (!isSafeRelativeKey(key)) {
             return invalidArgumentError("unsafe key '" + std::string(key) + "' for " + describe());
         }
         if (!m_keys.insert(std::string(key)).second) {

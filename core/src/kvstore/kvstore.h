@@ -4,6 +4,7 @@
 // Thread-safety: every const member may be called from several threads at once.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -38,5 +39,21 @@ public:
 };
 
 using KvStorePtr = std::shared_ptr<const KvStore>;
+
+// Whether `key` maps safely to a relative file path: non-empty, not absolute, no NUL byte, and
+// no empty, "." or ".." segment (so it cannot escape the directory it is stored under).
+inline bool isSafeRelativeKey(std::string_view key) {
+    if (key.empty() || key.front() == '/' || key.find('\0') != std::string_view::npos) {
+        return false;
+    }
+    std::size_t start = 0;
+    while (start <= key.size()) {
+        const std::size_t end = std::min(key.find('/', start), key.size());
+        const std::string_view seg = key.substr(start, end - start);
+        if (seg.empty() || seg == "." || seg == "..") return false;
+        start = end + 1;
+    }
+    return true;
+}
 
 }  // namespace ckpt::kv
