@@ -100,8 +100,7 @@ KeyPath keyPathOf(const Leaf& leaf) {
     return p;
 }
 
-Status writeItem(const NodePtr& tree, const fs::path& dir, const fs::path& finalPath,
-                 const WriteOptions& options) {
+Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& options) {
     std::vector<Leaf> leaves;
     std::vector<std::pair<std::string, KeyType>> keys;
     flatten(*tree, keys, leaves);
@@ -226,7 +225,6 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const fs::path& final
         CKPT_RETURN_IF_ERROR(writeFile(dir / "array_metadatas" / "process_0",
                                        pythonJsonDumps({{"array_metadatas", arrayMetadatas}})));
     }
-    (void)finalPath;
     return okStatus();
 }
 
@@ -289,7 +287,7 @@ public:
         if (!options.step) {
             // StandardCheckpointer.save(target, tree).
             return commitDirectory(target, options.overwrite, [&](const fs::path& tmp) {
-                CKPT_RETURN_IF_ERROR(writeItem(tree, tmp, target, options));
+                CKPT_RETURN_IF_ERROR(writeItem(tree, tmp, options));
                 return writeCheckpointMetadata(
                     tmp,
                     "orbax.checkpoint._src.handlers.standard_checkpoint_handler."
@@ -307,7 +305,7 @@ public:
         if (ec) return ioError("cannot create '" + target.string() + "': " + ec.message());
         const fs::path stepDir = target / step;
         return commitDirectory(stepDir, options.overwrite, [&](const fs::path& tmp) {
-            CKPT_RETURN_IF_ERROR(writeItem(tree, tmp / "default", stepDir / "default", options));
+            CKPT_RETURN_IF_ERROR(writeItem(tree, tmp / "default", options));
             return writeCheckpointMetadata(
                 tmp,
                 json{{"default",
