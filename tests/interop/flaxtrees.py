@@ -476,3 +476,18 @@ def assert_bitexact(actual, expected, path="<root>", check_order=True):
             _f64_bits(expected.real) + _f64_bits(expected.imag), f"{path}: {actual!r} != {expected!r}"
     else:
         assert actual == expected, f"{path}: {actual!r} != {expected!r}"
+
+
+def seeded_array(name: str, shape, seed: int) -> np.ndarray:
+    """A deterministic array of dtype `name`: random bits of sensible range for each kind
+    (bool 0/1, integers within ±1000 and the dtype's range, normal floats, complex)."""
+    rng = np.random.default_rng(seed)
+    dt = dtype_of(name)
+    if name == "bool":
+        return rng.integers(0, 2, shape).astype(bool)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        return rng.integers(max(info.min, -1000), min(info.max, 1000), shape).astype(dt)
+    if dt.kind == "c":
+        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dt)
+    return rng.standard_normal(shape).astype(np.float32).astype(dt)

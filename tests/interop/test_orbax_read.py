@@ -23,27 +23,14 @@ DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32"
           "float8_e4m3fn", "float8_e5m2"]
 
 
-def _array(name, shape, seed):
-    rng = np.random.default_rng(seed)
-    dt = ft.dtype_of(name)
-    if name == "bool":
-        return rng.integers(0, 2, shape).astype(bool)
-    if dt.kind in "iu":
-        info = np.iinfo(dt)
-        return rng.integers(max(info.min, -1000), min(info.max, 1000), shape).astype(dt)
-    if dt.kind == "c":
-        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dt)
-    return rng.standard_normal(shape).astype(np.float32).astype(dt)
-
-
 def _tree(with_python_leaves=True):
     tree = {
         "params": {
-            "Dense_0": {"kernel": jnp.asarray(_array("float32", (5, 3), 1)),
-                        "bias": jnp.asarray(_array("bfloat16", (3,), 2))},
-            "embed": jnp.asarray(_array("float32", (7, 4, 2), 3)),
+            "Dense_0": {"kernel": jnp.asarray(ft.seeded_array("float32", (5, 3), 1)),
+                        "bias": jnp.asarray(ft.seeded_array("bfloat16", (3,), 2))},
+            "embed": jnp.asarray(ft.seeded_array("float32", (7, 4, 2), 3)),
         },
-        "dtypes": {name: jnp.asarray(_array(name, (2, 3), i)) for i, name in enumerate(DTYPES)},
+        "dtypes": {name: jnp.asarray(ft.seeded_array(name, (2, 3), i)) for i, name in enumerate(DTYPES)},
         "numpy": np.arange(6, dtype=np.int16).reshape(2, 3),
         "zero_d": jnp.asarray(np.float32(2.5)),
         "layers": [jnp.ones((2,), jnp.float32), jnp.zeros((3,), jnp.int32)],

@@ -24,23 +24,11 @@ DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32"
           "float8_e4m3fn", "float8_e5m2"]
 
 
-def _array(name, shape, seed):
-    rng = np.random.default_rng(seed)
-    dt = ft.dtype_of(name)
-    if name == "bool":
-        return rng.integers(0, 2, shape).astype(bool)
-    if dt.kind in "iu":
-        return rng.integers(0, 100, shape).astype(dt)
-    if dt.kind == "c":
-        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dt)
-    return rng.standard_normal(shape).astype(np.float32).astype(dt)
-
-
 def _source_tree():
     return {
-        "params": {"Dense_0": {"kernel": _array("float32", (5, 3), 1), "bias": _array("float32", (3,), 2)},
-                   "embed": _array("bfloat16", (4, 2, 3), 3)},
-        "dtypes": {n: _array(n, (2, 3), i) for i, n in enumerate(DTYPES)},
+        "params": {"Dense_0": {"kernel": ft.seeded_array("float32", (5, 3), 1), "bias": ft.seeded_array("float32", (3,), 2)},
+                   "embed": ft.seeded_array("bfloat16", (4, 2, 3), 3)},
+        "dtypes": {n: ft.seeded_array(n, (2, 3), i) for i, n in enumerate(DTYPES)},
         "zero_d": np.asarray(np.float32(1.5)),
         "empty": np.zeros((0, 3), np.float32),
         "step": 12,

@@ -2,6 +2,8 @@
 // database's encoded objects with the pure codecs (for sweeps over every real manifest and node).
 #pragma once
 
+#include "formats/ocdbt/crc32c.h"
+
 #include <QtCore/QByteArray>
 #include <QtCore/QFile>
 #include <QtCore/QJsonArray>
@@ -26,6 +28,22 @@ namespace ocdbt_test {
 namespace fs = std::filesystem;
 
 // The shared fixtures (orbax-compat/...), from CKPT_SHARED_FIXTURES only; nullopt when unset.
+// Wraps a body in an uncompressed OCDBT envelope (synthetic test input, made per the format):
+// magic (u32be), total length (u64le), version 0, compression 0, body, CRC-32C (u32le).
+inline std::vector<std::byte> wrapUncompressed(std::uint32_t magic,
+                                               const std::vector<std::byte>& body) {
+    std::vector<std::byte> out;
+    for (int i = 3; i >= 0; --i) out.push_back(static_cast<std::byte>(magic >> (8 * i)));
+    const std::uint64_t length = 12 + 2 + body.size() + 4;
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::byte>(length >> (8 * i)));
+    out.push_back(std::byte{0});  // version
+    out.push_back(std::byte{0});  // uncompressed
+    out.insert(out.end(), body.begin(), body.end());
+    const std::uint32_t crc = ckpt::ocdbt::crc32c(out);
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::byte>(crc >> (8 * i)));
+    return out;
+}
+
 inline std::optional<fs::path> sharedFixtures() {
     const char* env = std::getenv("CKPT_SHARED_FIXTURES");
     if (!env || !*env) return std::nullopt;

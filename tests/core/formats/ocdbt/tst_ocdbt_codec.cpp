@@ -30,19 +30,6 @@ void append(std::vector<std::byte>& out, std::string_view s) {
     for (char c : s) out.push_back(static_cast<std::byte>(c));
 }
 
-// Wraps a body in an uncompressed envelope (synthetic test input, made per the format).
-std::vector<std::byte> wrap(std::uint32_t magic, const std::vector<std::byte>& body) {
-    std::vector<std::byte> out;
-    for (int i = 3; i >= 0; --i) out.push_back(static_cast<std::byte>(magic >> (8 * i)));
-    const std::uint64_t length = 12 + 2 + body.size() + 4;
-    for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::byte>(length >> (8 * i)));
-    out.push_back(std::byte{0});  // version
-    out.push_back(std::byte{0});  // uncompressed
-    out.insert(out.end(), body.begin(), body.end());
-    const std::uint32_t crc = crc32c(out);
-    for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::byte>(crc >> (8 * i)));
-    return out;
-}
 
 const char* kDirect =
     "orbax-compat/v0_checkpoints/direct_checkpoint/checkpoint_metadata_present/"
@@ -226,7 +213,7 @@ private slots:
 
     void envelopeRejectsWrongMagicLengthAndChecksum() {
         std::vector<std::byte> body = bytesOf({1, 2, 3});
-        auto good = wrap(kBtreeNodeMagic, body);
+        auto good = wrapUncompressed(kBtreeNodeMagic, body);
         auto env = decodeEnvelope(good, kBtreeNodeMagic, 100);
         CKPT_VERIFY_OK(env);
         QVERIFY(env->body == body);

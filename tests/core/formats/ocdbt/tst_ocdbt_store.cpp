@@ -83,8 +83,6 @@ void copyTree(const fs::path& from, const fs::path& to) {
     }
 }
 
-std::vector<std::byte> wrapRaw(std::uint32_t magic, const std::vector<std::byte>& body);
-
 }  // namespace
 
 class TestOcdbtStore : public QObject {
@@ -439,7 +437,7 @@ private slots:
         body.replace(at, 3, "../");
         std::vector<std::byte> b(body.size());
         for (std::size_t i = 0; i < body.size(); ++i) b[i] = static_cast<std::byte>(body[i]);
-        const auto encoded = wrapRaw(kManifestMagic, b);
+        const auto encoded = wrapUncompressed(kManifestMagic, b);
         {
             std::ofstream out(tmp.path() / "db/manifest.ocdbt", std::ios::binary | std::ios::trunc);
             out.write(reinterpret_cast<const char*>(encoded.data()),
@@ -481,20 +479,6 @@ private slots:
     }
 };
 
-namespace {
-std::vector<std::byte> wrapRaw(std::uint32_t magic, const std::vector<std::byte>& body) {
-    std::vector<std::byte> out;
-    for (int i = 3; i >= 0; --i) out.push_back(static_cast<std::byte>(magic >> (8 * i)));
-    const std::uint64_t length = 12 + 2 + body.size() + 4;
-    for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::byte>(length >> (8 * i)));
-    out.push_back(std::byte{0});  // version
-    out.push_back(std::byte{0});  // uncompressed
-    out.insert(out.end(), body.begin(), body.end());
-    const std::uint32_t crc = crc32c(out);
-    for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::byte>(crc >> (8 * i)));
-    return out;
-}
-}  // namespace
 
 QTEST_GUILESS_MAIN(TestOcdbtStore)
 #include "tst_ocdbt_store.moc"
