@@ -48,10 +48,17 @@ nlohmann::ordered_json treeJson(const Node& node) {
             return {{"type", "array"},
                     {"dtype", std::string(dtypeName(node.array()->dtype()))},
                     {"shape", node.array()->shape()}};
-        case NodeKind::kScalar:
+        case NodeKind::kScalar: {
+            auto value = node.loadScalar();
+            if (!value.isOk()) {
+                return {{"type", "scalar"},
+                        {"dtype", std::string(dtypeName(node.scalarDType()))},
+                        {"error", value.status().toString()}};
+            }
             return {{"type", "scalar"},
-                    {"dtype", std::string(dtypeName(node.scalar().dtype()))},
-                    {"value", oj(scalarValueJson(node.scalar()))}};
+                    {"dtype", std::string(dtypeName(value->dtype()))},
+                    {"value", oj(scalarValueJson(*value))}};
+        }
         case NodeKind::kString: return {{"type", "string"}, {"value", node.text()}};
         case NodeKind::kBytes: return {{"type", "bytes"}, {"size", node.text().size()}};
     }
@@ -81,8 +88,11 @@ std::string describeLeaf(const Node& node) {
             return std::string(dtypeName(a.dtype())) + " " + formatShape(a.shape()) + "  " +
                    humanBytes(a.byteSize());
         }
-        case NodeKind::kScalar:
-            return std::string(dtypeName(node.scalar().dtype())) + " = " + node.scalar().toText();
+        case NodeKind::kScalar: {
+            auto value = node.loadScalar();
+            return std::string(dtypeName(node.scalarDType())) + " = " +
+                   (value.isOk() ? value->toText() : "<unreadable: " + value.status().message() + ">");
+        }
         case NodeKind::kString: return "str = " + quoteString(node.text());
         case NodeKind::kBytes: return "bytes (" + std::to_string(node.text().size()) + ")";
         case NodeKind::kNone: return "None";
@@ -190,7 +200,9 @@ int runShow(const ShowArgs& args, std::ostream& out, std::ostream& err) {
             nlohmann::ordered_json j = {{"keypath", args.keyPath},
                                         {"kind", std::string(nodeKindName(node.kind()))}};
             if (node.kind() == NodeKind::kScalar) {
-                const Scalar& s = node.scalar();
+                auto loaded = node.loadScalar();
+                if (!loaded.isOk()) return fail(err, loaded.status().withContext(where));
+                const Scalar& s = *loaded;
                 j["dtype"] = std::string(dtypeName(s.dtype()));
                 j["shape"] = nlohmann::ordered_json::array();
                 j["values"] = nlohmann::ordered_json::array({nlohmann::ordered_json(scalarValueJson(s))});
@@ -271,7 +283,11 @@ int runCat(const CatArgs& args, std::ostream& out, std::ostream& err) {
     Status s;
     switch (node.kind()) {
         case NodeKind::kArray: s = forEachCOrderBlock(*node.array(), 16u << 20, writeBytes); break;
-        case NodeKind::kScalar: s = writeBytes(node.scalar().bits()); break;
+        case NodeKind::kScalar: {
+            auto loaded = node.loadScalar();
+            s = loaded.isOk() ? writeBytes(loaded->bits()) : loaded.status();
+            break;
+        }
         case NodeKind::kString:
         case NodeKind::kBytes:
             s = writeBytes(std::as_bytes(std::span(node.text().data(), node.text().size())));

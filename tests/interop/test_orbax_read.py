@@ -182,3 +182,56 @@ def test_train_state_like_tree_with_containers_and_big_chunked_arrays(ckpt, ckpt
     info = ckpt_json("show", path, "params/big", "--json", "--max-values", "5")
     assert info["values"] == [0, 1, 2, 3, 4]
     assert info["stats"]["max"] == float(big.size - 1)
+
+
+def _placeholders(tree, prefix=()):
+    """The aggregate-file form of `tree`: arrays → "PLACEHOLDER://<param name>", other values inline."""
+    if isinstance(tree, dict):
+        return {k: _placeholders(v, prefix + (k,)) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_placeholders(v, prefix + (str(i),)) for i, v in enumerate(tree)]
+    if isinstance(tree, (jax.Array, np.ndarray)):
+        return "PLACEHOLDER://" + ".".join(prefix)
+    return tree
+
+
+@pytest.mark.parametrize("use_ocdbt", [True, False])
+def test_pre_metadata_aggregate_checkpoint_file(ckpt, ckpt_json, orbax_dir, use_ocdbt):
+    """Orbax before _METADATA: the structure (and small aggregated values) in a `checkpoint`
+    msgpack file, arrays behind placeholders. Built from a real save whose _METADATA is replaced
+    by the aggregate file that orbax's own MsgpackHandler format describes; the real orbax must
+    restore it before `ckpt` is asked to."""
+    path = orbax_dir / f"aggregate_ocdbt{int(use_ocdbt)}"
+    tree = _tree(with_python_leaves=False)
+    tree["aggregated"] = np.arange(4, dtype=np.float32)  # an array kept inside the msgpack file
+    handler = ocp.PyTreeCheckpointHandler(use_ocdbt=use_ocdbt, use_zarr3=False)
+    with ocp.Checkpointer(handler) as c:
+        c.save(path, args=ocp.args.PyTreeSave(tree))
+    (path / "_METADATA").unlink()
+    structure = _placeholders({k: v for k, v in tree.items() if k != "aggregated"})
+    structure["aggregated"] = np.arange(4, dtype=np.float32)
+    structure["step"] = 7
+    structure["lr"] = 0.25
+    structure["name"] = "mlp"
+    (path / "checkpoint").write_bytes(ocp.msgpack_utils.msgpack_serialize(structure))
+
+    with ocp.Checkpointer(ocp.PyTreeCheckpointHandler()) as c:
+        restored = c.restore(path)
+    assert restored["step"] == 7 and restored["name"] == "mlp"
+    np.testing.assert_array_equal(np.asarray(restored["params"]["embed"]),
+                                  np.asarray(tree["params"]["embed"]))
+    _check(ckpt, ckpt_json, path, restored)
+
+
+def test_pre_metadata_aggregate_missing_array_is_one_bad_leaf(ckpt, ckpt_json, orbax_dir):
+    path = orbax_dir / "aggregate_missing"
+    tree = {"a": np.arange(3, dtype=np.int32), "b": np.ones((2,), np.float32)}
+    with ocp.Checkpointer(ocp.PyTreeCheckpointHandler(use_ocdbt=False)) as c:
+        c.save(path, args=ocp.args.PyTreeSave(tree))
+    (path / "_METADATA").unlink()
+    structure = {"a": "PLACEHOLDER://a", "b": "PLACEHOLDER://b", "c": "PLACEHOLDER://../../etc"}
+    (path / "checkpoint").write_bytes(ocp.msgpack_utils.msgpack_serialize(structure))
+    out = ckpt_json("tree", path, "--json")
+    assert out["tree"]["children"]["a"]["type"] == "array"
+    assert out["tree"]["children"]["c"]["type"] == "none"
+    assert ckpt.ok("cat", path, "b").stdout == np.ones((2,), np.float32).tobytes()

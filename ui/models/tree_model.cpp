@@ -48,7 +48,7 @@ QString dtypeText(const Node& node) {
         case NodeKind::kArray:
             return node.array() ? toQString(dtypeName(node.array()->dtype())) : QString();
         case NodeKind::kScalar:
-            return toQString(dtypeName(node.scalar().dtype()));
+            return toQString(dtypeName(node.scalarDType()));
         case NodeKind::kString:
             return QStringLiteral("str");
         case NodeKind::kBytes:
@@ -92,7 +92,7 @@ std::uint64_t leafBytes(const Node& node) {
         case NodeKind::kArray:
             return node.array() ? node.array()->byteSize() : 0;
         case NodeKind::kScalar:
-            return itemSize(node.scalar().dtype());
+            return itemSize(node.scalarDType());
         default:
             return 0;
     }
@@ -267,8 +267,12 @@ QString TreeModel::toolTip(const QModelIndex& index) const {
     QString detail;
     switch (node->kind()) {
         case NodeKind::kScalar:
-            detail = tr("%1 = %2").arg(dtypeText(*node),
-                                       toQString(node->scalar().toText()).toHtmlEscaped());
+        {
+            auto value = node->loadScalar();
+            const std::string text = value.isOk() ? value->toText()
+                                                  : "unreadable: " + value.status().message();
+            detail = tr("%1 = %2").arg(dtypeText(*node), toQString(text).toHtmlEscaped());
+        }
             break;
         case NodeKind::kString:
             detail = QStringLiteral("str = <span style=\"white-space:pre-wrap\">%1</span>")

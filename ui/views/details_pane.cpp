@@ -179,12 +179,16 @@ void DetailsPane::showNode(const NodePtr& node, const KeyPath& path) {
             break;
         }
         case NodeKind::kScalar: {
-            const Scalar& scalar = node->scalar();
-            left.append({tr("DType"), toQString(dtypeName(scalar.dtype()))});
+            left.append({tr("DType"), toQString(dtypeName(node->scalarDType()))});
             left.append({tr("Shape"), QStringLiteral("()")});
-            left.append({tr("Value"), toQString(scalar.toText())});
+            auto value = node->loadScalar();
+            if (!value.isOk()) {
+                left.append({tr("Value"), tr("unreadable: %1").arg(toQString(value.status().message()))});
+                break;
+            }
+            left.append({tr("Value"), toQString(value->toText())});
             left.append(
-                {tr("Python type"), scalar.isNative() ? tr("builtin") : tr("numpy scalar")});
+                {tr("Python type"), value->isNative() ? tr("builtin") : tr("numpy scalar")});
             break;
         }
         case NodeKind::kString:

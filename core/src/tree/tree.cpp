@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 
 namespace ckpt {
 
@@ -127,6 +128,60 @@ NodePtr Node::makeArray(ArraySourcePtr source) {
 NodePtr Node::makeScalar(Scalar value) {
     return NodeBuilder::build(NodeKind::kScalar, {}, {}, nullptr, value, {});
 }
+struct Node::LazyScalar {
+    ArraySourcePtr source;
+    bool native = false;
+    std::once_flag once;
+    Scalar value;
+    Status status;
+};
+
+NodePtr Node::makeLazyScalar(ArraySourcePtr source, bool native) {
+    auto zero = Scalar::fromBits(source->dtype(),
+                                 std::vector<std::byte>(itemSize(source->dtype())), native);
+    auto n = std::const_pointer_cast<Node>(
+        NodeBuilder::build(NodeKind::kScalar, {}, {}, nullptr, zero.isOk() ? *zero : Scalar(), {}));
+    n->m_lazyScalar = std::make_shared<LazyScalar>();
+    n->m_lazyScalar->source = std::move(source);
+    n->m_lazyScalar->native = native;
+    return n;
+}
+
+DType Node::scalarDType() const {
+    return m_lazyScalar ? m_lazyScalar->source->dtype() : m_scalar.dtype();
+}
+
+Result<Scalar> Node::loadScalar() const {
+    if (!m_lazyScalar) return m_scalar;
+    LazyScalar& lazy = *m_lazyScalar;
+    std::call_once(lazy.once, [&lazy] {
+        if (lazy.source->elementCount() != 1) {
+            lazy.status = corruptionError("scalar stored with shape " +
+                                          formatShape(lazy.source->shape()));
+            return;
+        }
+        auto a = lazy.source->readAll();
+        if (!a.isOk()) {
+            lazy.status = a.status();
+            return;
+        }
+        auto sc = Scalar::fromBits(a->dtype(), a->bytes(), lazy.native);
+        if (!sc.isOk()) {
+            lazy.status = sc.status();
+            return;
+        }
+        lazy.value = *sc;
+    });
+    if (!lazy.status.isOk()) return lazy.status;
+    return lazy.value;
+}
+
+const Scalar& Node::scalar() const {
+    if (!m_lazyScalar) return m_scalar;
+    auto v = loadScalar();
+    return v.isOk() ? m_lazyScalar->value : m_scalar;
+}
+
 NodePtr Node::makeString(std::string text) {
     return NodeBuilder::build(NodeKind::kString, {}, {}, nullptr, {}, std::move(text));
 }
@@ -214,7 +269,7 @@ void addLeaf(TreeSummary& s, const Node& node) {
         s.byteCount += node.array()->byteSize();
     } else if (node.kind() == NodeKind::kScalar) {
         s.parameterCount += 1;
-        s.byteCount += itemSize(node.scalar().dtype());
+        s.byteCount += itemSize(node.scalarDType());
     }
 }
 }  // namespace

@@ -76,6 +76,9 @@ public:
     static NodePtr makeNone();
     static NodePtr makeArray(ArraySourcePtr source);
     static NodePtr makeScalar(Scalar value);
+    // A scalar whose value lives in storage (e.g. Orbax's 0-d zarr array): the dtype is known at
+    // once, the value is read from `source` (one element) the first time it is asked for.
+    static NodePtr makeLazyScalar(ArraySourcePtr source, bool native = false);
     static NodePtr makeString(std::string text);
     static NodePtr makeBytes(std::string bytes);
 
@@ -97,7 +100,13 @@ public:
     const std::vector<NodePtr>& items() const { return m_items; }        // list/tuple only
 
     const ArraySourcePtr& array() const { return m_array; }  // array only
-    const Scalar& scalar() const { return m_scalar; }        // scalar only
+    // Scalar only. loadScalar() reads a lazy scalar's value once (thread-safe) and reports a
+    // failed read; scalar() is for display and gives a zero of the right dtype when it failed.
+    // Writers and anything that must not invent a value use loadScalar().
+    DType scalarDType() const;
+    Result<Scalar> loadScalar() const;
+    const Scalar& scalar() const;
+    bool isLazyScalar() const { return m_lazyScalar != nullptr; }
     const std::string& text() const { return m_text; }       // string and bytes
 
     // Optional key/value metadata attached by a format (HDF5 attributes, Orbax metadata).
@@ -115,6 +124,8 @@ private:
     std::vector<NodePtr> m_items;
     ArraySourcePtr m_array;
     Scalar m_scalar;
+    struct LazyScalar;
+    std::shared_ptr<LazyScalar> m_lazyScalar;  // lazy scalars only; shared by attribute copies
     std::string m_text;
     std::vector<std::pair<std::string, std::string>> m_attributes;
 };

@@ -517,7 +517,11 @@ public:
                 m_packer.pack_bin(checked32(node.text().size()));
                 m_packer.pack_bin_body(node.text().data(), checked32(node.text().size()));
                 return flush();
-            case NodeKind::kScalar: return encodeScalar(node.scalar());
+            case NodeKind::kScalar: {
+                auto value = node.loadScalar();
+                if (!value.isOk()) return value.status().withContext("at key path " + formatKeyPath(path));
+                return encodeScalar(*value);
+            }
             case NodeKind::kArray: return encodeArray(*node.array(), path, chunkable);
         }
         return internalError("unknown node kind");

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "formats/flax_msgpack/flax_codec.h"
 #include "formats/ocdbt/ocdbt_store.h"
 #include "formats/orbax/tree_metadata.h"
 #include "formats/zarr/zarr_array.h"
@@ -196,14 +197,93 @@ Result<ItemResult> inferPyTreeItem(const fs::path& dir) {
     return result;
 }
 
+// Orbax before _METADATA (2023 and earlier) kept the structure in the `checkpoint` msgpack file
+// (flax's msgpack encoding plus a tuple extension). Small values were aggregated into it; every
+// other leaf is a string placeholder "PLACEHOLDER://<param name>" (or "AGGREGATED://<name>")
+// naming the zarr array in the item's store.
+class AggregateResolver {
+public:
+    AggregateResolver(fs::path dir, std::string source, ItemResult& result)
+        : m_dir(std::move(dir)), m_source(std::move(source)), m_result(result) {}
+
+    Result<NodePtr> resolve(const NodePtr& node, KeyPath& path) {
+        if (node->kind() == NodeKind::kString) {
+            const std::string& text = node->text();
+            for (std::string_view prefix : {std::string_view("PLACEHOLDER://"),
+                                            std::string_view("AGGREGATED://")}) {
+                if (text.rfind(prefix, 0) == 0) return openPlaceholder(text.substr(prefix.size()), path);
+            }
+            return node;
+        }
+        if (!node->isContainer()) return node;
+        std::vector<DictEntry> entries;
+        std::vector<NodePtr> items;
+        for (std::size_t i = 0; i < node->childCount(); ++i) {
+            path.push_back(node->childKey(i));
+            CKPT_ASSIGN_OR_RETURN(NodePtr child, resolve(node->child(i), path));
+            path.pop_back();
+            if (node->kind() == NodeKind::kDict) {
+                entries.push_back({node->childKey(i), std::move(child)});
+            } else {
+                items.push_back(std::move(child));
+            }
+        }
+        NodePtr out = node->kind() == NodeKind::kDict   ? Node::makeDict(std::move(entries))
+                      : node->kind() == NodeKind::kList ? Node::makeList(std::move(items))
+                                                        : Node::makeTuple(std::move(items));
+        return node->attributes().empty() ? out : out->withAttributes(node->attributes());
+    }
+
+    bool usedStore() const { return m_store != nullptr; }
+    bool ocdbt() const { return m_ocdbt; }
+
+private:
+    Result<NodePtr> openPlaceholder(const std::string& name, const KeyPath& path) {
+        const std::string where = m_source + ": at key path " + describeKeyPath(path);
+        auto leaf = [&]() -> Result<NodePtr> {
+            if (name.empty() || !kv::isSafeRelativeKey(name)) {
+                return corruptionError(where + ": placeholder names no array ('" + name + "')");
+            }
+            if (!m_store) {
+                m_ocdbt = isFile(m_dir / "manifest.ocdbt");
+                CKPT_ASSIGN_OR_RETURN(m_store, openItemStore(m_dir, m_ocdbt));
+            }
+            auto array = zarr::openZarrArray(m_store, name + "/", formatKeyPath(path));
+            if (!array.isOk()) return array.status().withContext(where);
+            return Node::makeArray(*array);
+        }();
+        if (leaf.isOk()) return leaf;
+        // As for _METADATA checkpoints: one unreadable leaf shows as None carrying the error.
+        m_result.warnings.push_back(leaf.status().toString());
+        return Node::makeNone()->withAttributes({{"error", leaf.status().toString()}});
+    }
+
+    fs::path m_dir;
+    std::string m_source;
+    ItemResult& m_result;
+    kv::KvStorePtr m_store;
+    bool m_ocdbt = false;
+};
+
+Result<ItemResult> openAggregateItem(const fs::path& dir) {
+    const fs::path file = dir / "checkpoint";
+    CKPT_ASSIGN_OR_RETURN(auto mapped, io::MappedFile::open(file));
+    CKPT_ASSIGN_OR_RETURN(NodePtr tree, flax::decodeFlaxTree(mapped, mapped->bytes(), file.string()));
+    ItemResult result;
+    AggregateResolver resolver(dir, file.string(), result);
+    KeyPath path;
+    CKPT_ASSIGN_OR_RETURN(result.tree, resolver.resolve(tree, path));
+    result.properties.emplace_back("structure", "aggregate 'checkpoint' msgpack file (pre-_METADATA Orbax)");
+    if (resolver.usedStore()) {
+        result.properties.emplace_back("storage", resolver.ocdbt() ? "OCDBT" : "directory per array");
+    }
+    return result;
+}
+
 Result<ItemResult> openPyTreeItem(const fs::path& dir) {
     const fs::path metaPath = dir / "_METADATA";
     if (!isFile(metaPath)) {
-        if (isFile(dir / "checkpoint")) {
-            return unsupportedError("'" + dir.string() +
-                                    "' is an Orbax checkpoint from before _METADATA (structure in "
-                                    "the 'checkpoint' msgpack file); not supported yet");
-        }
+        if (isFile(dir / "checkpoint")) return openAggregateItem(dir);
         return inferPyTreeItem(dir);
     }
     CKPT_ASSIGN_OR_RETURN(std::string metaText, readText(metaPath));
@@ -235,16 +315,12 @@ Result<ItemResult> openPyTreeItem(const fs::path& dir) {
                                                  formatKeyPath(path));
                 if (!array.isOk()) return array.status().withContext(where);
                 if (type != "scalar") return Node::makeArray(*array);
-                // A Python or numpy scalar stored as a 0-d array: show its value.
-                auto a = (*array)->readAll();
-                if (!a.isOk()) return a.status().withContext(where);
-                if (a->elementCount() != 1) {
+                // A Python or numpy scalar stored as a 0-d array; its value is read when asked.
+                if ((*array)->elementCount() != 1) {
                     return corruptionError(where + ": scalar stored with shape " +
-                                           formatShape(a->shape()));
+                                           formatShape((*array)->shape()));
                 }
-                auto sc = Scalar::fromBits(a->dtype(), a->bytes(), /*native=*/false);
-                if (!sc.isOk()) return sc.status().withContext(where);
-                return Node::makeScalar(*sc);
+                return Node::makeLazyScalar(*array);
             }();
             if (leafNode.isOk()) {
                 node->value = *leafNode;

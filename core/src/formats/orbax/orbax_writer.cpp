@@ -178,7 +178,9 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
                 break;
             }
             case NodeKind::kScalar: {
-                const Scalar& sc = node.scalar();
+                auto loaded = node.loadScalar();
+                if (!loaded.isOk()) return loaded.status().withContext(where);
+                const Scalar& sc = *loaded;
                 auto array = Array::fromBytes(sc.dtype(), {}, sc.bits());
                 if (!array.isOk()) return array.status().withContext(where);
                 auto source = makeMemorySource(std::move(*array));

@@ -118,6 +118,8 @@ private slots:
         CKPT_VERIFY_OK(writeCheckpoint(makeDemoTrainState(), dir, "orbax", o));
         // Garbage in every chunk of the kernel: opening must not notice (no chunk is read)...
         std::ofstream(dir / "params.Dense_0.kernel" / "0.0", std::ios::trunc) << "not zstd";
+        // A scalar is a 0-d array in Orbax: its value is read when asked for, not at open.
+        std::ofstream(dir / "step" / "0", std::ios::trunc) << "not zstd";
         // ...and the bias loses its array metadata: that leaf becomes an error, the rest browses.
         fs::remove(dir / "params.Dense_0.bias" / ".zarray");
         auto ckpt = openCheckpoint(dir);
@@ -136,6 +138,15 @@ private slots:
         QCOMPARE((*bias)->attributes().size(), std::size_t{1});
         QVERIFY((*bias)->attributes()[0].second.find("params/Dense_0/bias") != std::string::npos);
         QCOMPARE(ckpt->warnings.size(), std::size_t{1});
+        auto step = findNode(ckpt->tree, {"step"});
+        CKPT_VERIFY_OK(step);
+        QCOMPARE((*step)->kind(), NodeKind::kScalar);
+        QVERIFY((*step)->isLazyScalar());
+        QCOMPARE((*step)->scalarDType(), DType::kInt64);
+        auto stepValue = (*step)->loadScalar();
+        QCOMPARE(stepValue.status().code(), StatusCode::kCorruption);
+        QVERIFY2(stepValue.status().message().find("step") != std::string::npos,
+                 stepValue.status().toString().c_str());
         QCOMPARE(int32s(ckpt->tree, {"data", "1"}), (std::vector<std::int32_t>{10, 11, 12, 13}));
     }
 };
