@@ -71,8 +71,20 @@ int main(int argc, char* argv[]) {
         QStringLiteral("Save a PNG of the window once the checkpoint is shown, then exit "
                        "(non-zero if opening failed)."),
         QStringLiteral("file"));
+    const QCommandLineOption stepOption(
+        QStringLiteral("step"),
+        QStringLiteral("For a run directory (Orbax CheckpointManager root, flax checkpoint_* "
+                       "files): the step to open (default: the latest)."),
+        QStringLiteral("step"));
+    const QCommandLineOption selectOption(
+        QStringLiteral("select"),
+        QStringLiteral("Select the node at this key path (e.g. params/Dense_0/kernel) once the "
+                       "checkpoint is shown."),
+        QStringLiteral("keypath"));
     parser.addOption(demoOption);
     parser.addOption(screenshotOption);
+    parser.addOption(stepOption);
+    parser.addOption(selectOption);
     parser.process(app);
 
     const QStringList positional = parser.positionalArguments();
@@ -102,7 +114,27 @@ int main(int argc, char* argv[]) {
         }
     }
 
+    std::optional<ckpt::KeyPath> select;
+    if (parser.isSet(selectOption)) {
+        auto parsed = ckpt::parseKeyPath(parser.value(selectOption).toStdString());
+        if (!parsed.isOk()) {
+            printError(QStringLiteral("--select: %1").arg(ckpt::ui::statusToUserText(parsed.status())));
+            return kExitUsage;
+        }
+        select = *parsed;
+    }
+
     ckpt::ui::MainWindow window;
+    if (select) {
+        QObject::connect(&window, &ckpt::ui::MainWindow::checkpointOpened, &window,
+                         [&window, &select] {
+                             if (!window.selectKeyPath(*select)) {
+                                 printError(QStringLiteral("--select: no node at '%1'")
+                                                .arg(QString::fromStdString(
+                                                    ckpt::formatKeyPath(*select))));
+                             }
+                         });
+    }
     if (parser.isSet(screenshotOption)) {
         const QString file = parser.value(screenshotOption);
         window.setErrorDialogsEnabled(false);
@@ -112,9 +144,9 @@ int main(int argc, char* argv[]) {
                              QCoreApplication::exit(kExitOpenFailed);
                          });
         QObject::connect(&window, &ckpt::ui::MainWindow::checkpointOpened, &window,
-                         [&window, file] {
+                         [&window, &select, file] {
                              window.expandToDepth(kScreenshotExpandDepth);
-                             window.selectFirstArray();
+                             if (!select) window.selectFirstArray();
                              QTimer::singleShot(kScreenshotSettleMs, &window,
                                                 [&window, file] { saveScreenshot(window, file); });
                          });
@@ -128,8 +160,11 @@ int main(int argc, char* argv[]) {
     // belongs in Open Recent.
     const bool record = !demo && !parser.isSet(screenshotOption);
     if (!path.isEmpty()) {
-        window.openPath(path, record ? ckpt::ui::MainWindow::Recent::kRecord
-                                     : ckpt::ui::MainWindow::Recent::kSkip);
+        std::optional<std::string> step;
+        if (parser.isSet(stepOption)) step = parser.value(stepOption).toStdString();
+        window.openPath(path, step,
+                        record ? ckpt::ui::MainWindow::Recent::kRecord
+                               : ckpt::ui::MainWindow::Recent::kSkip);
     }
     return QApplication::exec();
 }

@@ -71,9 +71,9 @@ int main(int argc, char** argv) {
                            "(flax.training.checkpoints rules), orbax DST/<STEP>/default "
                            "(a CheckpointManager step)");
     convertCmd->add_option("--keep", convert.keep,
-                           "flax steps: keep this many newest checkpoints (0 = all; default 0)");
+                           "with --write-step: keep this many newest steps (flax keep, Orbax max_to_keep; 0 = all)");
     convertCmd->add_option("--keep-every-n-steps", convert.keepEveryNSteps,
-                           "flax steps: also keep old checkpoints this many steps apart");
+                           "with --write-step: also keep old steps this many apart (flax keep_every_n_steps, Orbax keep_period)");
     convertCmd->add_option("--flax-sequences", convert.flaxSequences,
                            "flax: lists/tuples as 'state-dict' maps keyed \"0\",\"1\",... (what "
                            "flax writes) or msgpack 'array's")

@@ -243,6 +243,15 @@ int runShow(const ShowArgs& args, std::ostream& out, std::ostream& err) {
                                     {"values", std::move(values)},
                                     {"truncated", emitted < source.elementCount()},
                                     {"stats", nlohmann::ordered_json(statsJson(*stats))}};
+        const StorageInfo storage = source.storage();
+        if (!storage.format.empty()) {
+            j["storage"] = {{"format", storage.format},
+                            {"file", storage.file},
+                            {"location", storage.location},
+                            {"chunks", storage.chunkShape},
+                            {"codecs", storage.codecs},
+                            {"stored_bytes", storage.storedBytes}};
+        }
         out << j.dump() << "\n";
         return 0;
     }
@@ -255,6 +264,7 @@ int runShow(const ShowArgs& args, std::ostream& out, std::ostream& err) {
         if (!storage.location.empty()) out << ", " << storage.location;
         if (!storage.chunkShape.empty()) out << ", chunks " << formatShape(storage.chunkShape);
         for (const auto& codec : storage.codecs) out << ", " << codec;
+        if (storage.storedBytes > 0) out << ", " << humanBytes(storage.storedBytes) << " on disk";
         out << "\n";
     }
     out << *text << "\n";

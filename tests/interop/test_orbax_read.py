@@ -235,3 +235,33 @@ def test_pre_metadata_aggregate_missing_array_is_one_bad_leaf(ckpt, ckpt_json, o
     assert out["tree"]["children"]["a"]["type"] == "array"
     assert out["tree"]["children"]["c"]["type"] == "none"
     assert ckpt.ok("cat", path, "b").stdout == np.ones((2,), np.float32).tobytes()
+
+
+@pytest.mark.parametrize("use_ocdbt", [True, False])
+def test_show_reports_on_disk_bytes_of_a_leaf(ckpt, ckpt_json, orbax_dir, use_ocdbt):
+    """`ckpt show --json` reports the stored (compressed) bytes of a leaf's chunks, as the
+    store holds them: file sizes for per-array directories, value sizes read back through
+    tensorstore's own OCDBT driver."""
+    import tensorstore as ts
+
+    path = orbax_dir / f"stored_bytes_ocdbt{int(use_ocdbt)}"
+    tree = {"w": np.tile(np.arange(64, dtype=np.float32), 256).reshape(128, 128),
+            "r": ft.seeded_array("float32", (64, 64), 5)}
+    handler = ocp.PyTreeCheckpointHandler(use_ocdbt=use_ocdbt, use_zarr3=True)
+    with ocp.Checkpointer(handler) as c:
+        c.save(path, args=ocp.args.PyTreeSave(tree))
+    for name in ("w", "r"):
+        shown = ckpt_json("show", path, name, "--json", "--max-values", "1")
+        storage = shown["storage"]
+        assert storage["format"] == "zarr v3"
+        if use_ocdbt:
+            kv = ts.KvStore.open({"driver": "ocdbt", "base": f"file://{path}"}).result()
+            keys = [k.decode() for k in kv.list().result() if k.decode().startswith(name + "/c")]
+            want = sum(len(kv.read(k).result().value) for k in keys)
+        else:
+            want = sum(p.stat().st_size for p in (path / name).rglob("*")
+                       if p.is_file() and p.relative_to(path / name).parts[0] == "c")
+        assert want > 0
+        assert storage["stored_bytes"] == want, storage
+    # The constant array compresses well; the random one does not.
+    assert ckpt_json("show", path, "w", "--json", "--max-values", "1")["storage"]["stored_bytes"] < 128 * 128 * 4 // 4

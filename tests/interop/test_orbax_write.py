@@ -166,3 +166,25 @@ def test_refuses_colliding_names(ckpt, tmp_path):
     ckpt.fails("convert", src, out, "--to", "orbax", mentions=["a.b"])
     assert not out.exists()
     assert not list(tmp_path.glob("out*"))
+
+
+def test_write_step_keeps_like_max_to_keep_and_keep_period(ckpt, flax_src, tmp_path):
+    """--keep / --keep-every-n-steps prune a manager root as CheckpointManager's max_to_keep /
+    keep_period do: the same steps survive in a root Orbax itself wrote."""
+    theirs = tmp_path / "theirs"
+    options = ocp.CheckpointManagerOptions(max_to_keep=2, keep_period=4)
+    with ocp.CheckpointManager(theirs, options=options) as mngr:
+        for step in range(1, 10):
+            mngr.save(step, args=ocp.args.StandardSave({"w": np.full((2,), step, np.float32)}))
+        mngr.wait_until_finished()
+        want = mngr.all_steps()
+    assert want == [4, 8, 9]  # keep_period spares 4 and 8; max_to_keep the newest two
+    ours = tmp_path / "ours"
+    for step in range(1, 10):
+        ckpt.ok("convert", flax_src, ours, "--to", "orbax", "--write-step", str(step),
+                "--keep", "2", "--keep-every-n-steps", "4")
+    with ocp.CheckpointManager(ours) as mngr:
+        assert mngr.all_steps() == want
+        restored = _numpy(mngr.restore(want[-1], args=ocp.args.StandardRestore()))
+    assert sorted(p.name for p in ours.iterdir()) == sorted(str(s) for s in want)
+    assert "params" in restored

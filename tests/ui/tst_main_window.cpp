@@ -375,6 +375,8 @@ private slots:
         QVERIFY(openAndWait(window, m_flaxRunPath));
 
         QVERIFY(selector->isVisibleTo(&window));
+        // Flax steps are single files: no items to list.
+        QVERIFY(!window.findChild<QLabel*>(QStringLiteral("stepItems"))->isVisibleTo(&window));
         QCOMPARE(selector->count(), 3);
         QCOMPARE(selector->itemText(0), QStringLiteral("1"));
         QCOMPARE(selector->itemText(2), QStringLiteral("3"));
@@ -422,6 +424,22 @@ private slots:
         QVERIFY(model);
         QVERIFY(model->item(0)->isEnabled());
         QVERIFY(!model->item(1)->isEnabled());
+        // The step's named items are listed beside the selector.
+        auto* items = window.findChild<QLabel*>(QStringLiteral("stepItems"));
+        QVERIFY(items);
+        QVERIFY(items->isVisibleTo(&window));
+        QCOMPARE(items->text(), QStringLiteral("Items: default"));
+        // Per-leaf storage: zarr version, OCDBT, codecs and the bytes on disk.
+        QVERIFY(window.selectKeyPath({"default", "params", "Dense_0", "kernel"}));
+        const QString fields = window.detailsPane()->fieldsText();
+        QVERIFY2(fields.contains(QStringLiteral("Format: zarr v3")), qPrintable(fields));
+        QVERIFY2(fields.contains(QStringLiteral("OCDBT database")), qPrintable(fields));
+        QVERIFY2(fields.contains(QStringLiteral("zstd")), qPrintable(fields));
+        QVERIFY2(fields.contains(QStringLiteral("Stored: ")), qPrintable(fields));
+        // A scalar's value is read when it is shown.
+        QVERIFY(window.selectKeyPath({"default", "step"}));
+        QVERIFY2(window.detailsPane()->fieldsText().contains(QStringLiteral("Value: 100")),
+                 qPrintable(window.detailsPane()->fieldsText()));
 
         // Arrow keys skip the disabled entry: nothing to re-open.
         QSignalSpy opened(&window, &MainWindow::checkpointOpened);

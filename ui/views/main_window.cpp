@@ -277,6 +277,12 @@ QWidget* MainWindow::createStepBar() {
     label->setBuddy(m_stepCombo);
     layout->addWidget(label);
     layout->addWidget(m_stepCombo);
+    // The step's items (CheckpointManager steps with named items: state, metrics, ...).
+    m_stepItemsLabel = new QLabel;
+    m_stepItemsLabel->setObjectName(QStringLiteral("stepItems"));
+    m_stepItemsLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    layout->addSpacing(12);
+    layout->addWidget(m_stepItemsLabel);
     layout->addStretch(1);
     // Programmatic changes are made under a QSignalBlocker, so this is a user's choice (mouse,
     // keyboard, wheel) or a test's setCurrentIndex().
@@ -304,6 +310,12 @@ void MainWindow::updateStepSelector() {
         model->appendRow(item);
     }
     m_stepCombo->setCurrentIndex(current);
+    QString items;
+    for (const auto& [key, value] : m_checkpoint->properties) {
+        if (key == "items") items = toQString(value);
+    }
+    m_stepItemsLabel->setText(items.isEmpty() ? QString() : tr("Items: %1").arg(items));
+    m_stepItemsLabel->setVisible(!items.isEmpty());
     m_stepBar->show();
 }
 

@@ -127,6 +127,7 @@ private:
     QSplitter* m_splitter = nullptr;
     QWidget* m_stepBar = nullptr;
     QComboBox* m_stepCombo = nullptr;
+    QLabel* m_stepItemsLabel = nullptr;
     QStackedWidget* m_stack = nullptr;
     QWidget* m_welcome = nullptr;
     QLabel* m_summaryLabel = nullptr;

@@ -37,21 +37,51 @@ public:
 
     Result<std::vector<std::string>> list(std::string_view prefix) const override {
         std::vector<std::string> keys;
-        std::error_code ec;
-        for (auto it = fs::recursive_directory_iterator(m_root, ec);
-             !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-            if (!it->is_regular_file(ec)) continue;
-            std::string key = fs::relative(it->path(), m_root, ec).generic_string();
-            if (key.compare(0, prefix.size(), prefix) == 0) keys.push_back(std::move(key));
-        }
-        if (ec) return ioError("listing '" + m_root.string() + "': " + ec.message());
+        CKPT_RETURN_IF_ERROR(walk(prefix, [&](std::string key, const fs::directory_entry&) {
+            keys.push_back(std::move(key));
+        }));
         std::sort(keys.begin(), keys.end());
         return keys;
+    }
+
+    Result<std::vector<std::pair<std::string, std::uint64_t>>> listSizes(
+        std::string_view prefix) const override {
+        std::vector<std::pair<std::string, std::uint64_t>> out;
+        CKPT_RETURN_IF_ERROR(walk(prefix, [&](std::string key, const fs::directory_entry& e) {
+            std::error_code ec;
+            const auto size = e.file_size(ec);
+            out.emplace_back(std::move(key), ec ? 0 : static_cast<std::uint64_t>(size));
+        }));
+        std::sort(out.begin(), out.end());
+        return out;
     }
 
     std::string describe() const override { return "directory '" + m_root.string() + "'"; }
 
 private:
+    // Calls fn(key, entry) for every regular file whose key starts with `prefix`, walking only
+    // the directory the prefix's complete segments name.
+    template <typename Fn>
+    Status walk(std::string_view prefix, Fn&& fn) const {
+        fs::path start = m_root;
+        const std::size_t slash = prefix.rfind('/');
+        if (slash != std::string_view::npos) {
+            const std::string_view dirPart = prefix.substr(0, slash);
+            if (!isSafeRelativeKey(dirPart)) return okStatus();
+            start = m_root / std::string(dirPart);
+        }
+        std::error_code ec;
+        if (!fs::is_directory(start, ec)) return okStatus();
+        for (auto it = fs::recursive_directory_iterator(start, ec);
+             !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+            if (!it->is_regular_file(ec)) continue;
+            std::string key = fs::relative(it->path(), m_root, ec).generic_string();
+            if (key.compare(0, prefix.size(), prefix) == 0) fn(std::move(key), *it);
+        }
+        if (ec) return ioError("listing '" + start.string() + "': " + ec.message());
+        return okStatus();
+    }
+
     fs::path m_root;
 };
 

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ckpt/core/status.h"
@@ -33,6 +34,20 @@ public:
 
     // Every key starting with `prefix`, in ascending byte order.
     virtual Result<std::vector<std::string>> list(std::string_view prefix = {}) const = 0;
+
+    // Every key starting with `prefix` with the size of its value in bytes (as stored: for
+    // OCDBT the value's bytes, for a directory the file's), in ascending key order. The default
+    // reads every value; stores override it with their own metadata.
+    virtual Result<std::vector<std::pair<std::string, std::uint64_t>>> listSizes(
+        std::string_view prefix = {}) const {
+        CKPT_ASSIGN_OR_RETURN(std::vector<std::string> keys, list(prefix));
+        std::vector<std::pair<std::string, std::uint64_t>> out;
+        for (auto& key : keys) {
+            CKPT_ASSIGN_OR_RETURN(auto value, read(key));
+            if (value) out.emplace_back(std::move(key), value->size());
+        }
+        return out;
+    }
 
     // For messages: what this store is ("OCDBT database at '/ckpt/x'").
     virtual std::string describe() const = 0;

@@ -25,9 +25,10 @@ struct OpenOptions {
 struct WriteOptions {
     // Replace an existing target (the new data is written beside it and swapped in).
     bool overwrite = false;
-    // Run-directory writes (flax `checkpoint_<step>`): the step to write; the target is then the
-    // directory. `keep` keeps that many newest checkpoints (0 = keep all);
-    // `keepEveryNSteps` additionally keeps old ones spaced that far apart, as flax does.
+    // Run-directory writes (flax `checkpoint_<step>`, an Orbax CheckpointManager root): the step
+    // to write; the target is then the directory. `keep` keeps that many newest checkpoints
+    // (0 = keep all; Orbax's max_to_keep); `keepEveryNSteps` additionally keeps old ones spaced
+    // that far apart (flax's keep_every_n_steps, Orbax's keep_period).
     std::optional<std::string> step;
     int keep = 0;
     std::optional<double> keepEveryNSteps;

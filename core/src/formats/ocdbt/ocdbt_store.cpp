@@ -372,6 +372,15 @@ Result<std::vector<std::string>> OcdbtStore::list(std::string_view prefix) const
     return keys;
 }
 
+Result<std::vector<std::pair<std::string, std::uint64_t>>> OcdbtStore::listSizes(
+    std::string_view prefix) const {
+    CKPT_ASSIGN_OR_RETURN(auto entries, listEntries(prefix));
+    std::vector<std::pair<std::string, std::uint64_t>> out;
+    out.reserve(entries.size());
+    for (auto& e : entries) out.emplace_back(std::move(e.key), e.size);
+    return out;
+}
+
 Status OcdbtStore::collectVersions(const VersionNodeReference& ref,
                                    std::vector<BtreeGenerationReference>& out,
                                    std::size_t& visits) const {

@@ -66,6 +66,8 @@ public:
     Result<std::optional<std::string>> read(std::string_view key,
                                             const kv::ByteRange& range = {}) const override;
     Result<std::vector<std::string>> list(std::string_view prefix = {}) const override;
+    Result<std::vector<std::pair<std::string, std::uint64_t>>> listSizes(
+        std::string_view prefix = {}) const override;
     std::string describe() const override;
 
     // Like list(), with value sizes and locations.

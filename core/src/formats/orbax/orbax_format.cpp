@@ -429,6 +429,9 @@ Result<Checkpoint> openStep(const fs::path& stepDir, DirectoryKind kind) {
                 entries.push_back({name, *j});
             }
         }
+        std::string names;
+        for (const auto& e : entries) names += (names.empty() ? "" : ", ") + e.key;
+        ckpt.properties.insert(ckpt.properties.begin(), {"items", names.empty() ? "(none)" : names});
         ckpt.tree = Node::makeDict(std::move(entries));
     }
     if (isFile(stepDir / "_CHECKPOINT_METADATA")) {

@@ -1,6 +1,7 @@
 #include "formats/orbax/orbax_writer.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <map>
 #include <set>
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/ocdbt/ocdbt_writer.h"
+#include "formats/orbax/orbax_format.h"
 #include "formats/orbax/python_json.h"
 #include "formats/orbax/tree_metadata.h"
 #include "formats/zarr/zarr_writer.h"
@@ -279,6 +281,33 @@ Status commitDirectory(const fs::path& finalPath, bool overwrite, Fill&& fill) {
     return io::syncDirectory(parent);
 }
 
+// CheckpointManager's max_to_keep / keep_period after a save: of the complete steps, all but the
+// `keep` newest are deleted, oldest first, except those a multiple of `keepPeriod` (Orbax's
+// CheckpointManager._remove_old_checkpoints). Unfinished temporary steps are left alone.
+Status removeOldSteps(const fs::path& root, int keep, std::optional<double> keepPeriod) {
+    if (keep <= 0) return okStatus();
+    std::vector<std::pair<std::uint64_t, fs::path>> complete;
+    for (const StepEntry& s : listManagerSteps(root)) {
+        if (!s.complete) continue;
+        std::uint64_t n = 0;
+        auto [p, ec] = std::from_chars(s.step.data(), s.step.data() + s.step.size(), n);
+        if (ec != std::errc() || p != s.step.data() + s.step.size()) continue;
+        complete.emplace_back(n, s.path);
+    }
+    std::sort(complete.begin(), complete.end());
+    if (complete.size() <= static_cast<std::size_t>(keep)) return okStatus();
+    const std::size_t excess = complete.size() - static_cast<std::size_t>(keep);
+    for (std::size_t i = 0; i < excess; ++i) {
+        const auto& [step, dir] = complete[i];
+        if (keepPeriod && *keepPeriod >= 1 &&
+            step % static_cast<std::uint64_t>(*keepPeriod) == 0) {
+            continue;
+        }
+        CKPT_RETURN_IF_ERROR(io::removePath(dir));
+    }
+    return io::syncDirectory(root);
+}
+
 class OrbaxWriter final : public FormatWriter {
 public:
     std::string_view name() const override { return "orbax"; }
@@ -306,7 +335,7 @@ public:
         fs::create_directories(target, ec);
         if (ec) return ioError("cannot create '" + target.string() + "': " + ec.message());
         const fs::path stepDir = target / step;
-        return commitDirectory(stepDir, options.overwrite, [&](const fs::path& tmp) {
+        CKPT_RETURN_IF_ERROR(commitDirectory(stepDir, options.overwrite, [&](const fs::path& tmp) {
             CKPT_RETURN_IF_ERROR(writeItem(tree, tmp / "default", options));
             return writeCheckpointMetadata(
                 tmp,
@@ -314,7 +343,8 @@ public:
                       "orbax.checkpoint._src.handlers.standard_checkpoint_handler."
                       "StandardCheckpointHandler"}},
                 start);
-        });
+        }));
+        return removeOldSteps(target, options.keep, options.keepEveryNSteps);
     }
 };
 

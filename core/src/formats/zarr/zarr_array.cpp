@@ -1,6 +1,7 @@
 #include "formats/zarr/zarr_array.h"
 
 #include <algorithm>
+#include <mutex>
 
 #include "formats/zarr/zarr_chunk.h"
 #include "formats/zarr/zarr_metadata.h"
@@ -41,7 +42,29 @@ public:
                         ", dtype " + m_md.storedDType + ")";
         info.codecs = describeCodecs(m_md);
         info.chunkShape = m_md.chunkShape;
+        info.storedBytes = storedChunkBytes();
         return info;
+    }
+
+    // Bytes of this array's chunks (or shards) in the store, metadata files excluded; 0 when the
+    // store cannot list them. Computed once: a listing of a large array is not free.
+    std::uint64_t storedChunkBytes() const {
+        std::call_once(m_storedOnce, [this] {
+            auto sizes = m_store->listSizes(m_prefix);
+            if (!sizes.isOk()) return;
+            std::uint64_t total = 0;
+            for (const auto& [key, size] : *sizes) {
+                const std::string_view name = std::string_view(key).substr(m_prefix.size());
+                // Chunk keys: "0.1" / "0/1" (v2 and v3's v2 encoding), "c/0/1" / "c.0.1" / "c".
+                const bool chunkKey =
+                    !name.empty() &&
+                    ((name[0] >= '0' && name[0] <= '9') ||
+                     (name[0] == 'c' && (name.size() == 1 || name[1] == '/' || name[1] == '.')));
+                if (chunkKey) total += size;
+            }
+            m_storedBytes = total;
+        });
+        return m_storedBytes;
     }
 
     Status readInto(const Selection& sel, std::span<std::byte> out,
@@ -106,6 +129,8 @@ private:
     std::string m_prefix;
     std::string m_name;
     ZarrMetadata m_md;
+    mutable std::once_flag m_storedOnce;
+    mutable std::uint64_t m_storedBytes = 0;
     ElementFormat m_format;
 };
 
