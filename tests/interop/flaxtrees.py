@@ -485,6 +485,9 @@ def seeded_array(name: str, shape, seed: int) -> np.ndarray:
     dt = dtype_of(name)
     if name == "bool":
         return rng.integers(0, 2, shape).astype(bool)
+    if name in ("int2", "int4", "uint2", "uint4"):
+        info = ml_dtypes.iinfo(dt)
+        return rng.integers(int(info.min), int(info.max) + 1, shape).astype(dt)
     if dt.kind in "iu":
         info = np.iinfo(dt)
         return rng.integers(max(info.min, -1000), min(info.max, 1000), shape).astype(dt)

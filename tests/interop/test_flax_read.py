@@ -216,6 +216,9 @@ def bit_pattern_file(tmp_path_factory):
     for name in ft.FLOAT8_DTYPES:
         tree[name] = np.arange(256, dtype=np.uint8).view(ft.dtype_of(name))
     tree["float16"] = np.arange(65536, dtype=np.uint16).view(np.float16)
+    # Sub-byte types: every value pattern of the low bits.
+    for name, bits in (("int4", 4), ("uint4", 4), ("float4_e2m1fn", 4), ("int2", 2), ("uint2", 2)):
+        tree[name] = np.arange(1 << bits, dtype=np.uint8).view(ft.dtype_of(name))
     tree["bfloat16"] = np.arange(65536, dtype=np.uint16).view(ml_dtypes.bfloat16).reshape(256, 256)
     path = tmp_path_factory.mktemp("bits") / "bits.msgpack"
     path.write_bytes(serialization.to_bytes(tree))

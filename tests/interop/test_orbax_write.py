@@ -21,7 +21,11 @@ import flaxtrees as ft
 
 DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
           "float16", "bfloat16", "float32", "float64", "complex64", "complex128",
-          "float8_e4m3fn", "float8_e5m2"]
+          "float8_e4m3fn", "float8_e5m2",
+          # Every further ml_dtypes type TensorStore (and so Orbax) stores; uint2/uint4 and
+          # float8_e4m3 it refuses.
+          "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e4m3b11fnuz", "float8_e3m4",
+          "float8_e8m0fnu", "int2", "int4", "float4_e2m1fn"]
 
 
 def _source_tree():

@@ -13,7 +13,7 @@ static_assert(std::endian::native == std::endian::little,
 
 namespace {
 
-constexpr std::array<DTypeInfo, 23> kDTypes = {{
+constexpr std::array<DTypeInfo, 28> kDTypes = {{
     {DType::kBool, "bool", 1, DTypeKind::kBool},
     {DType::kInt8, "int8", 1, DTypeKind::kSignedInt},
     {DType::kInt16, "int16", 2, DTypeKind::kSignedInt},
@@ -37,6 +37,11 @@ constexpr std::array<DTypeInfo, 23> kDTypes = {{
     {DType::kFloat8E4M3, "float8_e4m3", 1, DTypeKind::kFloat},
     {DType::kFloat8E3M4, "float8_e3m4", 1, DTypeKind::kFloat},
     {DType::kFloat8E8M0FNU, "float8_e8m0fnu", 1, DTypeKind::kFloat},
+    {DType::kInt2, "int2", 1, DTypeKind::kSignedInt},
+    {DType::kInt4, "int4", 1, DTypeKind::kSignedInt},
+    {DType::kUInt2, "uint2", 1, DTypeKind::kUnsignedInt},
+    {DType::kUInt4, "uint4", 1, DTypeKind::kUnsignedInt},
+    {DType::kFloat4E2M1FN, "float4_e2m1fn", 1, DTypeKind::kFloat},
 }};
 
 // How a minifloat spends its all-ones exponent and its sign bit (see ml_dtypes' float8.h).
@@ -44,6 +49,7 @@ enum class SpecialValues {
     kIeee,        // all-ones exponent: mantissa 0 = ±inf, else NaN
     kFiniteNanAllOnes,  // "fn": only S.1111.111 is NaN; no infinities
     kFiniteNanNegZero,  // "fnuz": the bit pattern of -0 is the only NaN; no infinities, no -0
+    kFiniteOnly,        // float4_e2m1fn: every pattern is a finite number
 };
 
 struct MiniFloat {
@@ -79,6 +85,7 @@ double decodeMiniFloat(std::uint32_t bits, const MiniFloat& f) {
         case SpecialValues::kFiniteNanNegZero:
             if (bits == signBit) return std::numeric_limits<double>::quiet_NaN();
             break;
+        case SpecialValues::kFiniteOnly: break;
     }
     double magnitude = 0;
     if (exponent == 0) {
@@ -99,6 +106,14 @@ constexpr MiniFloat kE5M2FNUZ{5, 2, 16, SpecialValues::kFiniteNanNegZero};
 constexpr MiniFloat kE4M3B11FNUZ{4, 3, 11, SpecialValues::kFiniteNanNegZero};
 constexpr MiniFloat kE4M3{4, 3, 7, SpecialValues::kIeee};
 constexpr MiniFloat kE3M4{3, 4, 3, SpecialValues::kIeee};
+constexpr MiniFloat kE2M1FN{2, 1, 1, SpecialValues::kFiniteOnly};
+
+// A sub-byte integer in the low `bits` bits of a byte (the high bits are ignored).
+std::int64_t signedLowBits(std::uint8_t byte, int bits) {
+    const int mask = (1 << bits) - 1;
+    const int v = byte & mask;
+    return (v & (1 << (bits - 1))) != 0 ? v - (1 << bits) : v;
+}
 
 template <typename T>
 T load(const std::byte* p) {
@@ -166,6 +181,11 @@ double elementToDouble(DType dtype, const std::byte* p) {
         case DType::kFloat8E4M3: return decodeMiniFloat(u8(), kE4M3);
         case DType::kFloat8E3M4: return decodeMiniFloat(u8(), kE3M4);
         case DType::kFloat8E8M0FNU: return e8m0ToDouble(u8());
+        case DType::kInt2: return static_cast<double>(signedLowBits(u8(), 2));
+        case DType::kInt4: return static_cast<double>(signedLowBits(u8(), 4));
+        case DType::kUInt2: return u8() & 0x3;
+        case DType::kUInt4: return u8() & 0xF;
+        case DType::kFloat4E2M1FN: return decodeMiniFloat(u8() & 0xFU, kE2M1FN);
     }
     return std::numeric_limits<double>::quiet_NaN();
 }
@@ -181,6 +201,10 @@ std::int64_t elementToInt64(DType dtype, const std::byte* p) {
         case DType::kUInt16: return load<std::uint16_t>(p);
         case DType::kUInt32: return load<std::uint32_t>(p);
         case DType::kUInt64: return static_cast<std::int64_t>(load<std::uint64_t>(p));
+        case DType::kInt2: return signedLowBits(std::to_integer<std::uint8_t>(p[0]), 2);
+        case DType::kInt4: return signedLowBits(std::to_integer<std::uint8_t>(p[0]), 4);
+        case DType::kUInt2: return std::to_integer<std::uint8_t>(p[0]) & 0x3;
+        case DType::kUInt4: return std::to_integer<std::uint8_t>(p[0]) & 0xF;
         default: return static_cast<std::int64_t>(elementToDouble(dtype, p));
     }
 }

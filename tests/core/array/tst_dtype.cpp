@@ -70,6 +70,25 @@ private slots:
         QCOMPARE(decode8(DType::kFloat8E4M3, 0x38), 1.0);
         QVERIFY(std::isinf(decode8(DType::kFloat8E4M3, 0x78)));
     }
+    void subByteTypesUseTheLowBits() {
+        // As ml_dtypes holds them (np.array([-8, -1], ml_dtypes.int4).view(np.uint8) == [8, 15]).
+        QCOMPARE(decode8(DType::kInt4, 0x08), -8.0);
+        QCOMPARE(decode8(DType::kInt4, 0x0F), -1.0);
+        QCOMPARE(decode8(DType::kInt4, 0x07), 7.0);
+        QCOMPARE(decode8(DType::kUInt4, 0x0F), 15.0);
+        QCOMPARE(decode8(DType::kInt2, 0x02), -2.0);
+        QCOMPARE(decode8(DType::kInt2, 0x01), 1.0);
+        QCOMPARE(decode8(DType::kUInt2, 0x03), 3.0);
+        const std::byte minusOne{0x0F};
+        QCOMPARE(elementToInt64(DType::kInt4, &minusOne), std::int64_t{-1});
+        // float4_e2m1fn: no NaN, no infinity; 0x7 = 6, 0xF = -6, 0x1 = 0.5 (subnormal).
+        QCOMPARE(decode8(DType::kFloat4E2M1FN, 0x07), 6.0);
+        QCOMPARE(decode8(DType::kFloat4E2M1FN, 0x0F), -6.0);
+        QCOMPARE(decode8(DType::kFloat4E2M1FN, 0x01), 0.5);
+        QCOMPARE(decode8(DType::kFloat4E2M1FN, 0x02), 1.0);
+        QCOMPARE(itemSize(DType::kInt4), std::size_t{1});
+        QCOMPARE(dtypeFromName("float4_e2m1fn"), std::optional<DType>(DType::kFloat4E2M1FN));
+    }
     void integersKeepFullRange() {
         const std::uint64_t big = 0xFFFFFFFFFFFFFFFFULL;
         std::byte b[8];

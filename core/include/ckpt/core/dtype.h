@@ -37,6 +37,13 @@ enum class DType : std::uint8_t {
     kFloat8E4M3,
     kFloat8E3M4,
     kFloat8E8M0FNU,
+    // Sub-byte types, one element per byte as ml_dtypes holds them in memory (and TensorStore
+    // stores them): the value in the low bits, the high bits zero.
+    kInt2,
+    kInt4,
+    kUInt2,
+    kUInt4,
+    kFloat4E2M1FN,
 };
 
 enum class DTypeKind { kBool, kSignedInt, kUnsignedInt, kFloat, kComplex };

@@ -335,7 +335,7 @@ public:
         fs::create_directories(target, ec);
         if (ec) return ioError("cannot create '" + target.string() + "': " + ec.message());
         const fs::path stepDir = target / step;
-        CKPT_RETURN_IF_ERROR(commitDirectory(stepDir, options.overwrite, [&](const fs::path& tmp) {
+        const Status committed = commitDirectory(stepDir, options.overwrite, [&](const fs::path& tmp) {
             CKPT_RETURN_IF_ERROR(writeItem(tree, tmp / "default", options));
             return writeCheckpointMetadata(
                 tmp,
@@ -343,7 +343,8 @@ public:
                       "orbax.checkpoint._src.handlers.standard_checkpoint_handler."
                       "StandardCheckpointHandler"}},
                 start);
-        }));
+        });
+        if (!committed.isOk()) return committed;
         return removeOldSteps(target, options.keep, options.keepEveryNSteps);
     }
 };

@@ -113,7 +113,7 @@ struct MiniFloatFormat {
 
 // Default NaNs from tensorstore/driver/zarr3/default_nan.h and ml_dtypes 0.6 (checked with
 // numpy: np.array([nan]).astype(t)); maxima from ml_dtypes.finfo(t).max.
-constexpr std::array<MiniFloatFormat, 9> kMiniFloats = {{
+constexpr std::array<MiniFloatFormat, 10> kMiniFloats = {{
     {DType::kFloat16, 0x7bff, 0x7e00, 0x7c00, 0x8000, false},
     {DType::kBFloat16, 0x7f7f, 0x7fc0, 0x7f80, 0x8000, false},
     {DType::kFloat8E4M3FN, 0x7e, 0x7f, std::nullopt, 0x80, false},
@@ -123,6 +123,8 @@ constexpr std::array<MiniFloatFormat, 9> kMiniFloats = {{
     {DType::kFloat8E4M3B11FNUZ, 0x7f, 0x80, std::nullopt, 0x80, true},
     {DType::kFloat8E4M3, 0x77, 0x7c, 0x78, 0x80, false},
     {DType::kFloat8E3M4, 0x6f, 0x78, 0x70, 0x80, false},
+    // No NaN or infinity: ml_dtypes turns NaN into -0 (0x8) and saturates overflow to ±6.
+    {DType::kFloat4E2M1FN, 0x7, 0x8, std::nullopt, 0x8, false},
 }};
 
 double patternValue(DType dtype, std::uint32_t bits) {
@@ -138,6 +140,7 @@ std::uint32_t encodeMiniFloat(const MiniFloatFormat& f, double value) {
     const std::uint32_t sign = negative ? f.signBit : 0;
     const auto overflow = [&]() -> std::uint32_t {
         if (f.infinity) return *f.infinity | sign;
+        if (f.dtype == DType::kFloat4E2M1FN) return f.maxFinite | sign;
         return f.unsignedZeroOnly ? f.nan : (f.nan | sign);
     };
     if (std::isinf(mag)) return overflow();
@@ -767,7 +770,8 @@ std::vector<std::byte> encodeDouble(DType dtype, double value) {
 Result<DType> parseZarrV2DType(std::string_view text, Endian* endian) {
     *endian = Endian::kLittle;
     // Extension names TensorStore writes without a byte-order prefix (always little-endian).
-    if (text == "bfloat16" || text.starts_with("float8_")) {
+    if (text == "bfloat16" || text.starts_with("float8_") || text.starts_with("float4_") ||
+        text == "int2" || text == "int4" || text == "uint2" || text == "uint4") {
         if (auto d = dtypeFromName(text)) return *d;
         return unsupportedDType(text, "v2");
     }

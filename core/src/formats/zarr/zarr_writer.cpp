@@ -85,7 +85,12 @@ Result<std::string> zarrV2DTypeString(DType dtype) {
         case DType::kComplex128:
             return std::string("<c16");
         case DType::kFloat8E4M3:
+        case DType::kUInt2:
+        case DType::kUInt4:
             return unsupportedForTensorStore(dtype);
+        case DType::kInt2:
+        case DType::kInt4:
+        case DType::kFloat4E2M1FN:
         case DType::kBFloat16:
         case DType::kFloat8E4M3FN:
         case DType::kFloat8E5M2:
@@ -100,7 +105,9 @@ Result<std::string> zarrV2DTypeString(DType dtype) {
 }
 
 Result<std::string> zarrV3DataTypeName(DType dtype) {
-    if (dtype == DType::kFloat8E4M3) return unsupportedForTensorStore(dtype);
+    if (dtype == DType::kFloat8E4M3 || dtype == DType::kUInt2 || dtype == DType::kUInt4) {
+        return unsupportedForTensorStore(dtype);
+    }
     return std::string(dtypeName(dtype));
 }
 
