@@ -85,6 +85,10 @@ int main(int argc, char** argv) {
                            "orbax: zarr version of the arrays, 3 (default) or 2 (orbax's v0 "
                            "API default)")
         ->check(CLI::IsMember({2, 3}));
+    convertCmd->add_option("--orbax-chunk-bytes", convert.orbaxChunkBytes,
+                           "orbax: split arrays larger than this into zarr chunks of at most "
+                           "this many bytes (default 64 MiB)")
+        ->check(CLI::PositiveNumber);
     convertCmd->add_flag("--orbax-no-ocdbt", convert.orbaxNoOcdbt,
                          "orbax: one directory per array instead of one OCDBT database");
     convertCmd->footer(kKeyPathHelp);

@@ -332,6 +332,7 @@ int runConvert(const ConvertArgs& args, std::ostream& out, std::ostream& err) {
     options.maxChunkBytes = args.flaxMaxChunkBytes;
     options.orbaxZarrVersion = args.orbaxZarr;
     options.orbaxOcdbt = !args.orbaxNoOcdbt;
+    if (args.orbaxChunkBytes) options.orbaxMaxChunkBytes = *args.orbaxChunkBytes;
     Status s = writeCheckpoint(*tree, args.target, args.to, options);
     if (!s.isOk()) return fail(err, s);
     const TreeSummary summary = summarizeTree(*tree);

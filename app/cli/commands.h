@@ -52,6 +52,7 @@ struct ConvertArgs {
     std::uint64_t flaxMaxChunkBytes = 1ULL << 30;
     int orbaxZarr = 3;
     bool orbaxNoOcdbt = false;
+    std::optional<std::uint64_t> orbaxChunkBytes;
 };
 
 int runInfo(const InfoArgs& args, std::ostream& out, std::ostream& err);

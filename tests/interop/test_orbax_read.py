@@ -269,3 +269,18 @@ def test_show_reports_on_disk_bytes_of_a_leaf(ckpt, ckpt_json, orbax_dir, use_oc
         assert storage["stored_bytes"] == want, storage
     # The constant array compresses well; the random one does not.
     assert ckpt_json("show", path, "w", "--json", "--max-values", "1")["storage"]["stored_bytes"] < 128 * 128 * 4 // 4
+
+
+def test_prng_keys_read_as_their_key_data(ckpt, ckpt_json, orbax_dir):
+    """Typed keys (jax.random.key) and raw keys (PRNGKey) are stored as their uint32 key data."""
+    path = orbax_dir / "prng"
+    tree = {"typed": jax.random.key(3), "raw": jax.random.PRNGKey(4),
+            "split": jax.random.split(jax.random.PRNGKey(5), 4)}
+    with ocp.StandardCheckpointer() as c:
+        c.save(path, tree)
+    out = ckpt_json("tree", path, "--json")["tree"]["children"]
+    assert out["typed"] == {"type": "array", "dtype": "uint32", "shape": [2]}
+    assert out["split"] == {"type": "array", "dtype": "uint32", "shape": [4, 2]}
+    assert ckpt.ok("cat", path, "typed").stdout == np.asarray(jax.random.key_data(tree["typed"])).tobytes()
+    assert ckpt.ok("cat", path, "raw").stdout == np.asarray(tree["raw"]).tobytes()
+    assert ckpt.ok("cat", path, "split").stdout == np.asarray(tree["split"]).tobytes()

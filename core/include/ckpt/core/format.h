@@ -42,6 +42,9 @@ struct WriteOptions {
     // they live in one OCDBT database (Orbax's default since 2023) or one directory per array.
     int orbaxZarrVersion = 3;
     bool orbaxOcdbt = true;
+    // Orbax: arrays larger than this are split into zarr chunks of at most this many bytes (as
+    // Orbax's `chunk_byte_size` does), so no chunk of a huge array is built in memory whole.
+    std::uint64_t orbaxMaxChunkBytes = std::uint64_t{64} << 20;
 
     ProgressFn progress;
     const CancelToken* cancel = nullptr;

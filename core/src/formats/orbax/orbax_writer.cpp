@@ -102,6 +102,26 @@ KeyPath keyPathOf(const Leaf& leaf) {
     return p;
 }
 
+// The whole array as one chunk, or, when that exceeds `maxBytes`, the array's shape with its
+// outermost dimensions halved (rounding up) until a chunk fits, so that chunks are contiguous
+// slabs in C order (cheap to fill from any source, streamed). Dimensions of 0 count as 1 (zarr
+// chunks are never empty).
+Shape boundedChunkShape(const Shape& shape, std::size_t item, std::uint64_t maxBytes) {
+    Shape chunk = shape;
+    for (auto& d : chunk) d = std::max<std::int64_t>(d, 1);
+    const auto bytes = [&] {
+        std::uint64_t n = item;
+        for (auto d : chunk) n *= static_cast<std::uint64_t>(d);
+        return n;
+    };
+    while (bytes() > std::max<std::uint64_t>(maxBytes, item)) {
+        auto outer = std::find_if(chunk.begin(), chunk.end(), [](std::int64_t d) { return d > 1; });
+        if (outer == chunk.end()) break;
+        *outer = (*outer + 1) / 2;
+    }
+    return chunk;
+}
+
 Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& options) {
     std::vector<Leaf> leaves;
     std::vector<std::pair<std::string, KeyType>> keys;
@@ -155,7 +175,10 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
             case NodeKind::kArray: {
                 const ArraySource& source = *node.array();
                 zarr::ZarrWriteOptions zo;
-                zo.zarrVersion = options.orbaxZarrVersion;  // one chunk, as a single-device save
+                zo.zarrVersion = options.orbaxZarrVersion;
+                // One chunk, as a single-device save writes, unless that is too big.
+                zo.chunkShape = boundedChunkShape(source.shape(), itemSize(source.dtype()),
+                                                  options.orbaxMaxChunkBytes);
                 Shape writeShape = source.shape();
                 for (auto& d : writeShape) d = std::max<std::int64_t>(d, 1);
                 Status s = zarr::writeZarrArray(*store, param.empty() ? "" : param + "/", source,
