@@ -48,6 +48,21 @@ Result<std::shared_ptr<const MappedFile>> MappedFile::open(const std::filesystem
     return std::shared_ptr<const MappedFile>(std::move(file));
 }
 
+void MappedFile::dropPages(std::span<const std::byte> range) const {
+    if (!m_map || range.empty() || range.data() < m_data ||
+        range.data() + range.size() > m_data + m_size) {
+        return;
+    }
+    static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<std::uintptr_t>(range.data());
+    const auto end = begin + range.size();
+    const std::uintptr_t first = (begin + page - 1) / page * page;
+    const std::uintptr_t last = end / page * page;
+    if (last <= first) return;
+    // A read-only private file mapping that was never written: dropping pages loses nothing.
+    (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 MappedFile::~MappedFile() {
     if (m_map) ::munmap(m_map, m_size);
 }

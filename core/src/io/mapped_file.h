@@ -23,6 +23,12 @@ public:
     std::span<const std::byte> bytes() const { return {m_data, m_size}; }
     const std::filesystem::path& path() const { return m_path; }
 
+    // Tells the kernel this process is done with the pages wholly inside `range` (which must lie
+    // in this mapping; other ranges are ignored): they leave our resident set and are read again
+    // from the page cache if touched. Streaming readers call it so that reading a large file
+    // through the map does not grow the process by the file's size.
+    void dropPages(std::span<const std::byte> range) const;
+
 private:
     MappedFile() = default;
     std::filesystem::path m_path;

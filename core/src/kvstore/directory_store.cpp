@@ -35,6 +35,17 @@ public:
                                           reinterpret_cast<const char*>(bytes.data()) + range.offset, len);
     }
 
+    // The file's own mapping: released (unmapped) with the last holder of the bytes.
+    Result<std::optional<SharedBytes>> readShared(std::string_view key) const override {
+        if (!isSafeRelativeKey(key)) return std::optional<SharedBytes>();
+        const fs::path file = m_root / std::string(key);
+        std::error_code ec;
+        if (!fs::is_regular_file(file, ec)) return std::optional<SharedBytes>();
+        CKPT_ASSIGN_OR_RETURN(auto mapped, io::MappedFile::open(file));
+        const auto bytes = mapped->bytes();
+        return std::optional<SharedBytes>(SharedBytes{std::move(mapped), bytes});
+    }
+
     Result<std::vector<std::string>> list(std::string_view prefix) const override {
         std::vector<std::string> keys;
         CKPT_RETURN_IF_ERROR(walk(prefix, [&](std::string key, const fs::directory_entry&) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,9 +24,26 @@ struct ByteRange {
     std::optional<std::uint64_t> length;
 };
 
+// A value's bytes without a copy: `bytes` stays valid while `owner` lives.
+struct SharedBytes {
+    std::shared_ptr<const void> owner;
+    std::span<const std::byte> bytes;
+};
+
 class KvStore {
 public:
     virtual ~KvStore() = default;
+
+    // The whole value under `key` without copying it where the store can (a memory-mapped data
+    // file); nullopt when the key is absent. For streaming readers of large values.
+    virtual Result<std::optional<SharedBytes>> readShared(std::string_view key) const {
+        CKPT_ASSIGN_OR_RETURN(std::optional<std::string> value, read(key));
+        if (!value) return std::optional<SharedBytes>();
+        auto text = std::make_shared<const std::string>(std::move(*value));
+        const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(text->data()),
+                                               text->size());
+        return std::optional<SharedBytes>(SharedBytes{std::move(text), bytes});
+    }
 
     // The value under `key` (or the requested part of it); nullopt when the key is absent.
     // A range past the end of the value is a Corruption error.

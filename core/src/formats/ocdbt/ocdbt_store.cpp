@@ -271,8 +271,53 @@ Result<std::string> OcdbtStore::readValue(const LeafNodeEntry& entry,
 
 Result<std::optional<std::string>> OcdbtStore::read(std::string_view key,
                                                     const kv::ByteRange& range) const {
+    std::shared_ptr<const BtreeNode> holder;
+    CKPT_ASSIGN_OR_RETURN(const LeafNodeEntry* entry, findEntry(key, holder));
+    if (!entry) return std::optional<std::string>();
+    auto value = readValue(*entry, range);
+    if (!value.isOk()) {
+        return value.status().withContext("reading key " + quoteBytes(key)).withContext(dbContext());
+    }
+    return std::optional<std::string>(std::move(*value));
+}
+
+namespace {
+// Holds a mapped data file for a value handed out without a copy; drops the value's pages from
+// the process when released.
+struct MappedValue {
+    std::shared_ptr<const io::MappedFile> file;
+    std::span<const std::byte> bytes;
+    MappedValue(std::shared_ptr<const io::MappedFile> f, std::span<const std::byte> b)
+        : file(std::move(f)), bytes(b) {}
+    MappedValue(const MappedValue&) = delete;
+    MappedValue& operator=(const MappedValue&) = delete;
+    ~MappedValue() { file->dropPages(bytes); }
+};
+}  // namespace
+
+Result<std::optional<kv::SharedBytes>> OcdbtStore::readShared(std::string_view key) const {
+    std::shared_ptr<const BtreeNode> holder;
+    CKPT_ASSIGN_OR_RETURN(const LeafNodeEntry* entry, findEntry(key, holder));
+    if (!entry) return std::optional<kv::SharedBytes>();
+    const auto* ref = std::get_if<IndirectDataReference>(&entry->value);
+    if (!ref || ref->length == 0) return kv::KvStore::readShared(key);
+    std::shared_ptr<const io::MappedFile> keep;
+    auto bytes = fileRange(ref->file->fullPath(), ref->offset, ref->length, keep);
+    if (!bytes.isOk()) {
+        return bytes.status()
+            .withContext(where("value", *ref))
+            .withContext("reading key " + quoteBytes(key))
+            .withContext(dbContext());
+    }
+    auto value = std::make_shared<const MappedValue>(std::move(keep), *bytes);
+    const std::span<const std::byte> span = value->bytes;
+    return std::optional<kv::SharedBytes>(kv::SharedBytes{std::move(value), span});
+}
+
+Result<const LeafNodeEntry*> OcdbtStore::findEntry(std::string_view key,
+                                                   std::shared_ptr<const BtreeNode>& holder) const {
     const auto* version = latestVersion();
-    if (!version || version->root.location.isMissing()) return std::optional<std::string>();
+    if (!version || version->root.location.isMissing()) return nullptr;
     const auto fail = [&](const Status& s) {
         return s.withContext("reading key " + quoteBytes(key)).withContext(dbContext());
     };
@@ -287,15 +332,11 @@ Result<std::optional<std::string>> OcdbtStore::read(std::string_view key,
         std::shared_ptr<const BtreeNode> node = std::move(*loaded);
         if (node->isLeaf()) {
             const LeafNodeEntry* entry = findLeafEntry(*node, rest);
-            if (!entry) return std::optional<std::string>();
-            auto value = readValue(*entry, range);
-            if (!value.isOk()) return fail(value.status());
-            return std::optional<std::string>(std::move(*value));
+            holder = std::move(node);
+            return entry;
         }
         const InteriorNodeEntry* entry = findInteriorEntry(*node, rest);
-        if (!entry || !startsWith(rest, entry->subtreeCommonPrefix())) {
-            return std::optional<std::string>();
-        }
+        if (!entry || !startsWith(rest, entry->subtreeCommonPrefix())) return nullptr;
         rest.remove_prefix(entry->subtreeCommonPrefixLength);
         inclusiveMin = entry->childInclusiveMin();
         ref = &entry->child.location;

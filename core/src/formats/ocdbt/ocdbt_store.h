@@ -65,6 +65,9 @@ public:
 
     Result<std::optional<std::string>> read(std::string_view key,
                                             const kv::ByteRange& range = {}) const override;
+    // Out-of-line values come straight from the mapped data file; their pages are dropped from
+    // the process when the last holder of the bytes lets go.
+    Result<std::optional<kv::SharedBytes>> readShared(std::string_view key) const override;
     Result<std::vector<std::string>> list(std::string_view prefix = {}) const override;
     Result<std::vector<std::pair<std::string, std::uint64_t>>> listSizes(
         std::string_view prefix = {}) const override;
@@ -86,6 +89,9 @@ public:
     const BtreeGenerationReference* latestVersion() const { return m_manifest.latestVersion(); }
 
 private:
+    // The leaf entry under `key` (null if absent); `holder` keeps it alive.
+    Result<const LeafNodeEntry*> findEntry(std::string_view key,
+                                           std::shared_ptr<const BtreeNode>& holder) const;
     struct CacheSlot {
         std::string key;
         std::shared_ptr<const BtreeNode> node;

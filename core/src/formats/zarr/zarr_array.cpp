@@ -10,10 +10,6 @@ namespace ckpt::zarr {
 
 namespace {
 
-std::span<const std::byte> asBytes(const std::string& s) {
-    return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
-}
-
 class ZarrArraySource final : public ArraySource {
 public:
     ZarrArraySource(kv::KvStorePtr store, std::string prefix, std::string name, ZarrMetadata md)
@@ -110,13 +106,14 @@ private:
                      std::span<std::byte> out) const {
         const std::string key = m_prefix + chunkKey(m_md.keyEncoding, index);
         const OutView view = makeOutView(out, sel.start, sel.count, origin, m_format.item());
-        auto value = m_store->read(key);
+        // Without a copy where the store can (OCDBT and directory stores map the file).
+        auto value = m_store->readShared(key);
         if (!value.isOk()) return value.status().withContext(context(key));
         if (!value->has_value()) {
             fillRegion(m_md.chunkShape, m_format.fill, view);
             return okStatus();
         }
-        Status s = decodeChunkInto(m_md.codecs, m_md.chunkShape, asBytes(**value), m_format, view);
+        Status s = decodeChunkInto(m_md.codecs, m_md.chunkShape, (*value)->bytes, m_format, view);
         if (!s.isOk()) return s.withContext(context(key));
         return okStatus();
     }
