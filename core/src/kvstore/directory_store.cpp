@@ -43,7 +43,9 @@ public:
         if (!fs::is_regular_file(file, ec)) return std::optional<SharedBytes>();
         CKPT_ASSIGN_OR_RETURN(auto mapped, io::MappedFile::open(file));
         const auto bytes = mapped->bytes();
-        return std::optional<SharedBytes>(SharedBytes{std::move(mapped), bytes});
+        const io::MappedFile* raw = mapped.get();
+        return std::optional<SharedBytes>(SharedBytes{
+            std::move(mapped), bytes, [raw](std::span<const std::byte> part) { raw->dropPages(part); }});
     }
 
     Result<std::vector<std::string>> list(std::string_view prefix) const override {

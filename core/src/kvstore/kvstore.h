@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -28,6 +29,9 @@ struct ByteRange {
 struct SharedBytes {
     std::shared_ptr<const void> owner;
     std::span<const std::byte> bytes;
+    // Set for memory-mapped values: a streaming reader calls it with parts of `bytes` it is done
+    // with, so their pages leave the process while it goes on (see io::MappedFile::dropPages).
+    std::function<void(std::span<const std::byte>)> release;
 };
 
 class KvStore {
@@ -42,7 +46,7 @@ public:
         auto text = std::make_shared<const std::string>(std::move(*value));
         const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(text->data()),
                                                text->size());
-        return std::optional<SharedBytes>(SharedBytes{std::move(text), bytes});
+        return std::optional<SharedBytes>(SharedBytes{std::move(text), bytes, {}});
     }
 
     // The value under `key` (or the requested part of it); nullopt when the key is absent.

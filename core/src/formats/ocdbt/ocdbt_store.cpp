@@ -311,7 +311,9 @@ Result<std::optional<kv::SharedBytes>> OcdbtStore::readShared(std::string_view k
     }
     auto value = std::make_shared<const MappedValue>(std::move(keep), *bytes);
     const std::span<const std::byte> span = value->bytes;
-    return std::optional<kv::SharedBytes>(kv::SharedBytes{std::move(value), span});
+    const io::MappedFile* file = value->file.get();
+    return std::optional<kv::SharedBytes>(kv::SharedBytes{
+        std::move(value), span, [file](std::span<const std::byte> part) { file->dropPages(part); }});
 }
 
 Result<const LeafNodeEntry*> OcdbtStore::findEntry(std::string_view key,

@@ -113,7 +113,8 @@ private:
             fillRegion(m_md.chunkShape, m_format.fill, view);
             return okStatus();
         }
-        Status s = decodeChunkInto(m_md.codecs, m_md.chunkShape, (*value)->bytes, m_format, view);
+        Status s = decodeChunkInto(m_md.codecs, m_md.chunkShape, (*value)->bytes, m_format, view,
+                                   (*value)->release);
         if (!s.isOk()) return s.withContext(context(key));
         return okStatus();
     }

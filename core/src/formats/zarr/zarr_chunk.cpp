@@ -233,9 +233,30 @@ void fillRegion(const Shape& shape, std::span<const std::byte> fill, const OutVi
     });
 }
 
+namespace {
+
+// Chunks at least this big are decoded as a stream when a read wants one contiguous stretch;
+// smaller ones are decoded whole (and checked whole) every time.
+constexpr std::uint64_t kStreamingChunkBytes = std::uint64_t{8} << 20;
+
+// Whether the region [lo, hi) of a C-ordered `shape` is one contiguous byte stretch: single
+// indices up to some dimension, then any range in it, then whole dimensions.
+bool regionIsContiguous(const Shape& shape, const std::vector<std::int64_t>& lo,
+                        const std::vector<std::int64_t>& hi) {
+    std::size_t d = 0;
+    while (d < shape.size() && hi[d] - lo[d] == 1) ++d;
+    for (std::size_t e = d + 1; e < shape.size(); ++e) {
+        if (lo[e] != 0 || hi[e] != shape[e]) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
 Status decodeChunkInto(const CodecChain& chain, const Shape& shape,
                        std::span<const std::byte> stored, const ElementFormat& format,
-                       const OutView& view) {
+                       const OutView& view,
+                       const std::function<void(std::span<const std::byte>)>& consumed) {
     const std::size_t item = format.item();
     Shape encShape = shape;
     OutView encView;
@@ -247,6 +268,40 @@ Status decodeChunkInto(const CodecChain& chain, const Shape& shape,
     }
     std::vector<std::int64_t> lo, hi;
     if (!clipRegion(encShape, *v, lo, hi)) return okStatus();
+
+    const bool plainZstd = !chain.sharding && chain.bytesCodecs.size() == 1 &&
+                           chain.bytesCodecs[0].kind == BytesCodec::Kind::kZstd &&
+                           (chain.endian == Endian::kLittle || format.swapUnit <= 1);
+    std::uint64_t chunkBytes = item;
+    for (std::int64_t d : encShape) chunkBytes *= static_cast<std::uint64_t>(d);
+    if (plainZstd && chunkBytes >= kStreamingChunkBytes && regionIsContiguous(encShape, lo, hi)) {
+        // Decode just [first, last] of the region into a buffer shaped like it: a sub-chunk
+        // whose origin is the region's first element.
+        const std::size_t rank = encShape.size();
+        std::uint64_t first = 0;
+        std::uint64_t stride = item;
+        for (std::size_t d = rank; d-- > 0;) {
+            first += static_cast<std::uint64_t>(lo[d]) * stride;
+            stride *= static_cast<std::uint64_t>(encShape[d]);
+        }
+        Shape subShape(rank);
+        OutView subView = *v;
+        std::uint64_t bytes = item;
+        for (std::size_t d = 0; d < rank; ++d) {
+            subShape[d] = hi[d] - lo[d];
+            subView.lo[d] -= lo[d];
+            subView.hi[d] -= lo[d];
+            bytes *= static_cast<std::uint64_t>(subShape[d]);
+        }
+        CKPT_ASSIGN_OR_RETURN(ByteBuffer region, ByteBuffer::allocate(bytes));
+        // A region reaching the chunk's end checks that the stream ends there too (a read of an
+        // earlier stretch cannot see a damaged tail; every full pass over the chunk does).
+        const bool whole = first + bytes == stride;
+        CKPT_RETURN_IF_ERROR(zstdDecodeRange(
+            stored, first, {region.data(), static_cast<std::size_t>(bytes)}, whole, consumed));
+        copyRegion(region.data(), subShape, item, subView);
+        return okStatus();
+    }
 
     OutputLimit limit;
     if (chain.sharding) {

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -47,8 +48,13 @@ void fillRegion(const Shape& shape, std::span<const std::byte> fill, const OutVi
 
 // Decodes the stored bytes of a chunk of `shape` encoded with `chain` into `view`; missing inner
 // chunks of shards read as the fill element.
+// A plain zstd chunk of 8 MiB or more whose wanted region is one contiguous C-order stretch (row
+// slabs, whole chunks) is decompressed only up to the region's end, straight into a region-sized
+// buffer; `consumed` (optional) then hears about input the decoder is done with (see
+// zstdDecodeRange). Such a read checks the stream's end only when the region reaches it.
 Status decodeChunkInto(const CodecChain& chain, const Shape& shape,
                        std::span<const std::byte> stored, const ElementFormat& format,
-                       const OutView& view);
+                       const OutView& view,
+                       const std::function<void(std::span<const std::byte>)>& consumed = {});
 
 }  // namespace ckpt::zarr

@@ -123,6 +123,69 @@ Result<ByteBuffer> zstdDecode(std::span<const std::byte> input, OutputLimit limi
     return out;
 }
 
+Status zstdDecodeRange(std::span<const std::byte> input, std::uint64_t skip,
+                       std::span<std::byte> out, bool wholeStream,
+                       const std::function<void(std::span<const std::byte>)>& consumed) {
+    std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(), &ZSTD_freeDCtx);
+    if (!ctx) return ioError("cannot create a zstd decoder");
+    constexpr std::size_t kWindow = std::size_t{1} << 20;
+    constexpr std::size_t kReleaseEvery = std::size_t{8} << 20;
+    std::vector<std::byte> scratch;
+    ZSTD_inBuffer in{input.data(), input.size(), 0};
+    std::size_t released = 0;
+    std::uint64_t position = 0;  // decoded bytes so far
+    std::size_t filled = 0;
+    std::size_t pending = 1;  // ZSTD's "more to do" hint; 0 = a frame just ended
+    while (filled < out.size()) {
+        ZSTD_outBuffer o{};
+        if (position < skip) {
+            // Still before the range: decode into the scratch window and throw it away.
+            if (scratch.empty()) scratch.resize(kWindow);
+            const std::uint64_t want = std::min<std::uint64_t>(skip - position, kWindow);
+            o = {scratch.data(), static_cast<std::size_t>(want), 0};
+        } else {
+            o = {out.data() + filled, out.size() - filled, 0};
+        }
+        pending = ZSTD_decompressStream(ctx.get(), &o, &in);
+        if (ZSTD_isError(pending) != 0) {
+            return corruptionError(std::string("zstd data is corrupt: ") + ZSTD_getErrorName(pending));
+        }
+        if (position < skip) {
+            position += o.pos;
+        } else {
+            filled += o.pos;
+            position += o.pos;
+        }
+        if (consumed && in.pos - released >= kReleaseEvery) {
+            consumed(input.subspan(released, in.pos - released));
+            released = in.pos;
+        }
+        if (o.pos == 0 && in.pos == in.size) {
+            return corruptionError("zstd data ends after " + std::to_string(position) +
+                                   " bytes, before byte " + std::to_string(skip + out.size()));
+        }
+    }
+    if (wholeStream) {
+        // Nothing may follow: the stream must end exactly here.
+        std::byte extra{};
+        while (!(pending == 0 && in.pos == in.size)) {
+            ZSTD_outBuffer o{&extra, 1, 0};
+            pending = ZSTD_decompressStream(ctx.get(), &o, &in);
+            if (ZSTD_isError(pending) != 0) {
+                return corruptionError(std::string("zstd data is corrupt: ") +
+                                       ZSTD_getErrorName(pending));
+            }
+            if (o.pos != 0) {
+                return corruptionError("zstd data decodes to more than the expected " +
+                                       std::to_string(skip + out.size()) + " bytes");
+            }
+            if (in.pos == in.size && pending != 0) return corruptionError("zstd data is truncated");
+        }
+    }
+    if (consumed && in.pos > released) consumed(input.subspan(released, in.pos - released));
+    return okStatus();
+}
+
 bool haveZlib() {
 #ifdef CKPT_HAVE_ZLIB
     return true;

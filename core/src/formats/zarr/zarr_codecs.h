@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <functional>
 #include <span>
 #include <string_view>
 
@@ -46,6 +47,16 @@ struct OutputLimit {
 
 // Decodes one or more concatenated zstd frames. Frames without a content-size field are fine.
 Result<ByteBuffer> zstdDecode(std::span<const std::byte> input, OutputLimit limit);
+
+// Decompresses the zstd stream `input` only as far as needed to fill `out` with its decoded
+// bytes [skip, skip + out.size()): earlier output is discarded through a small window and the
+// rest of the stream is not decoded. `consumed` (optional) is told about each stretch of input
+// the decoder is done with, so a mapped input's pages can be released while streaming.
+// Corruption when the stream is corrupt or ends before the range, or, with `wholeStream`, when
+// it decodes to more than skip + out.size() bytes.
+Status zstdDecodeRange(std::span<const std::byte> input, std::uint64_t skip,
+                       std::span<std::byte> out, bool wholeStream,
+                       const std::function<void(std::span<const std::byte>)>& consumed = {});
 // Decodes a gzip member (gzip = true) or a zlib stream. Unsupported when built without zlib.
 Result<ByteBuffer> zlibDecode(std::span<const std::byte> input, bool gzip, OutputLimit limit);
 // True when this build can decode gzip/zlib.

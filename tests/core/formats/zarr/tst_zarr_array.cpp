@@ -624,6 +624,46 @@ private slots:
                  r.status().toString().c_str());
     }
 
+    void streamsRowSlabsOfLargeChunks() {
+        // One 9 MiB chunk (above the streaming threshold): row slabs decode as a stream.
+        const Reference ref(Shape{1100, 2048});
+        const Shape chunks = ref.shape;
+        test::TempDir tmp;
+        writeV2(tmp.path(), ref, chunks);
+        auto a = openDir(tmp.path());
+        CKPT_VERIFY_OK(a);
+        Status st;
+        for (std::int64_t row : {0, 1, 517, 1099}) {
+            const Selection sel{{row, 0}, {1, 2048}};
+            QCOMPARE(readInts(**a, sel, &st), ref.slice(sel));
+        }
+        const Selection slab{{300, 0}, {400, 2048}};
+        QCOMPARE(readInts(**a, slab, &st), ref.slice(slab));
+        QCOMPARE(readInts(**a, Selection::all(ref.shape), &st), ref.values);
+        // Not a contiguous stretch: decoded whole, same values.
+        const Selection block{{10, 5}, {3, 7}};
+        QCOMPARE(readInts(**a, block, &st), ref.slice(block));
+
+        // A damaged tail: reads of earlier rows cannot see it, a read reaching the end does.
+        const std::int64_t idx00[] = {0, 0};
+        const Bytes raw = ref.chunkBytes(chunks, idx00);
+        Bytes tooLong = raw;
+        tooLong.push_back(std::byte{1});
+        for (const Bytes& bad : {zstdCompress(std::span(raw).first(raw.size() - 4)),
+                                 zstdCompress(tooLong)}) {
+            put(tmp.path(), "arr/0.0", bad);
+            auto b = openDir(tmp.path());
+            CKPT_VERIFY_OK(b);
+            const Selection first{{0, 0}, {1, 2048}};
+            QCOMPARE(readInts(**b, first, &st), ref.slice(first));
+            CKPT_VERIFY_OK(st);
+            auto r = (*b)->read(Selection{{1099, 0}, {1, 2048}});
+            QVERIFY(!r.isOk());
+            QCOMPARE(r.status().code(), StatusCode::kCorruption);
+            QVERIFY2(contains(r.status(), "'arr/0.0'"), r.status().toString().c_str());
+        }
+    }
+
     void corruptChunksAreCorruptionNamingTheKey() {
         const Reference ref(Shape{5, 7});
         const Shape chunks{2, 3};
