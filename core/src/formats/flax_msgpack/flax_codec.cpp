@@ -26,11 +26,15 @@ struct Piece {
     std::uint64_t elements;
 };
 
+// Reads smaller than this do not bother releasing the pages they read.
+constexpr std::uint64_t kReleaseBytes = 1ULL << 20;
+
 class FlaxArraySource final : public ArraySource {
 public:
-    FlaxArraySource(std::shared_ptr<const void> owner, std::string file, DType dtype, Shape shape,
-                    std::vector<Piece> pieces, std::size_t firstOffset)
+    FlaxArraySource(std::shared_ptr<const void> owner, ReleaseFn release, std::string file,
+                    DType dtype, Shape shape, std::vector<Piece> pieces, std::size_t firstOffset)
         : m_owner(std::move(owner)),
+          m_release(std::move(release)),
           m_file(std::move(file)),
           m_dtype(dtype),
           m_shape(std::move(shape)),
@@ -71,6 +75,18 @@ public:
         std::byte* dst = out.data();
         if (m_pieces.size() == 1) {
             copyHyperslab(m_pieces[0].data, m_shape, item, sel, dst);
+            if (m_release && out.size() >= kReleaseBytes) {
+                // The stretch of the file between the selection's first and last elements.
+                std::uint64_t first = 0;
+                std::uint64_t last = 0;
+                for (std::size_t d = 0; d < m_shape.size(); ++d) {
+                    first = first * static_cast<std::uint64_t>(m_shape[d]) +
+                            static_cast<std::uint64_t>(sel.start[d]);
+                    last = last * static_cast<std::uint64_t>(m_shape[d]) +
+                           static_cast<std::uint64_t>(sel.start[d] + sel.count[d] - 1);
+                }
+                m_release({m_pieces[0].data + first * item, (last - first + 1) * item});
+            }
             return okStatus();
         }
         // Chunked: the flat C-order element range is split across pieces.
@@ -87,6 +103,9 @@ public:
                 const std::uint64_t inPiece = pos - pieceStart;
                 const std::uint64_t n = std::min(left, m_pieces[p].elements - inPiece);
                 std::memcpy(dst, m_pieces[p].data + inPiece * item, n * item);
+                if (m_release && n * item >= kReleaseBytes) {
+                    m_release({m_pieces[p].data + inPiece * item, n * item});
+                }
                 dst += n * item;
                 pos += n;
                 left -= n;
@@ -99,6 +118,7 @@ public:
 
 private:
     std::shared_ptr<const void> m_owner;
+    ReleaseFn m_release;
     std::string m_file;
     DType m_dtype;
     Shape m_shape;
@@ -147,9 +167,9 @@ bool isValidUtf8(std::string_view s) {
 
 class Decoder {
 public:
-    Decoder(std::shared_ptr<const void> owner, std::span<const std::byte> bytes,
+    Decoder(std::shared_ptr<const void> owner, ReleaseFn release, std::span<const std::byte> bytes,
             std::string_view source)
-        : m_owner(std::move(owner)), m_bytes(bytes), m_source(source) {}
+        : m_owner(std::move(owner)), m_release(std::move(release)), m_bytes(bytes), m_source(source) {}
 
     // `viaDicts`: reached from the root through maps only. flax (_unchunk_array_leaves_in_place)
     // joins chunked arrays only there; below a msgpack array the record stays a dict.
@@ -338,7 +358,7 @@ private:
                 std::vector<Piece> pieces{{m_bytes.data() + a.dataOffset,
                                            a.dataSize / itemSize(a.dtype)}};
                 return Node::makeArray(std::make_shared<FlaxArraySource>(
-                    m_owner, std::string(m_source), a.dtype, std::move(a.shape), std::move(pieces),
+                    m_owner, m_release, std::string(m_source), a.dtype, std::move(a.shape), std::move(pieces),
                     a.dataOffset));
             }
             case kExtNpScalar: {
@@ -381,7 +401,7 @@ private:
                     return error(path, "tuple payload is not a msgpack array");
                 }
                 // Offsets inside the payload are relative to it; decode with a shifted view.
-                Decoder inner(m_owner, m_bytes.subspan(v.offset, v.size), m_source);
+                Decoder inner(m_owner, m_release, m_bytes.subspan(v.offset, v.size), m_source);
                 CKPT_ASSIGN_OR_RETURN(NodePtr list, inner.decode(*parsed, path));
                 return Node::makeTuple(list->items());
             }
@@ -437,10 +457,11 @@ private:
                                    std::to_string(total));
         }
         return Node::makeArray(std::make_shared<FlaxArraySource>(
-            m_owner, std::string(m_source), *dtype, std::move(shape), std::move(pieces), firstOffset));
+            m_owner, m_release, std::string(m_source), *dtype, std::move(shape), std::move(pieces), firstOffset));
     }
 
     std::shared_ptr<const void> m_owner;
+    ReleaseFn m_release;
     std::span<const std::byte> m_bytes;
     std::string_view m_source;
 };
@@ -689,10 +710,10 @@ private:
 }  // namespace
 
 Result<NodePtr> decodeFlaxTree(std::shared_ptr<const void> owner, std::span<const std::byte> bytes,
-                               std::string_view sourceName) {
+                               std::string_view sourceName, ReleaseFn release) {
     auto parsed = parseMsgpack(bytes);
     if (!parsed.isOk()) return parsed.status().withContext(sourceName);
-    Decoder decoder(std::move(owner), bytes, sourceName);
+    Decoder decoder(std::move(owner), std::move(release), bytes, sourceName);
     KeyPath path;
     return decoder.decode(*parsed, path);
 }

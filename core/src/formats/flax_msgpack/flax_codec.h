@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -23,8 +24,11 @@ inline constexpr std::string_view kChunkedArrayKey = "__msgpack_chunked_array__"
 
 // Decodes a whole flax msgpack document. `sourceName` (the file path) starts every error message;
 // errors name the key path. Array leaves read lazily from `bytes`, which `owner` keeps alive.
+// `release`, when given (for memory-mapped input), is called with stretches of `bytes` a large
+// array read has copied out, so that their pages leave the process (io::MappedFile::dropPages).
+using ReleaseFn = std::function<void(std::span<const std::byte>)>;
 Result<NodePtr> decodeFlaxTree(std::shared_ptr<const void> owner, std::span<const std::byte> bytes,
-                               std::string_view sourceName);
+                               std::string_view sourceName, ReleaseFn release = {});
 
 class ByteSink {
 public:

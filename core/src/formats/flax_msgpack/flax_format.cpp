@@ -136,7 +136,10 @@ private:
 Result<Checkpoint> openFile(const fs::path& file) {
     CKPT_ASSIGN_OR_RETURN(auto mapped, io::MappedFile::open(file));
     auto bytes = mapped->bytes();
-    CKPT_ASSIGN_OR_RETURN(NodePtr tree, decodeFlaxTree(mapped, bytes, file.string()));
+    const io::MappedFile* raw = mapped.get();
+    CKPT_ASSIGN_OR_RETURN(NodePtr tree,
+                          decodeFlaxTree(mapped, bytes, file.string(),
+                                         [raw](std::span<const std::byte> part) { raw->dropPages(part); }));
     Checkpoint ckpt;
     ckpt.format = "flax";
     ckpt.layout = "single file";
