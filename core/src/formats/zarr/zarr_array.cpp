@@ -106,16 +106,32 @@ private:
                      std::span<std::byte> out) const {
         const std::string key = m_prefix + chunkKey(m_md.keyEncoding, index);
         const OutView view = makeOutView(out, sel.start, sel.count, origin, m_format.item());
-        // Without a copy where the store can (OCDBT and directory stores map the file).
-        auto value = m_store->readShared(key);
-        if (!value.isOk()) return value.status().withContext(context(key));
-        if (!value->has_value()) {
-            fillRegion(m_md.chunkShape, m_format.fill, view);
-            return okStatus();
+        // A read continuing where the last one stopped in the same large chunk takes over its
+        // decoder (and the chunk's bytes) instead of decoding the chunk from its start again.
+        std::unique_ptr<Stream> stream;
+        {
+            std::lock_guard lock(m_streamMutex);
+            if (m_stream && m_stream->key == key) stream = std::move(m_stream);
         }
-        Status s = decodeChunkInto(m_md.codecs, m_md.chunkShape, (*value)->bytes, m_format, view,
-                                   (*value)->release);
+        if (!stream) {
+            // Without a copy where the store can (OCDBT and directory stores map the file).
+            auto value = m_store->readShared(key);
+            if (!value.isOk()) return value.status().withContext(context(key));
+            if (!value->has_value()) {
+                fillRegion(m_md.chunkShape, m_format.fill, view);
+                return okStatus();
+            }
+            stream = std::make_unique<Stream>();
+            stream->key = key;
+            stream->value = std::move(**value);
+        }
+        Status s = decodeChunkInto(m_md.codecs, m_md.chunkShape, stream->value.bytes, m_format,
+                                   view, stream->value.release, &stream->cursor);
         if (!s.isOk()) return s.withContext(context(key));
+        if (stream->cursor) {
+            std::lock_guard lock(m_streamMutex);
+            m_stream = std::move(stream);
+        }
         return okStatus();
     }
 
@@ -127,6 +143,14 @@ private:
     std::string m_prefix;
     std::string m_name;
     ZarrMetadata m_md;
+    // The decoder of a large chunk read part way (see decodeChunkInto), kept for the next read.
+    struct Stream {
+        std::string key;
+        kv::SharedBytes value;
+        std::unique_ptr<ZstdCursor> cursor;
+    };
+    mutable std::mutex m_streamMutex;
+    mutable std::unique_ptr<Stream> m_stream;
     mutable std::once_flag m_storedOnce;
     mutable std::uint64_t m_storedBytes = 0;
     ElementFormat m_format;

@@ -255,8 +255,8 @@ bool regionIsContiguous(const Shape& shape, const std::vector<std::int64_t>& lo,
 
 Status decodeChunkInto(const CodecChain& chain, const Shape& shape,
                        std::span<const std::byte> stored, const ElementFormat& format,
-                       const OutView& view,
-                       const std::function<void(std::span<const std::byte>)>& consumed) {
+                       const OutView& view, const ReleaseFn& consumed,
+                       std::unique_ptr<ZstdCursor>* cursor) {
     const std::size_t item = format.item();
     Shape encShape = shape;
     OutView encView;
@@ -296,9 +296,20 @@ Status decodeChunkInto(const CodecChain& chain, const Shape& shape,
         CKPT_ASSIGN_OR_RETURN(ByteBuffer region, ByteBuffer::allocate(bytes));
         // A region reaching the chunk's end checks that the stream ends there too (a read of an
         // earlier stretch cannot see a damaged tail; every full pass over the chunk does).
-        const bool whole = first + bytes == stride;
-        CKPT_RETURN_IF_ERROR(zstdDecodeRange(
-            stored, first, {region.data(), static_cast<std::size_t>(bytes)}, whole, consumed));
+        const bool toEnd = first + bytes == stride;
+        std::unique_ptr<ZstdCursor> local;
+        std::unique_ptr<ZstdCursor>& cur = cursor ? *cursor : local;
+        if (cur && (cur->input().data() != stored.data() || cur->input().size() != stored.size() ||
+                    cur->position() > first)) {
+            cur.reset();
+        }
+        if (!cur) {
+            CKPT_ASSIGN_OR_RETURN(cur, ZstdCursor::create(stored, consumed));
+        }
+        Status s = cur->read(first, {region.data(), static_cast<std::size_t>(bytes)});
+        if (s.isOk() && toEnd) s = cur->expectEnd();
+        if (!s.isOk() || toEnd) cur.reset();
+        CKPT_RETURN_IF_ERROR(s);
         copyRegion(region.data(), subShape, item, subView);
         return okStatus();
     }

@@ -14,6 +14,7 @@
 
 #include "ckpt/core/array.h"
 #include "ckpt/core/status.h"
+#include "formats/zarr/zarr_codecs.h"
 #include "formats/zarr/zarr_metadata.h"
 
 namespace ckpt::zarr {
@@ -52,9 +53,12 @@ void fillRegion(const Shape& shape, std::span<const std::byte> fill, const OutVi
 // slabs, whole chunks) is decompressed only up to the region's end, straight into a region-sized
 // buffer; `consumed` (optional) then hears about input the decoder is done with (see
 // zstdDecodeRange). Such a read checks the stream's end only when the region reaches it.
+// `cursor` (optional) carries the decoder from one such read to the next read of the same
+// stored bytes further on, so slab after slab decodes the chunk once; it is reset when it cannot
+// serve (other bytes, an earlier offset) and when the chunk's end is reached.
 Status decodeChunkInto(const CodecChain& chain, const Shape& shape,
                        std::span<const std::byte> stored, const ElementFormat& format,
-                       const OutView& view,
-                       const std::function<void(std::span<const std::byte>)>& consumed = {});
+                       const OutView& view, const ReleaseFn& consumed = {},
+                       std::unique_ptr<ZstdCursor>* cursor = nullptr);
 
 }  // namespace ckpt::zarr

@@ -123,66 +123,108 @@ Result<ByteBuffer> zstdDecode(std::span<const std::byte> input, OutputLimit limi
     return out;
 }
 
-Status zstdDecodeRange(std::span<const std::byte> input, std::uint64_t skip,
-                       std::span<std::byte> out, bool wholeStream,
-                       const std::function<void(std::span<const std::byte>)>& consumed) {
-    std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(), &ZSTD_freeDCtx);
-    if (!ctx) return ioError("cannot create a zstd decoder");
-    constexpr std::size_t kWindow = std::size_t{1} << 20;
-    constexpr std::size_t kReleaseEvery = std::size_t{8} << 20;
-    std::vector<std::byte> scratch;
-    ZSTD_inBuffer in{input.data(), input.size(), 0};
+struct ZstdCursor::Impl {
+    std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx{ZSTD_createDCtx(), &ZSTD_freeDCtx};
+    std::span<const std::byte> input;
+    ReleaseFn consumed;
+    ZSTD_inBuffer in{};
     std::size_t released = 0;
     std::uint64_t position = 0;  // decoded bytes so far
-    std::size_t filled = 0;
-    std::size_t pending = 1;  // ZSTD's "more to do" hint; 0 = a frame just ended
-    while (filled < out.size()) {
-        ZSTD_outBuffer o{};
-        if (position < skip) {
-            // Still before the range: decode into the scratch window and throw it away.
-            if (scratch.empty()) scratch.resize(kWindow);
-            const std::uint64_t want = std::min<std::uint64_t>(skip - position, kWindow);
-            o = {scratch.data(), static_cast<std::size_t>(want), 0};
-        } else {
-            o = {out.data() + filled, out.size() - filled, 0};
-        }
-        pending = ZSTD_decompressStream(ctx.get(), &o, &in);
-        if (ZSTD_isError(pending) != 0) {
-            return corruptionError(std::string("zstd data is corrupt: ") + ZSTD_getErrorName(pending));
-        }
-        if (position < skip) {
-            position += o.pos;
-        } else {
-            filled += o.pos;
-            position += o.pos;
-        }
-        if (consumed && in.pos - released >= kReleaseEvery) {
+    std::size_t pending = 1;     // ZSTD's "more to do" hint; 0 = a frame just ended
+    std::vector<std::byte> scratch;
+
+    void release(bool all) {
+        constexpr std::size_t kReleaseEvery = std::size_t{8} << 20;
+        if (consumed && in.pos > released && (all || in.pos - released >= kReleaseEvery)) {
             consumed(input.subspan(released, in.pos - released));
             released = in.pos;
         }
-        if (o.pos == 0 && in.pos == in.size) {
-            return corruptionError("zstd data ends after " + std::to_string(position) +
-                                   " bytes, before byte " + std::to_string(skip + out.size()));
-        }
     }
-    if (wholeStream) {
-        // Nothing may follow: the stream must end exactly here.
-        std::byte extra{};
-        while (!(pending == 0 && in.pos == in.size)) {
-            ZSTD_outBuffer o{&extra, 1, 0};
+
+    // Decodes into `out` (filling it) or, with `discard`, through the scratch window.
+    Status decode(std::span<std::byte> out, std::uint64_t discard) {
+        constexpr std::size_t kWindow = std::size_t{1} << 20;
+        std::size_t filled = 0;
+        while (discard > 0 || filled < out.size()) {
+            ZSTD_outBuffer o{};
+            if (discard > 0) {
+                if (scratch.empty()) scratch.resize(kWindow);
+                o = {scratch.data(), static_cast<std::size_t>(std::min<std::uint64_t>(discard, kWindow)), 0};
+            } else {
+                o = {out.data() + filled, out.size() - filled, 0};
+            }
             pending = ZSTD_decompressStream(ctx.get(), &o, &in);
             if (ZSTD_isError(pending) != 0) {
                 return corruptionError(std::string("zstd data is corrupt: ") +
                                        ZSTD_getErrorName(pending));
             }
-            if (o.pos != 0) {
-                return corruptionError("zstd data decodes to more than the expected " +
-                                       std::to_string(skip + out.size()) + " bytes");
+            if (discard > 0) {
+                discard -= o.pos;
+            } else {
+                filled += o.pos;
             }
-            if (in.pos == in.size && pending != 0) return corruptionError("zstd data is truncated");
+            position += o.pos;
+            release(false);
+            if (o.pos == 0 && in.pos == in.size) {
+                return corruptionError("zstd data ends after " + std::to_string(position) +
+                                       " bytes, before the bytes wanted");
+            }
         }
+        return okStatus();
     }
-    if (consumed && in.pos > released) consumed(input.subspan(released, in.pos - released));
+};
+
+Result<std::unique_ptr<ZstdCursor>> ZstdCursor::create(std::span<const std::byte> input,
+                                                       ReleaseFn consumed) {
+    std::unique_ptr<ZstdCursor> cursor(new ZstdCursor());
+    cursor->m_impl = std::make_unique<Impl>();
+    if (!cursor->m_impl->ctx) return ioError("cannot create a zstd decoder");
+    cursor->m_impl->input = input;
+    cursor->m_impl->consumed = std::move(consumed);
+    cursor->m_impl->in = ZSTD_inBuffer{input.data(), input.size(), 0};
+    return cursor;
+}
+
+ZstdCursor::ZstdCursor() = default;
+ZstdCursor::~ZstdCursor() = default;
+
+std::uint64_t ZstdCursor::position() const { return m_impl->position; }
+std::span<const std::byte> ZstdCursor::input() const { return m_impl->input; }
+
+Status ZstdCursor::read(std::uint64_t offset, std::span<std::byte> out) {
+    if (offset < m_impl->position) {
+        return internalError("zstd cursor at " + std::to_string(m_impl->position) +
+                             " cannot go back to " + std::to_string(offset));
+    }
+    CKPT_RETURN_IF_ERROR(m_impl->decode({}, offset - m_impl->position));
+    return m_impl->decode(out, 0);
+}
+
+Status ZstdCursor::expectEnd() {
+    Impl& s = *m_impl;
+    std::byte extra{};
+    while (!(s.pending == 0 && s.in.pos == s.in.size)) {
+        ZSTD_outBuffer o{&extra, 1, 0};
+        s.pending = ZSTD_decompressStream(s.ctx.get(), &o, &s.in);
+        if (ZSTD_isError(s.pending) != 0) {
+            return corruptionError(std::string("zstd data is corrupt: ") +
+                                   ZSTD_getErrorName(s.pending));
+        }
+        if (o.pos != 0) {
+            return corruptionError("zstd data decodes to more than the expected " +
+                                   std::to_string(s.position) + " bytes");
+        }
+        if (s.in.pos == s.in.size && s.pending != 0) return corruptionError("zstd data is truncated");
+    }
+    s.release(true);
+    return okStatus();
+}
+
+Status zstdDecodeRange(std::span<const std::byte> input, std::uint64_t skip,
+                       std::span<std::byte> out, bool wholeStream, const ReleaseFn& consumed) {
+    CKPT_ASSIGN_OR_RETURN(auto cursor, ZstdCursor::create(input, consumed));
+    CKPT_RETURN_IF_ERROR(cursor->read(skip, out));
+    if (wholeStream) return cursor->expectEnd();
     return okStatus();
 }
 

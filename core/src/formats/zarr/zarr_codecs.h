@@ -48,15 +48,37 @@ struct OutputLimit {
 // Decodes one or more concatenated zstd frames. Frames without a content-size field are fine.
 Result<ByteBuffer> zstdDecode(std::span<const std::byte> input, OutputLimit limit);
 
-// Decompresses the zstd stream `input` only as far as needed to fill `out` with its decoded
-// bytes [skip, skip + out.size()): earlier output is discarded through a small window and the
-// rest of the stream is not decoded. `consumed` (optional) is told about each stretch of input
-// the decoder is done with, so a mapped input's pages can be released while streaming.
-// Corruption when the stream is corrupt or ends before the range, or, with `wholeStream`, when
-// it decodes to more than skip + out.size() bytes.
+using ReleaseFn = std::function<void(std::span<const std::byte>)>;
+
+// A zstd stream decoded forward on demand, so that reading a large chunk slab after slab decodes
+// it once. `consumed` (optional) is told about each stretch of input the decoder is done with,
+// so a mapped input's pages can be released while streaming. Not thread-safe.
+class ZstdCursor {
+public:
+    static Result<std::unique_ptr<ZstdCursor>> create(std::span<const std::byte> input,
+                                                      ReleaseFn consumed = {});
+    ~ZstdCursor();
+    ZstdCursor(const ZstdCursor&) = delete;
+    ZstdCursor& operator=(const ZstdCursor&) = delete;
+
+    std::uint64_t position() const;  // decoded bytes passed so far
+    std::span<const std::byte> input() const;
+    // Fills `out` with decoded bytes [offset, offset + out.size()); offset >= position() (what
+    // lies between is decoded and dropped). Corruption when the stream is corrupt or too short.
+    Status read(std::uint64_t offset, std::span<std::byte> out);
+    // Corruption unless the stream ends exactly at position().
+    Status expectEnd();
+
+private:
+    ZstdCursor();
+    struct Impl;
+    std::unique_ptr<Impl> m_impl;
+};
+
+// One-shot ZstdCursor: decoded bytes [skip, skip + out.size()) into `out`; with `wholeStream`,
+// Corruption unless the stream ends right after them.
 Status zstdDecodeRange(std::span<const std::byte> input, std::uint64_t skip,
-                       std::span<std::byte> out, bool wholeStream,
-                       const std::function<void(std::span<const std::byte>)>& consumed = {});
+                       std::span<std::byte> out, bool wholeStream, const ReleaseFn& consumed = {});
 // Decodes a gzip member (gzip = true) or a zlib stream. Unsupported when built without zlib.
 Result<ByteBuffer> zlibDecode(std::span<const std::byte> input, bool gzip, OutputLimit limit);
 // True when this build can decode gzip/zlib.
