@@ -3,7 +3,9 @@
 #include "ckpt/core/format.h"
 #include "formats/flax_msgpack/flax_format.h"
 #include "formats/orbax/orbax_format.h"
+#include "formats/npz/npz_format.h"
 #include "formats/orbax/orbax_writer.h"
+#include "formats/safetensors/safetensors_format.h"
 
 namespace ckpt {
 
@@ -16,6 +18,10 @@ const FormatRegistry& FormatRegistry::builtin() {
         r.add(flax::makeFlaxWriter());
         r.add(orbax::makeOrbaxReader());
         r.add(orbax::makeOrbaxWriter());
+        r.add(safetensors::makeSafetensorsReader());
+        r.add(safetensors::makeSafetensorsWriter());
+        r.add(npz::makeNpzReader());
+        r.add(npz::makeNpzWriter());
         return r;
     }();
     return registry;
