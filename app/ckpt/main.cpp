@@ -91,6 +91,10 @@ int main(int argc, char** argv) {
         ->check(CLI::PositiveNumber);
     convertCmd->add_flag("--orbax-no-ocdbt", convert.orbaxNoOcdbt,
                          "orbax: one directory per array instead of one OCDBT database");
+    convertCmd->add_option("--hdf5-compression", convert.hdf5Compression,
+                           "hdf5: compression of chunked datasets: zstd (default; filter 32015, "
+                           "as hdf5plugin), gzip or none")
+        ->check(CLI::IsMember({"zstd", "gzip", "none"}));
     convertCmd->footer(kKeyPathHelp);
 
     try {

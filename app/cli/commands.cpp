@@ -333,6 +333,7 @@ int runConvert(const ConvertArgs& args, std::ostream& out, std::ostream& err) {
     options.orbaxZarrVersion = args.orbaxZarr;
     options.orbaxOcdbt = !args.orbaxNoOcdbt;
     if (args.orbaxChunkBytes) options.orbaxMaxChunkBytes = *args.orbaxChunkBytes;
+    options.hdf5Compression = args.hdf5Compression;
     Status s = writeCheckpoint(*tree, args.target, args.to, options);
     if (!s.isOk()) return fail(err, s);
     const TreeSummary summary = summarizeTree(*tree);

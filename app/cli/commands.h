@@ -53,6 +53,7 @@ struct ConvertArgs {
     int orbaxZarr = 3;
     bool orbaxNoOcdbt = false;
     std::optional<std::uint64_t> orbaxChunkBytes;
+    std::string hdf5Compression = "zstd";  // --hdf5-compression
 };
 
 int runInfo(const InfoArgs& args, std::ostream& out, std::ostream& err);

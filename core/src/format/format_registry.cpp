@@ -2,6 +2,7 @@
 
 #include "ckpt/core/format.h"
 #include "formats/flax_msgpack/flax_format.h"
+#include "formats/hdf5/hdf5_format.h"
 #include "formats/orbax/orbax_format.h"
 #include "formats/npz/npz_format.h"
 #include "formats/orbax/orbax_writer.h"
@@ -18,6 +19,8 @@ const FormatRegistry& FormatRegistry::builtin() {
         r.add(flax::makeFlaxWriter());
         r.add(orbax::makeOrbaxReader());
         r.add(orbax::makeOrbaxWriter());
+        r.add(hdf5::makeHdf5Reader());
+        r.add(hdf5::makeHdf5Writer());
         r.add(safetensors::makeSafetensorsReader());
         r.add(safetensors::makeSafetensorsWriter());
         r.add(npz::makeNpzReader());

@@ -45,6 +45,9 @@ struct WriteOptions {
     // Orbax: arrays larger than this are split into zarr chunks of at most this many bytes (as
     // Orbax's `chunk_byte_size` does), so no chunk of a huge array is built in memory whole.
     std::uint64_t orbaxMaxChunkBytes = std::uint64_t{64} << 20;
+    // HDF5: compression of chunked datasets: "zstd" (filter 32015, as hdf5plugin), "gzip" or
+    // "none"; shuffle is added before zstd/gzip for multi-byte dtypes.
+    std::string hdf5Compression = "zstd";
 
     ProgressFn progress;
     const CancelToken* cancel = nullptr;

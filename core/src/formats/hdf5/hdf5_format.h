@@ -1,0 +1,25 @@
+// The "hdf5" format: any HDF5 file read as a pytree (groups as dicts, datasets as lazy arrays),
+// and pytrees written to HDF5 in the layout described in FORMAT.md beside this file.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "ckpt/core/array.h"
+#include "ckpt/core/format.h"
+
+namespace ckpt::hdf5 {
+
+std::unique_ptr<FormatReader> makeHdf5Reader();
+std::unique_ptr<FormatWriter> makeHdf5Writer();
+
+// The writer's chunk shape for an array: a C-order slab of whole trailing dimensions holding
+// at most about `targetBytes` (at least one element per dimension). Empty for rank 0.
+Shape chunkShapeFor(const Shape& shape, std::size_t item, std::uint64_t targetBytes);
+inline constexpr std::uint64_t kTargetChunkBytes = 1ULL << 20;
+
+// The link name a dict key is stored under (FORMAT.md, "Keys"): the key itself when it is a
+// valid, unambiguous HDF5 link name, else the key percent-escaped.
+std::string linkNameForKey(std::string_view key);
+
+}  // namespace ckpt::hdf5

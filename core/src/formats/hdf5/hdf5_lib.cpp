@@ -1,0 +1,197 @@
+#include "formats/hdf5/hdf5_lib.h"
+
+#include <zstd.h>
+
+#include <cstring>
+
+namespace ckpt::hdf5 {
+
+namespace {
+
+std::recursive_mutex& hdf5Mutex() {
+    static std::recursive_mutex m;
+    return m;
+}
+
+// Filter state; only touched with the HDF5 lock held.
+std::uint64_t g_zstdCap = 0;
+std::string g_filterError;
+
+// H5Z filter callback for id 32015, compatible with hdf5plugin's (aparamon's) zstd filter:
+// cd_values[0], when present, is the compression level; each chunk is one zstd frame.
+size_t zstdFilter(unsigned int flags, size_t cdNelmts, const unsigned int cdValues[], size_t nbytes,
+                  size_t* bufSize, void** buf) {
+    const std::span<const std::byte> in(static_cast<const std::byte*>(*buf), nbytes);
+    Result<std::vector<std::byte>> out =
+        (flags & H5Z_FLAG_REVERSE) != 0
+            ? zstdDecompressBounded(in, g_zstdCap != 0 ? g_zstdCap : kZstdDefaultCap)
+            : zstdCompress(in, cdNelmts > 0 ? static_cast<int>(cdValues[0]) : 0);
+    if (!out.isOk()) {
+        g_filterError = out.status().message();
+        return 0;
+    }
+    const std::size_t n = out->size();
+    void* dst = H5allocate_memory(n == 0 ? 1 : n, false);
+    if (dst == nullptr) {
+        g_filterError = "zstd filter: out of memory";
+        return 0;
+    }
+    if (n != 0) std::memcpy(dst, out->data(), n);
+    H5free_memory(*buf);
+    *buf = dst;
+    *bufSize = n == 0 ? 1 : n;
+    return n;
+}
+
+const H5Z_class2_t kZstdClass = {
+    H5Z_CLASS_T_VERS, kZstdFilterId, 1,          1, "zstd (ckpt, hdf5plugin compatible)",
+    nullptr,          nullptr,       zstdFilter,
+};
+
+void initOnce() {
+    H5open();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    if (H5Zfilter_avail(kZstdFilterId) <= 0) H5Zregister(&kZstdClass);
+    H5Eclear2(H5E_DEFAULT);
+}
+
+herr_t collectError(unsigned int n, const H5E_error2_t* err, void* data) {
+    auto* parts = static_cast<std::vector<std::string>*>(data);
+    if (n < 8 && err->desc != nullptr && err->desc[0] != '\0') parts->emplace_back(err->desc);
+    return 0;
+}
+
+}  // namespace
+
+Lock lockHdf5() {
+    Lock lock(hdf5Mutex());
+    static bool initialised = false;
+    if (!initialised) {
+        initialised = true;
+        initOnce();
+    }
+    return lock;
+}
+
+Handle& Handle::operator=(Handle&& other) noexcept {
+    if (this != &other) {
+        reset();
+        m_id = other.m_id;
+        m_closer = other.m_closer;
+        other.m_id = H5I_INVALID_HID;
+    }
+    return *this;
+}
+
+void Handle::reset() {
+    if (m_id >= 0) {
+        Lock lock = lockHdf5();
+        if (m_closer != nullptr) m_closer(m_id);
+        H5Eclear2(H5E_DEFAULT);
+    }
+    m_id = H5I_INVALID_HID;
+}
+
+Status Handle::close(std::string_view context) {
+    if (m_id < 0) return okStatus();
+    Lock lock = lockHdf5();
+    const herr_t rc = m_closer != nullptr ? m_closer(m_id) : 0;
+    m_id = H5I_INVALID_HID;
+    return checkRc(rc, context, StatusCode::kIoError);
+}
+
+Status hdf5Error(StatusCode code, std::string_view context) {
+    Lock lock = lockHdf5();
+    // Walk from the API call down to the innermost cause; keep the distinct descriptions.
+    std::vector<std::string> parts;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collectError, &parts);
+    H5Eclear2(H5E_DEFAULT);
+    std::string text;
+    for (const auto& p : parts) {
+        if (text.find(p) != std::string::npos) continue;
+        text += (text.empty() ? "" : ": ") + p;
+    }
+    if (!g_filterError.empty()) {
+        text += (text.empty() ? "" : ": ") + g_filterError;
+        g_filterError.clear();
+    }
+    if (text.empty()) text = "HDF5 call failed";
+    return {code, std::string(context) + ": " + text};
+}
+
+Result<Handle> checkId(hid_t id, Handle::Closer closer, std::string_view context, StatusCode code) {
+    if (id < 0) return hdf5Error(code, context);
+    return Handle(id, closer);
+}
+
+Status checkRc(herr_t rc, std::string_view context, StatusCode code) {
+    if (rc < 0) return hdf5Error(code, context);
+    return okStatus();
+}
+
+void setZstdOutputCap(std::uint64_t bytes) {
+    g_zstdCap = bytes;
+    g_filterError.clear();
+}
+
+Result<std::vector<std::byte>> zstdDecompressBounded(std::span<const std::byte> in,
+                                                     std::uint64_t cap) {
+    const unsigned long long declared = ZSTD_getFrameContentSize(in.data(), in.size());
+    if (declared == ZSTD_CONTENTSIZE_ERROR) {
+        return corruptionError("zstd filter: not a zstd frame");
+    }
+    std::uint64_t capacity = cap;
+    if (declared != ZSTD_CONTENTSIZE_UNKNOWN) {
+        if (declared > cap) {
+            return corruptionError("zstd filter: frame claims " + std::to_string(declared) +
+                                   " bytes, more than the chunk's " + std::to_string(cap));
+        }
+        capacity = declared;
+    }
+    std::vector<std::byte> out(static_cast<std::size_t>(capacity));
+    ZSTD_DCtx* dctx = ZSTD_createDCtx();
+    if (dctx == nullptr) return internalError("zstd filter: out of memory");
+    ZSTD_inBuffer src{in.data(), in.size(), 0};
+    ZSTD_outBuffer dst{out.data(), out.size(), 0};
+    std::size_t rc = 0;
+    bool overflow = false;
+    while (src.pos < src.size) {
+        rc = ZSTD_decompressStream(dctx, &dst, &src);
+        if (ZSTD_isError(rc) != 0) break;
+        if (dst.pos == dst.size && src.pos < src.size) {
+            overflow = true;
+            break;
+        }
+        if (rc != 0 && src.pos == src.size && dst.pos < dst.size) break;  // truncated input
+    }
+    if (ZSTD_isError(rc) == 0 && !overflow && rc == 0 && dst.pos == dst.size) {
+        // Output full: make sure the frame is really over (no bytes left in the decoder).
+        std::byte probe{};
+        ZSTD_outBuffer extra{&probe, 1, 0};
+        const std::size_t more = ZSTD_decompressStream(dctx, &extra, &src);
+        if (ZSTD_isError(more) == 0 && extra.pos != 0) overflow = true;
+    }
+    ZSTD_freeDCtx(dctx);
+    if (ZSTD_isError(rc) != 0) {
+        return corruptionError(std::string("zstd filter: ") + ZSTD_getErrorName(rc));
+    }
+    if (overflow) {
+        return corruptionError("zstd filter: data larger than the chunk's " + std::to_string(cap) +
+                               " bytes");
+    }
+    if (rc != 0) return corruptionError("zstd filter: truncated zstd frame");
+    out.resize(dst.pos);
+    return out;
+}
+
+Result<std::vector<std::byte>> zstdCompress(std::span<const std::byte> in, int level) {
+    std::vector<std::byte> out(ZSTD_compressBound(in.size()));
+    const std::size_t n = ZSTD_compress(out.data(), out.size(), in.data(), in.size(), level);
+    if (ZSTD_isError(n) != 0) {
+        return internalError(std::string("zstd filter: ") + ZSTD_getErrorName(n));
+    }
+    out.resize(n);
+    return out;
+}
+
+}  // namespace ckpt::hdf5
