@@ -17,6 +17,7 @@
 #include "bridge/status_text.h"
 #include "ckpt/core/demo.h"
 #include "ckpt/core/format.h"
+#include "previews/array_preview.h"
 #include "views/main_window.h"
 #include "views/recent_files.h"
 
@@ -81,7 +82,12 @@ int main(int argc, char* argv[]) {
         QStringLiteral("Select the node at this key path (e.g. params/Dense_0/kernel) once the "
                        "checkpoint is shown."),
         QStringLiteral("keypath"));
+    const QCommandLineOption previewOption(
+        QStringLiteral("preview"),
+        QStringLiteral("The preview tab to show: statistics, histogram, heatmap, line or table."),
+        QStringLiteral("tab"));
     parser.addOption(demoOption);
+    parser.addOption(previewOption);
     parser.addOption(screenshotOption);
     parser.addOption(stepOption);
     parser.addOption(selectOption);
@@ -125,6 +131,18 @@ int main(int argc, char* argv[]) {
     }
 
     ckpt::ui::MainWindow window;
+    if (parser.isSet(previewOption)) {
+        const QStringList tabs{QStringLiteral("statistics"), QStringLiteral("histogram"),
+                               QStringLiteral("heatmap"), QStringLiteral("line"),
+                               QStringLiteral("table")};
+        const auto tab = tabs.indexOf(parser.value(previewOption).toLower());
+        if (tab < 0) {
+            printError(QStringLiteral("--preview: expected one of %1")
+                           .arg(tabs.join(QStringLiteral(", "))));
+            return kExitUsage;
+        }
+        window.arrayPreview()->setPreferredTab(static_cast<ckpt::ui::ArrayPreview::Tab>(tab));
+    }
     if (select) {
         QObject::connect(&window, &ckpt::ui::MainWindow::checkpointOpened, &window,
                          [&window, &select] {

@@ -29,6 +29,8 @@
 #include "ckpt/core/format.h"
 #include "models/display_text.h"
 #include "models/tree_model.h"
+#include "previews/array_preview.h"
+#include "previews/histogram_widget.h"
 #include "views/details_pane.h"
 #include "views/main_window.h"
 #include "views/recent_files.h"
@@ -163,6 +165,24 @@ private slots:
         QVERIFY(window.selectKeyPath({"config", "learning_rate"}));
         QVERIFY(window.detailsPane()->fieldsText().contains(QStringLiteral("Value: 0.001")));
         QVERIFY(!window.selectKeyPath({"config", "missing"}));
+    }
+
+    void previewShowsTheSelectedArray() {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QVERIFY(openAndWait(window, m_demoPath));
+        ckpt::ui::ArrayPreview* preview = window.arrayPreview();
+        QSignalSpy finished(preview, &ckpt::ui::ArrayPreview::statisticsFinished);
+        QVERIFY(window.selectFirstArray());  // params/Dense_0/kernel, (5, 3) float32
+        QVERIFY(finished.wait(kOpenTimeoutMs));
+        QVERIFY2(preview->statisticsText().contains(QStringLiteral("Elements: 15")),
+                 qPrintable(preview->statisticsText()));
+        QCOMPARE(preview->histogramWidget()->histogram().stats.count, std::uint64_t{15});
+        QVERIFY(preview->tabs()->isTabEnabled(ckpt::ui::ArrayPreview::kHeatmapTab));
+
+        QVERIFY(window.selectKeyPath({"config", "learning_rate"}));
+        QVERIFY(finished.wait(kOpenTimeoutMs));
+        QVERIFY(preview->statisticsText().contains(QStringLiteral("Value: 0.001")));
     }
 
     void reportsMissingPath() {

@@ -37,6 +37,7 @@
 #include "ckpt/core/format.h"
 #include "models/display_text.h"
 #include "models/tree_model.h"
+#include "previews/array_preview.h"
 #include "views/details_pane.h"
 
 namespace ckpt::ui {
@@ -141,6 +142,15 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
             &MainWindow::updateDetails);
 
     m_details = new DetailsPane;
+    m_preview = new ArrayPreview;
+
+    // Details and the preview share the lower pane, side by side.
+    auto* lowerSplitter = new QSplitter(Qt::Horizontal);
+    lowerSplitter->addWidget(m_details);
+    lowerSplitter->addWidget(m_preview);
+    lowerSplitter->setStretchFactor(0, 2);
+    lowerSplitter->setStretchFactor(1, 3);
+    lowerSplitter->setChildrenCollapsible(false);
 
     // The step selector sits above the tree, in one splitter pane with it.
     auto* treePane = new QWidget;
@@ -154,7 +164,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
 
     m_splitter = new QSplitter(Qt::Vertical);
     m_splitter->addWidget(treePane);
-    m_splitter->addWidget(m_details);
+    m_splitter->addWidget(lowerSplitter);
     m_splitter->setStretchFactor(0, 3);
     m_splitter->setStretchFactor(1, 1);
     m_splitter->setChildrenCollapsible(false);
@@ -178,7 +188,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
 
     createActions();  // after createWelcomePage(): the recent menu also fills the welcome page
     resize(1100, 720);
-    m_splitter->setSizes({500, 200});
+    m_splitter->setSizes({340, 360});
+    lowerSplitter->setSizes({480, 620});
 }
 
 MainWindow::~MainWindow() = default;
@@ -507,10 +518,13 @@ void MainWindow::updateDetails() {
     const QModelIndex current = m_view->currentIndex();
     if (current.isValid()) {
         m_details->showNode(m_model->nodeAt(current), m_model->keyPathAt(current));
+        m_preview->showNode(m_model->nodeAt(current), m_model->keyPathAt(current));
     } else if (m_checkpoint) {
         m_details->showCheckpoint(*m_checkpoint, m_summary);
+        m_preview->showHint(tr("Select an array to preview its values."));
     } else {
         m_details->showHint(tr("No checkpoint open."));
+        m_preview->showHint(tr("No checkpoint open."));
     }
 }
 

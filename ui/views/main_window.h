@@ -1,6 +1,7 @@
 // MainWindow: the Checkpoint Studio browser window.
 //
-// A tree of the open checkpoint (TreeModel in a QTreeView) above a DetailsPane for the selected
+// A tree of the open checkpoint (TreeModel in a QTreeView) above a DetailsPane and an ArrayPreview
+// (statistics, histogram, heatmap, line, table; computed off the GUI thread) for the selected
 // node, a status bar summarising the checkpoint, and File/Help menus with Open Recent. Files and
 // directories dropped on the window are opened.
 //
@@ -44,6 +45,7 @@ class QTreeView;
 
 namespace ckpt::ui {
 
+class ArrayPreview;
 class DetailsPane;
 class TreeModel;
 
@@ -90,6 +92,7 @@ public:
     TreeModel* model() const { return m_model; }
     QTreeView* treeView() const { return m_view; }
     DetailsPane* detailsPane() const { return m_details; }
+    ArrayPreview* arrayPreview() const { return m_preview; }
     QMenu* recentMenu() const { return m_recentMenu; }
     // The "Step" selector (hidden unless the open checkpoint has steps); item data
     // (Qt::UserRole) is the step as written.
@@ -124,6 +127,7 @@ private:
     TreeModel* m_model = nullptr;
     QTreeView* m_view = nullptr;
     DetailsPane* m_details = nullptr;
+    ArrayPreview* m_preview = nullptr;
     QSplitter* m_splitter = nullptr;
     QWidget* m_stepBar = nullptr;
     QComboBox* m_stepCombo = nullptr;
