@@ -224,4 +224,17 @@ ArraySourcePtr makeMemorySource(Array array) {
     return std::make_shared<MemorySource>(std::move(array));
 }
 
+Shape rowSlabChunkShape(DType dtype, const Shape& shape, std::uint64_t slabBytes) {
+    if (shape.empty()) return shape;
+    Shape chunk = shape;
+    std::uint64_t rowBytes = itemSize(dtype);
+    for (std::size_t d = 1; d < shape.size(); ++d) {
+        rowBytes *= static_cast<std::uint64_t>(std::max<std::int64_t>(shape[d], 1));
+    }
+    chunk[0] = static_cast<std::int64_t>(
+        std::clamp<std::uint64_t>(slabBytes / std::max<std::uint64_t>(rowBytes, 1), 1,
+                                  static_cast<std::uint64_t>(std::max<std::int64_t>(shape[0], 1))));
+    return chunk;
+}
+
 }  // namespace ckpt

@@ -93,6 +93,10 @@ Status forEachCOrderBlock(const ArraySource& source, std::uint64_t maxBlockBytes
                           const CancelToken* cancel = nullptr);
 
 // Copies the hyperslab `sel` out of a C-ordered buffer of `shape`, `item` bytes per element.
+// The chunking of contiguous C-order data read in slabs: whole trailing dimensions and as many
+// leading rows as fit in `slabBytes` (at least one). Rank 0 gives the empty shape.
+Shape rowSlabChunkShape(DType dtype, const Shape& shape, std::uint64_t slabBytes);
+
 void copyHyperslab(const std::byte* src, const Shape& shape, std::size_t item, const Selection& sel,
                    std::byte* dst);
 

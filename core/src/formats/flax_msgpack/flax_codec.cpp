@@ -8,6 +8,7 @@
 #include <msgpack.hpp>
 
 #include "formats/flax_msgpack/msgpack_value.h"
+#include "text/utf8.h"
 
 namespace ckpt::flax {
 
@@ -44,18 +45,7 @@ public:
     DType dtype() const override { return m_dtype; }
     const Shape& shape() const override { return m_shape; }
 
-    Shape chunkShape() const override {
-        if (m_shape.empty()) return m_shape;
-        Shape chunk = m_shape;
-        std::uint64_t rowBytes = itemSize(m_dtype);
-        for (std::size_t d = 1; d < m_shape.size(); ++d) {
-            rowBytes *= static_cast<std::uint64_t>(std::max<std::int64_t>(m_shape[d], 1));
-        }
-        chunk[0] = static_cast<std::int64_t>(std::clamp<std::uint64_t>(
-            kSlabBytes / std::max<std::uint64_t>(rowBytes, 1), 1,
-            static_cast<std::uint64_t>(std::max<std::int64_t>(m_shape[0], 1))));
-        return chunk;
-    }
+    Shape chunkShape() const override { return rowSlabChunkShape(m_dtype, m_shape, kSlabBytes); }
 
     StorageInfo storage() const override {
         StorageInfo info;
@@ -129,42 +119,6 @@ private:
 // ---------------------------------------------------------------------------------------------
 // Decoding.
 
-bool isValidUtf8(std::string_view s) {
-    std::size_t i = 0;
-    while (i < s.size()) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        std::size_t n = 0;
-        std::uint32_t cp = 0;
-        if (c < 0x80) {
-            ++i;
-            continue;
-        } else if ((c >> 5) == 0x6) {
-            n = 1;
-            cp = c & 0x1F;
-        } else if ((c >> 4) == 0xE) {
-            n = 2;
-            cp = c & 0x0F;
-        } else if ((c >> 3) == 0x1E) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        for (std::size_t k = 1; k <= n; ++k) {
-            if (i + k >= s.size()) return false;
-            const auto cc = static_cast<unsigned char>(s[i + k]);
-            if ((cc >> 6) != 0x2) return false;
-            cp = (cp << 6) | (cc & 0x3F);
-        }
-        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return false;
-        }
-        i += n + 1;
-    }
-    return true;
-}
-
 class Decoder {
 public:
     Decoder(std::shared_ptr<const void> owner, ReleaseFn release, std::span<const std::byte> bytes,
@@ -187,7 +141,7 @@ public:
             case MpType::kFloat64: return Node::makeScalar(Scalar::fromFloat64(v.f));
             case MpType::kStr: {
                 const std::string_view text = viewOf(m_bytes, v);
-                if (!isValidUtf8(text)) return error(path, "string is not valid UTF-8");
+                if (!text::isValidUtf8(text)) return error(path, "string is not valid UTF-8");
                 return Node::makeString(std::string(text));
             }
             case MpType::kBin: return Node::makeBytes(std::string(viewOf(m_bytes, v)));
@@ -219,7 +173,7 @@ private:
     Result<std::string> keyText(const MpValue& key, const KeyPath& path) const {
         if (key.type == MpType::kStr) {
             std::string_view text = viewOf(m_bytes, key);
-            if (!isValidUtf8(text)) return error(path, "map key is not valid UTF-8");
+            if (!text::isValidUtf8(text)) return error(path, "map key is not valid UTF-8");
             return std::string(text);
         }
         if (key.type == MpType::kUInt) return std::to_string(key.u);

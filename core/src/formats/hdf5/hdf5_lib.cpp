@@ -3,6 +3,9 @@
 #include <zstd.h>
 
 #include <cstring>
+#include <optional>
+
+#include "formats/zarr/zarr_codecs.h"
 
 namespace ckpt::hdf5 {
 
@@ -22,21 +25,34 @@ std::string g_filterError;
 size_t zstdFilter(unsigned int flags, size_t cdNelmts, const unsigned int cdValues[], size_t nbytes,
                   size_t* bufSize, void** buf) {
     const std::span<const std::byte> in(static_cast<const std::byte*>(*buf), nbytes);
-    Result<std::vector<std::byte>> out =
-        (flags & H5Z_FLAG_REVERSE) != 0
-            ? zstdDecompressBounded(in, g_zstdCap != 0 ? g_zstdCap : kZstdDefaultCap)
-            : zstdCompress(in, cdNelmts > 0 ? static_cast<int>(cdValues[0]) : 0);
-    if (!out.isOk()) {
-        g_filterError = out.status().message();
-        return 0;
+    // The zarr codec's bounded decoder (any number of frames, with or without a content size).
+    std::optional<zarr::ByteBuffer> decoded;
+    std::vector<std::byte> encoded;
+    std::span<const std::byte> out;
+    if ((flags & H5Z_FLAG_REVERSE) != 0) {
+        auto r = zarr::zstdDecode(in, {g_zstdCap != 0 ? g_zstdCap : kZstdDefaultCap, false});
+        if (!r.isOk()) {
+            g_filterError = "zstd filter: " + r.status().message();
+            return 0;
+        }
+        decoded = std::move(*r);
+        out = decoded->bytes();
+    } else {
+        auto r = zstdCompress(in, cdNelmts > 0 ? static_cast<int>(cdValues[0]) : 0);
+        if (!r.isOk()) {
+            g_filterError = r.status().message();
+            return 0;
+        }
+        encoded = std::move(*r);
+        out = encoded;
     }
-    const std::size_t n = out->size();
+    const std::size_t n = out.size();
     void* dst = H5allocate_memory(n == 0 ? 1 : n, false);
     if (dst == nullptr) {
         g_filterError = "zstd filter: out of memory";
         return 0;
     }
-    if (n != 0) std::memcpy(dst, out->data(), n);
+    if (n != 0) std::memcpy(dst, out.data(), n);
     H5free_memory(*buf);
     *buf = dst;
     *bufSize = n == 0 ? 1 : n;
@@ -136,52 +152,8 @@ void setZstdOutputCap(std::uint64_t bytes) {
 
 Result<std::vector<std::byte>> zstdDecompressBounded(std::span<const std::byte> in,
                                                      std::uint64_t cap) {
-    const unsigned long long declared = ZSTD_getFrameContentSize(in.data(), in.size());
-    if (declared == ZSTD_CONTENTSIZE_ERROR) {
-        return corruptionError("zstd filter: not a zstd frame");
-    }
-    std::uint64_t capacity = cap;
-    if (declared != ZSTD_CONTENTSIZE_UNKNOWN) {
-        if (declared > cap) {
-            return corruptionError("zstd filter: frame claims " + std::to_string(declared) +
-                                   " bytes, more than the chunk's " + std::to_string(cap));
-        }
-        capacity = declared;
-    }
-    std::vector<std::byte> out(static_cast<std::size_t>(capacity));
-    ZSTD_DCtx* dctx = ZSTD_createDCtx();
-    if (dctx == nullptr) return internalError("zstd filter: out of memory");
-    ZSTD_inBuffer src{in.data(), in.size(), 0};
-    ZSTD_outBuffer dst{out.data(), out.size(), 0};
-    std::size_t rc = 0;
-    bool overflow = false;
-    while (src.pos < src.size) {
-        rc = ZSTD_decompressStream(dctx, &dst, &src);
-        if (ZSTD_isError(rc) != 0) break;
-        if (dst.pos == dst.size && src.pos < src.size) {
-            overflow = true;
-            break;
-        }
-        if (rc != 0 && src.pos == src.size && dst.pos < dst.size) break;  // truncated input
-    }
-    if (ZSTD_isError(rc) == 0 && !overflow && rc == 0 && dst.pos == dst.size) {
-        // Output full: make sure the frame is really over (no bytes left in the decoder).
-        std::byte probe{};
-        ZSTD_outBuffer extra{&probe, 1, 0};
-        const std::size_t more = ZSTD_decompressStream(dctx, &extra, &src);
-        if (ZSTD_isError(more) == 0 && extra.pos != 0) overflow = true;
-    }
-    ZSTD_freeDCtx(dctx);
-    if (ZSTD_isError(rc) != 0) {
-        return corruptionError(std::string("zstd filter: ") + ZSTD_getErrorName(rc));
-    }
-    if (overflow) {
-        return corruptionError("zstd filter: data larger than the chunk's " + std::to_string(cap) +
-                               " bytes");
-    }
-    if (rc != 0) return corruptionError("zstd filter: truncated zstd frame");
-    out.resize(dst.pos);
-    return out;
+    CKPT_ASSIGN_OR_RETURN(zarr::ByteBuffer out, zarr::zstdDecode(in, {cap, false}));
+    return std::vector<std::byte>(out.bytes().begin(), out.bytes().end());
 }
 
 Result<std::vector<std::byte>> zstdCompress(std::span<const std::byte> in, int level) {

@@ -71,7 +71,7 @@ inline constexpr std::uint64_t kZstdDefaultCap = 256ULL << 20;
 
 // Pure helpers behind the filter, exposed for tests.
 // Decompresses one zstd frame (or concatenated frames) of at most `cap` bytes; fails (with a
-// message) rather than allocate more.
+// message) rather than allocate more. The filter itself uses zarr::zstdDecode, which this wraps.
 Result<std::vector<std::byte>> zstdDecompressBounded(std::span<const std::byte> in,
                                                      std::uint64_t cap);
 Result<std::vector<std::byte>> zstdCompress(std::span<const std::byte> in, int level);

@@ -1,5 +1,7 @@
 #include "formats/safetensors/flat_tree.h"
 
+#include "text/utf8.h"
+
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -67,7 +69,7 @@ struct Flattener {
                 const bool isDict = node->kind() == NodeKind::kDict;
                 for (std::size_t i = 0; i < node->childCount(); ++i) {
                     std::string key = node->childKey(i);
-                    if (!isValidUtf8(key)) {
+                    if (!text::isValidUtf8(key)) {
                         path.push_back(key);
                         Status s = fail(path, "the key is not valid UTF-8");
                         path.pop_back();
@@ -101,7 +103,7 @@ struct Flattener {
                 rec = nullptr;
                 return okStatus();
             case NodeKind::kString:
-                if (!isValidUtf8(node->text())) return fail(path, "the string is not valid UTF-8");
+                if (!text::isValidUtf8(node->text())) return fail(path, "the string is not valid UTF-8");
                 rec = Json::object();
                 rec["str"] = node->text();
                 return okStatus();
@@ -225,43 +227,6 @@ struct SplitNode {
 };
 
 }  // namespace
-
-bool isValidUtf8(std::string_view s) {
-    std::size_t i = 0;
-    while (i < s.size()) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        std::size_t n = 0;
-        std::uint32_t cp = 0;
-        if (c < 0x80) {
-            ++i;
-            continue;
-        }
-        if ((c & 0xE0) == 0xC0) {
-            n = 1;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            n = 2;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + n >= s.size()) return false;
-        for (std::size_t k = 1; k <= n; ++k) {
-            const auto d = static_cast<unsigned char>(s[i + k]);
-            if ((d & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (d & 0x3F);
-        }
-        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return false;
-        }
-        i += n + 1;
-    }
-    return true;
-}
 
 Result<FlatTree> flattenTree(const NodePtr& root, const FlattenRules& rules) {
     if (!root || !root->isContainer()) {

@@ -59,6 +59,4 @@ Result<NodePtr> rebuildFromStructure(std::string_view structureJson,
 // already a leaf (or that names an existing dict) is kept whole under the deepest dict that exists.
 NodePtr buildBySplit(const std::vector<NamedNode>& tensors, char separator);
 
-bool isValidUtf8(std::string_view text);
-
 }  // namespace ckpt::flat

@@ -9,6 +9,7 @@
 #include "formats/safetensors/safetensors_header.h"
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
+#include "text/utf8.h"
 
 namespace ckpt::safetensors {
 
@@ -39,18 +40,7 @@ public:
     DType dtype() const override { return m_dtype; }
     const Shape& shape() const override { return m_shape; }
 
-    Shape chunkShape() const override {
-        if (m_shape.empty()) return m_shape;
-        Shape chunk = m_shape;
-        std::uint64_t rowBytes = itemSize(m_dtype);
-        for (std::size_t d = 1; d < m_shape.size(); ++d) {
-            rowBytes *= static_cast<std::uint64_t>(std::max<std::int64_t>(m_shape[d], 1));
-        }
-        chunk[0] = static_cast<std::int64_t>(std::clamp<std::uint64_t>(
-            kSlabBytes / std::max<std::uint64_t>(rowBytes, 1), 1,
-            static_cast<std::uint64_t>(std::max<std::int64_t>(m_shape[0], 1))));
-        return chunk;
-    }
+    Shape chunkShape() const override { return rowSlabChunkShape(m_dtype, m_shape, kSlabBytes); }
 
     StorageInfo storage() const override {
         StorageInfo info;
@@ -336,7 +326,7 @@ public:
         }
         std::vector<std::pair<std::string, std::string>> metadata;
         for (const auto& [k, v] : tree->attributes()) {
-            if (k != kStructureKey && flat::isValidUtf8(k) && flat::isValidUtf8(v)) {
+            if (k != kStructureKey && text::isValidUtf8(k) && text::isValidUtf8(v)) {
                 metadata.emplace_back(k, v);
             }
         }

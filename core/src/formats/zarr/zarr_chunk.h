@@ -52,7 +52,7 @@ void fillRegion(const Shape& shape, std::span<const std::byte> fill, const OutVi
 // A plain zstd chunk of 8 MiB or more whose wanted region is one contiguous C-order stretch (row
 // slabs, whole chunks) is decompressed only up to the region's end, straight into a region-sized
 // buffer; `consumed` (optional) then hears about input the decoder is done with (see
-// zstdDecodeRange). Such a read checks the stream's end only when the region reaches it.
+// ZstdCursor). Such a read checks the stream's end only when the region reaches it.
 // `cursor` (optional) carries the decoder from one such read to the next read of the same
 // stored bytes further on, so slab after slab decodes the chunk once; it is reset when it cannot
 // serve (other bytes, an earlier offset) and when the chunk's end is reached.

@@ -220,14 +220,6 @@ Status ZstdCursor::expectEnd() {
     return okStatus();
 }
 
-Status zstdDecodeRange(std::span<const std::byte> input, std::uint64_t skip,
-                       std::span<std::byte> out, bool wholeStream, const ReleaseFn& consumed) {
-    CKPT_ASSIGN_OR_RETURN(auto cursor, ZstdCursor::create(input, consumed));
-    CKPT_RETURN_IF_ERROR(cursor->read(skip, out));
-    if (wholeStream) return cursor->expectEnd();
-    return okStatus();
-}
-
 bool haveZlib() {
 #ifdef CKPT_HAVE_ZLIB
     return true;

@@ -75,10 +75,6 @@ private:
     std::unique_ptr<Impl> m_impl;
 };
 
-// One-shot ZstdCursor: decoded bytes [skip, skip + out.size()) into `out`; with `wholeStream`,
-// Corruption unless the stream ends right after them.
-Status zstdDecodeRange(std::span<const std::byte> input, std::uint64_t skip,
-                       std::span<std::byte> out, bool wholeStream, const ReleaseFn& consumed = {});
 // Decodes a gzip member (gzip = true) or a zlib stream. Unsupported when built without zlib.
 Result<ByteBuffer> zlibDecode(std::span<const std::byte> input, bool gzip, OutputLimit limit);
 // True when this build can decode gzip/zlib.
