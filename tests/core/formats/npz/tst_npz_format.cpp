@@ -5,77 +5,18 @@
 #include "formats/npz/npz_format.h"
 #include "formats/npz/zip_codec.h"
 #include "tests/test_util.h"
+#include "tests/tree_testing.h"
 
 using namespace ckpt;
 namespace fs = std::filesystem;
 
+using test::arrayOf;
+using test::bytesOf;
+using test::readFile;
+using test::sameTree;
+using test::writeFile;
+
 namespace {
-
-NodePtr arrayOf(DType dtype, Shape shape, std::uint8_t seed = 1) {
-    Array a = Array::allocate(dtype, std::move(shape)).value();
-    auto b = a.bytes();
-    for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<std::byte>(seed + i * 7);
-    return Node::makeArray(makeMemorySource(std::move(a)));
-}
-
-std::string bytesOf(const NodePtr& node) {
-    if (node->kind() == NodeKind::kScalar) {
-        const Scalar value = node->loadScalar().value();
-        auto bits = value.bits();
-        return {reinterpret_cast<const char*>(bits.data()), bits.size()};
-    }
-    Array a = node->array()->readAll().value();
-    return {reinterpret_cast<const char*>(a.bytes().data()), a.byteSize()};
-}
-
-bool sameTree(const NodePtr& a, const NodePtr& b, std::string& why, const std::string& at = "") {
-    if (a->kind() != b->kind()) {
-        why = at + ": kind differs";
-        return false;
-    }
-    if (a->isContainer()) {
-        if (a->childCount() != b->childCount()) {
-            why = at + ": child count";
-            return false;
-        }
-        for (std::size_t i = 0; i < a->childCount(); ++i) {
-            if (a->childKey(i) != b->childKey(i)) {
-                why = at + ": key " + a->childKey(i) + " vs " + b->childKey(i);
-                return false;
-            }
-            if (!sameTree(a->child(i), b->child(i), why, at + "/" + a->childKey(i))) return false;
-        }
-        return true;
-    }
-    if (a->kind() == NodeKind::kArray) {
-        if (a->array()->dtype() != b->array()->dtype() ||
-            a->array()->shape() != b->array()->shape() || bytesOf(a) != bytesOf(b)) {
-            why = at + ": array differs";
-            return false;
-        }
-    } else if (a->kind() == NodeKind::kScalar) {
-        if (a->scalarDType() != b->scalarDType() ||
-            a->loadScalar()->isNative() != b->loadScalar()->isNative() ||
-            bytesOf(a) != bytesOf(b)) {
-            why = at + ": scalar differs";
-            return false;
-        }
-    } else if (a->text() != b->text()) {
-        why = at + ": text differs";
-        return false;
-    }
-    return true;
-}
-
-void writeFile(const fs::path& p, const std::string& bytes) {
-    std::ofstream(p, std::ios::binary)
-        .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-std::string readFile(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 std::span<const std::byte> asBytes(const std::string& s) {
     return std::as_bytes(std::span(s.data(), s.size()));
