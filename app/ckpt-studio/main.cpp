@@ -7,17 +7,22 @@
 #include <QCommandLineOption>
 #include <QCommandLineParser>
 #include <QDir>
+#include <QFileInfo>
 #include <QPixmap>
+#include <QPointer>
 #include <QTemporaryDir>
 #include <QTimer>
 #include <cstdio>
 #include <optional>
+#include <utility>
 
 #include "bridge/qt_convert.h"
 #include "bridge/status_text.h"
 #include "ckpt/core/demo.h"
 #include "ckpt/core/format.h"
+#include "ckpt/core/tree_query.h"
 #include "previews/array_preview.h"
+#include "views/checkpoint_page.h"
 #include "views/main_window.h"
 #include "views/recent_files.h"
 
@@ -62,8 +67,9 @@ int main(int argc, char* argv[]) {
     parser.addHelpOption();
     parser.addVersionOption();
     parser.addPositionalArgument(QStringLiteral("path"),
-                                 QStringLiteral("A checkpoint file or directory to open."),
-                                 QStringLiteral("[PATH]"));
+                                 QStringLiteral("Checkpoint files or directories to open, each in "
+                                                "its own tab."),
+                                 QStringLiteral("[PATH...]"));
     const QCommandLineOption demoOption(
         QStringLiteral("demo"),
         QStringLiteral("Open a generated demo checkpoint (a small Flax TrainState)."));
@@ -86,7 +92,17 @@ int main(int argc, char* argv[]) {
         QStringLiteral("preview"),
         QStringLiteral("The preview tab to show: statistics, histogram, heatmap, line or table."),
         QStringLiteral("tab"));
+    const QCommandLineOption filterOption(
+        QStringLiteral("filter"),
+        QStringLiteral("Filter the tree by key path once the checkpoint is shown."),
+        QStringLiteral("pattern"));
+    const QCommandLineOption filterSyntaxOption(
+        QStringLiteral("filter-syntax"),
+        QStringLiteral("How --filter is read: contains (default), glob or regex."),
+        QStringLiteral("syntax"), QStringLiteral("contains"));
     parser.addOption(demoOption);
+    parser.addOption(filterOption);
+    parser.addOption(filterSyntaxOption);
     parser.addOption(previewOption);
     parser.addOption(screenshotOption);
     parser.addOption(stepOption);
@@ -95,14 +111,14 @@ int main(int argc, char* argv[]) {
 
     const QStringList positional = parser.positionalArguments();
     const bool demo = parser.isSet(demoOption);
-    if (positional.size() > 1 || (demo && !positional.isEmpty())) {
-        printError(QStringLiteral("give one PATH or --demo (see --help)"));
+    if (demo && !positional.isEmpty()) {
+        printError(QStringLiteral("give PATHs or --demo, not both (see --help)"));
         return kExitUsage;
     }
 
     // Declared before the window so that the demo file outlives everything that reads it.
     std::optional<QTemporaryDir> demoDir;
-    QString path = positional.value(0);
+    QStringList paths = positional;
     if (demo) {
         demoDir.emplace();
         if (!demoDir->isValid()) {
@@ -110,9 +126,9 @@ int main(int argc, char* argv[]) {
                            .arg(demoDir->errorString()));
             return kExitOpenFailed;
         }
-        path = demoDir->filePath(QStringLiteral("demo_train_state.msgpack"));
-        const ckpt::Status status =
-            ckpt::writeCheckpoint(ckpt::makeDemoTrainState(), ckpt::ui::toFsPath(path), "flax");
+        paths = {demoDir->filePath(QStringLiteral("demo_train_state.msgpack"))};
+        const ckpt::Status status = ckpt::writeCheckpoint(
+            ckpt::makeDemoTrainState(), ckpt::ui::toFsPath(paths.first()), "flax");
         if (!status.isOk()) {
             printError(QStringLiteral("could not write the demo checkpoint: %1")
                            .arg(ckpt::ui::statusToUserText(status)));
@@ -130,6 +146,29 @@ int main(int argc, char* argv[]) {
         select = *parsed;
     }
 
+    std::optional<std::pair<QString, ckpt::PatternSyntax>> filter;
+    if (parser.isSet(filterOption)) {
+        const QStringList syntaxes{QStringLiteral("contains"), QStringLiteral("glob"),
+                                   QStringLiteral("regex")};
+        const auto syntax = syntaxes.indexOf(parser.value(filterSyntaxOption).toLower());
+        if (syntax < 0) {
+            printError(QStringLiteral("--filter-syntax: expected one of %1")
+                           .arg(syntaxes.join(QStringLiteral(", "))));
+            return kExitUsage;
+        }
+        const ckpt::PatternSyntax kinds[] = {ckpt::PatternSyntax::kSubstring,
+                                             ckpt::PatternSyntax::kGlob,
+                                             ckpt::PatternSyntax::kRegex};
+        const QString pattern = parser.value(filterOption);
+        auto compiled = ckpt::KeyPathPattern::compile(pattern.toStdString(), kinds[syntax]);
+        if (!compiled.isOk()) {
+            printError(QStringLiteral("--filter: %1")
+                           .arg(ckpt::ui::statusToUserText(compiled.status())));
+            return kExitUsage;
+        }
+        filter.emplace(pattern, kinds[syntax]);
+    }
+
     ckpt::ui::MainWindow window;
     if (parser.isSet(previewOption)) {
         const QStringList tabs{QStringLiteral("statistics"), QStringLiteral("histogram"),
@@ -141,45 +180,70 @@ int main(int argc, char* argv[]) {
                            .arg(tabs.join(QStringLiteral(", "))));
             return kExitUsage;
         }
-        window.arrayPreview()->setPreferredTab(static_cast<ckpt::ui::ArrayPreview::Tab>(tab));
+        window.setPreferredPreviewTab(static_cast<ckpt::ui::ArrayPreview::Tab>(tab));
     }
-    if (select) {
-        QObject::connect(&window, &ckpt::ui::MainWindow::checkpointOpened, &window,
-                         [&window, &select] {
-                             if (!window.selectKeyPath(*select)) {
-                                 printError(QStringLiteral("--select: no node at '%1'")
-                                                .arg(QString::fromStdString(
-                                                    ckpt::formatKeyPath(*select))));
-                             }
-                         });
-    }
-    if (parser.isSet(screenshotOption)) {
-        const QString file = parser.value(screenshotOption);
+    const bool screenshot = parser.isSet(screenshotOption);
+    const QString screenshotFile = parser.value(screenshotOption);
+    // The screenshot waits for the last tab.
+    const QString lastPath =
+        paths.isEmpty() ? QString() : QDir::cleanPath(QFileInfo(paths.last()).absoluteFilePath());
+    // Once a checkpoint is shown: filter and select in its tab, then (for a screenshot, once the
+    // sizes and the filter are in) expand, select and take the picture.
+    QObject::connect(
+        &window, &ckpt::ui::MainWindow::checkpointOpened, &window,
+        [&window, &select, &filter, screenshot, screenshotFile, lastPath](const QString& opened) {
+            QPointer<ckpt::ui::CheckpointPage> page = window.pageForPath(opened);
+            if (!page) return;
+            if (filter) page->setFilter(filter->first, filter->second);
+            const bool takeShot = screenshot && opened == lastPath;
+            auto finish = [&window, &select, &filter, page, takeShot, screenshotFile] {
+                if (!page) return;
+                // expandToDepth() collapses what is deeper: not over a filter's expansion.
+                if (takeShot && !filter) page->expandToDepth(kScreenshotExpandDepth);
+                if (select && !page->selectKeyPath(*select)) {
+                    printError(QStringLiteral("--select: no node at '%1'")
+                                   .arg(QString::fromStdString(ckpt::formatKeyPath(*select))));
+                }
+                if (!takeShot) return;
+                if (!select) page->selectFirstArray();
+                QTimer::singleShot(kScreenshotSettleMs, &window, [&window, screenshotFile] {
+                    saveScreenshot(window, screenshotFile);
+                });
+            };
+            if (!takeShot) {
+                finish();
+                return;
+            }
+            // Wait for the background totals and filter so the picture shows them.
+            auto* poll = new QTimer(&window);
+            QObject::connect(poll, &QTimer::timeout, &window, [poll, page, finish] {
+                if (page && (!page->hasRollups() || page->isFiltering())) return;
+                poll->stop();
+                poll->deleteLater();
+                finish();
+            });
+            poll->start(20);
+        });
+    if (screenshot) {
         window.setErrorDialogsEnabled(false);
         QObject::connect(&window, &ckpt::ui::MainWindow::errorOccurred, &app,
                          [](const QString& message) {
                              printError(message);
                              QCoreApplication::exit(kExitOpenFailed);
                          });
-        QObject::connect(&window, &ckpt::ui::MainWindow::checkpointOpened, &window,
-                         [&window, &select, file] {
-                             window.expandToDepth(kScreenshotExpandDepth);
-                             if (!select) window.selectFirstArray();
-                             QTimer::singleShot(kScreenshotSettleMs, &window,
-                                                [&window, file] { saveScreenshot(window, file); });
-                         });
-        if (path.isEmpty()) {
-            QTimer::singleShot(kScreenshotSettleMs, &window,
-                               [&window, file] { saveScreenshot(window, file); });
+        if (paths.isEmpty()) {
+            QTimer::singleShot(kScreenshotSettleMs, &window, [&window, screenshotFile] {
+                saveScreenshot(window, screenshotFile);
+            });
         }
     }
     window.show();
     // The demo lives in a temporary directory, and --screenshot is not a user's session: neither
     // belongs in Open Recent.
-    const bool record = !demo && !parser.isSet(screenshotOption);
-    if (!path.isEmpty()) {
-        std::optional<std::string> step;
-        if (parser.isSet(stepOption)) step = parser.value(stepOption).toStdString();
+    const bool record = !demo && !screenshot;
+    std::optional<std::string> step;
+    if (parser.isSet(stepOption)) step = parser.value(stepOption).toStdString();
+    for (const QString& path : paths) {
         window.openPath(path, step,
                         record ? ckpt::ui::MainWindow::Recent::kRecord
                                : ckpt::ui::MainWindow::Recent::kSkip);

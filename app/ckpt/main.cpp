@@ -39,6 +39,27 @@ int main(int argc, char** argv) {
     addSource(treeCmd, tree.source);
     treeCmd->add_flag("--json", tree.json,
                       "Print {\"format\": F, \"tree\": NODE} with NODE as documented in README");
+    treeCmd->add_flag("--sizes", tree.sizes,
+                      "Per node: parameters, bytes in memory, bytes on disk (array chunks; '?' "
+                      "where unknown) and % of the on-disk total; with --json a \"rollup\" "
+                      "object {leaves, arrays, parameters, memory_bytes, stored_bytes, "
+                      "unknown_stored} on every node");
+    auto* filterOpt = treeCmd->add_option(
+        "--filter", tree.filter,
+        "Show only nodes whose key path matches PATTERN (with their ancestors and everything "
+        "below them); by default PATTERN is text found anywhere in the key path, ignoring case. "
+        "With --json, items of a filtered list/tuple carry their \"index\" and the top level "
+        "a \"matches\" count");
+    auto* globFlag = treeCmd->add_flag(
+        "--glob", tree.glob,
+        "--filter is a glob: * (within a key), ** (across keys), ?, [abc], [a-z], [!abc], \\x; "
+        "without '/' it matches the last key, with '/' the whole key path");
+    globFlag->needs(filterOpt);
+    treeCmd->add_flag("--regex", tree.regex,
+                      "--filter is an ECMAScript regular expression searched in the key path "
+                      "(anchor with ^ and $)")
+        ->needs(filterOpt)
+        ->excludes(globFlag);
 
     ckpt::cli::ShowArgs show;
     auto* showCmd = app.add_subcommand("show", "A leaf's values (elided when large) and statistics");

@@ -1,10 +1,13 @@
 #include "commands.h"
 
+#include <iomanip>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "ckpt/core/format.h"
 #include "ckpt/core/keypath.h"
 #include "ckpt/core/stats.h"
+#include "ckpt/core/tree_query.h"
 #include "value_format.h"
 
 namespace ckpt::cli {
@@ -28,41 +31,82 @@ json scalarValueJson(const Scalar& s) {
     return elementJson(s.dtype(), s.bits().data());
 }
 
-nlohmann::ordered_json treeJson(const Node& node) {
+// What `ckpt tree` adds to the plain tree: rollups (--sizes) and a filter (--filter).
+struct TreeView {
+    const TreeRollups* rollups = nullptr;
+};
+
+nlohmann::ordered_json rollupJson(const NodeRollup& r) {
+    return {{"leaves", r.leafCount},         {"arrays", r.arrayCount},
+            {"parameters", r.parameterCount}, {"memory_bytes", r.memoryBytes},
+            {"stored_bytes", r.storedBytes},  {"unknown_stored", r.unknownStored}};
+}
+
+// `filter` null: the whole subtree. Otherwise only its visible children; items of a filtered
+// list or tuple then carry their "index" in the unfiltered sequence.
+nlohmann::ordered_json treeJson(const Node& node, const TreeView& view = {},
+                                const FilterNode* filter = nullptr) {
     using oj = nlohmann::ordered_json;
+    auto childFilter = [&](std::size_t row, const FilterNode*& out) {
+        out = nullptr;
+        if (!filter) return true;
+        const FilterNode* f = filter->child(row);
+        if (!f) return false;
+        if (!f->matched) out = f;
+        return true;
+    };
+    oj j;
     switch (node.kind()) {
         case NodeKind::kDict: {
             oj children = oj::object();
-            for (const auto& e : node.entries()) children[e.key] = treeJson(*e.value);
-            return {{"type", "dict"}, {"children", std::move(children)}};
+            const auto& entries = node.entries();
+            for (std::size_t i = 0; i < entries.size(); ++i) {
+                const FilterNode* f = nullptr;
+                if (!childFilter(i, f)) continue;
+                children[entries[i].key] = treeJson(*entries[i].value, view, f);
+            }
+            j = {{"type", "dict"}, {"children", std::move(children)}};
+            break;
         }
         case NodeKind::kList:
         case NodeKind::kTuple: {
             oj items = oj::array();
-            for (const auto& item : node.items()) items.push_back(treeJson(*item));
-            return {{"type", node.kind() == NodeKind::kList ? "list" : "tuple"},
-                    {"items", std::move(items)}};
+            const auto& list = node.items();
+            for (std::size_t i = 0; i < list.size(); ++i) {
+                const FilterNode* f = nullptr;
+                if (!childFilter(i, f)) continue;
+                oj item = treeJson(*list[i], view, f);
+                if (filter) item["index"] = i;
+                items.push_back(std::move(item));
+            }
+            j = {{"type", node.kind() == NodeKind::kList ? "list" : "tuple"},
+                 {"items", std::move(items)}};
+            break;
         }
-        case NodeKind::kNone: return {{"type", "none"}};
+        case NodeKind::kNone: j = {{"type", "none"}}; break;
         case NodeKind::kArray:
-            return {{"type", "array"},
-                    {"dtype", std::string(dtypeName(node.array()->dtype()))},
-                    {"shape", node.array()->shape()}};
+            j = {{"type", "array"},
+                 {"dtype", std::string(dtypeName(node.array()->dtype()))},
+                 {"shape", node.array()->shape()}};
+            break;
         case NodeKind::kScalar: {
             auto value = node.loadScalar();
             if (!value.isOk()) {
-                return {{"type", "scalar"},
-                        {"dtype", std::string(dtypeName(node.scalarDType()))},
-                        {"error", value.status().toString()}};
+                j = {{"type", "scalar"},
+                     {"dtype", std::string(dtypeName(node.scalarDType()))},
+                     {"error", value.status().toString()}};
+            } else {
+                j = {{"type", "scalar"},
+                     {"dtype", std::string(dtypeName(value->dtype()))},
+                     {"value", oj(scalarValueJson(*value))}};
             }
-            return {{"type", "scalar"},
-                    {"dtype", std::string(dtypeName(value->dtype()))},
-                    {"value", oj(scalarValueJson(*value))}};
+            break;
         }
-        case NodeKind::kString: return {{"type", "string"}, {"value", node.text()}};
-        case NodeKind::kBytes: return {{"type", "bytes"}, {"size", node.text().size()}};
+        case NodeKind::kString: j = {{"type", "string"}, {"value", node.text()}}; break;
+        case NodeKind::kBytes: j = {{"type", "bytes"}, {"size", node.text().size()}}; break;
     }
-    return {};
+    if (view.rollups) j["rollup"] = rollupJson(view.rollups->rollupOf(node));
+    return j;
 }
 
 std::string quoteString(const std::string& s, std::size_t max = 60) {
@@ -103,8 +147,38 @@ std::string describeLeaf(const Node& node) {
            ")  " + humanBytes(s.byteCount);
 }
 
+// The --sizes columns in front of a tree line: parameters, memory, on disk, share of disk.
+// On disk is "?" when no array of the subtree knows its stored size, "+?" when some do not;
+// "-" for subtrees without arrays.
+constexpr const char* kSizeHeader = "  parameters      memory        disk  % disk  ";
+
+std::string sizeColumns(const NodeRollup& r, std::uint64_t totalStored) {
+    std::string disk = "-";
+    std::string share = "-";
+    if (r.arrayCount > 0) {
+        if (r.storedBytes == 0 && r.unknownStored > 0) {
+            disk = "?";
+        } else {
+            disk = humanBytes(r.storedBytes) + (r.unknownStored > 0 ? "+?" : "");
+        }
+        if (totalStored > 0 && (r.storedBytes > 0 || r.unknownStored == 0)) {
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "%.1f%%",
+                          100.0 * static_cast<double>(r.storedBytes) /
+                              static_cast<double>(totalStored));
+            share = buf;
+        }
+    }
+    std::ostringstream line;
+    line << std::setw(12) << r.parameterCount << std::setw(12) << humanBytes(r.memoryBytes)
+         << std::setw(12) << disk << std::setw(8) << share << "  ";
+    return line.str();
+}
+
 void printTree(const Node& node, const std::string& name, const std::string& prefix, bool last,
-               bool isRoot, std::ostream& out) {
+               bool isRoot, std::ostream& out, const TreeView& view = {},
+               const FilterNode* filter = nullptr) {
+    if (view.rollups) out << sizeColumns(view.rollups->rollupOf(node), view.rollups->total().storedBytes);
     if (isRoot) {
         out << describeLeaf(node) << "\n";
     } else {
@@ -113,8 +187,17 @@ void printTree(const Node& node, const std::string& name, const std::string& pre
     }
     const std::string childPrefix = isRoot ? "" : prefix + (last ? "    " : "│   ");
     const std::size_t n = node.childCount();
-    for (std::size_t i = 0; i < n; ++i) {
-        printTree(*node.child(i), node.childKey(i), childPrefix, i + 1 == n, false, out);
+    if (!filter) {
+        for (std::size_t i = 0; i < n; ++i) {
+            printTree(*node.child(i), node.childKey(i), childPrefix, i + 1 == n, false, out, view);
+        }
+        return;
+    }
+    const auto& visible = filter->children;
+    for (std::size_t v = 0; v < visible.size(); ++v) {
+        const auto& [row, f] = visible[v];
+        printTree(*node.child(row), node.childKey(row), childPrefix, v + 1 == visible.size(),
+                  false, out, view, f->matched ? nullptr : f.get());
     }
 }
 
@@ -175,14 +258,48 @@ int runInfo(const InfoArgs& args, std::ostream& out, std::ostream& err) {
 }
 
 int runTree(const TreeArgs& args, std::ostream& out, std::ostream& err) {
+    std::optional<KeyPathPattern> pattern;
+    if (args.filter) {
+        const PatternSyntax syntax = args.regex ? PatternSyntax::kRegex
+                                     : args.glob ? PatternSyntax::kGlob
+                                                 : PatternSyntax::kSubstring;
+        auto compiled = KeyPathPattern::compile(*args.filter, syntax);
+        if (!compiled.isOk()) return fail(err, compiled.status().withContext("--filter"));
+        pattern = std::move(*compiled);
+    }
     auto ckpt = openSource(args.source);
     if (!ckpt.isOk()) return fail(err, ckpt.status());
+
+    TreeView view;
+    std::optional<TreeRollups> rollups;
+    if (args.sizes) {
+        auto computed = computeRollups(ckpt->tree);
+        if (!computed.isOk()) return fail(err, computed.status().withContext(ckpt->path.string()));
+        rollups = std::move(*computed);
+        view.rollups = &*rollups;
+    }
+    std::optional<TreeFilterResult> filtered;
+    const FilterNode noneVisible{};  // the root when nothing matched: no child shown
+    const FilterNode* filter = nullptr;
+    if (pattern) {
+        auto result = filterTree(ckpt->tree, *pattern);
+        if (!result.isOk()) return fail(err, result.status().withContext(ckpt->path.string()));
+        filtered = std::move(*result);
+        filter = filtered->root ? filtered->root.get() : &noneVisible;
+    }
+
     if (args.json) {
-        nlohmann::ordered_json j = {{"format", ckpt->format}, {"tree", treeJson(*ckpt->tree)}};
+        nlohmann::ordered_json j = {{"format", ckpt->format},
+                                    {"tree", treeJson(*ckpt->tree, view, filter)}};
+        if (filtered) j["matches"] = filtered->matchCount;
         out << j.dump() << "\n";
         return 0;
     }
-    printTree(*ckpt->tree, "", "", true, true, out);
+    if (view.rollups) out << kSizeHeader << "tree\n";
+    printTree(*ckpt->tree, "", "", true, true, out, view, filter);
+    if (filtered && filtered->matchCount == 0) {
+        out << "(no key path matches '" << *args.filter << "')\n";
+    }
     return 0;
 }
 

@@ -25,6 +25,14 @@ struct InfoArgs {
 struct TreeArgs {
     SourceArgs source;
     bool json = false;
+    // --sizes: per-node parameters, memory, on-disk bytes and share of the on-disk total; in
+    // JSON a "rollup" object on every node.
+    bool sizes = false;
+    // --filter: only the nodes whose key path matches, their ancestors and the matched subtrees;
+    // substring (ignoring case) unless --glob or --regex.
+    std::optional<std::string> filter = std::nullopt;
+    bool glob = false;
+    bool regex = false;
 };
 
 struct ShowArgs {

@@ -22,19 +22,27 @@
 #include <QTimer>
 #include <QTreeView>
 #include <QUrl>
+#include <QClipboard>
+#include <QLineEdit>
+#include <QTabWidget>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "bridge/qt_convert.h"
+#include "ckpt/core/tree_query.h"
 #include "ckpt/core/demo.h"
 #include "ckpt/core/format.h"
 #include "models/display_text.h"
 #include "models/tree_model.h"
 #include "previews/array_preview.h"
 #include "previews/histogram_widget.h"
+#include "views/checkpoint_page.h"
 #include "views/details_pane.h"
 #include "views/main_window.h"
 #include "views/recent_files.h"
 
+using ckpt::ui::CheckpointPage;
 using ckpt::ui::MainWindow;
 using ckpt::ui::TreeModel;
 
@@ -50,7 +58,10 @@ bool openAndWait(MainWindow& window, const QString& path) {
     if (!QTest::qWaitFor([&] { return !opened.isEmpty() || !failed.isEmpty(); }, kOpenTimeoutMs)) {
         return false;
     }
-    return !opened.isEmpty();
+    if (opened.isEmpty()) return false;
+    // The subtree totals follow in the background; the summary shows them once they are in.
+    CheckpointPage* page = window.currentPage();
+    return page && QTest::qWaitFor([page] { return page->hasRollups(); }, kOpenTimeoutMs);
 }
 
 // The menu action with `text` (as written, with its '&'), searched through every menu.
@@ -160,7 +171,10 @@ private slots:
         QVERIFY2(details.contains(QStringLiteral("Shape: (5, 3)")), qPrintable(details));
         QVERIFY2(details.contains(QStringLiteral("Elements: 15")), qPrintable(details));
         QVERIFY2(details.contains(QStringLiteral("Size: 60 B")), qPrintable(details));
-        QVERIFY2(details.contains(QStringLiteral("Codecs: ")), qPrintable(details));
+        // Storage facts arrive from a background job.
+        QTRY_VERIFY2_WITH_TIMEOUT(
+            window.detailsPane()->fieldsText().contains(QStringLiteral("Codecs: ")),
+            qPrintable(window.detailsPane()->fieldsText()), kOpenTimeoutMs);
 
         QVERIFY(window.selectKeyPath({"config", "learning_rate"}));
         QVERIFY(window.detailsPane()->fieldsText().contains(QStringLiteral("Value: 0.001")));
@@ -198,7 +212,9 @@ private slots:
                  qPrintable(window.lastError()));
         QCOMPARE(failed.first().first().toString(), window.lastError());
         QCOMPARE(window.windowTitle(), QStringLiteral("Checkpoint Studio"));
-        QCOMPARE(window.model()->rowCount(), 0);
+        // The tab made for it is closed again: back to the welcome page.
+        QCOMPARE(window.pageCount(), 0);
+        QVERIFY(!window.model());
         QVERIFY(window.recentFiles().isEmpty());
         QVERIFY(!window.isOpening());
     }
@@ -213,6 +229,7 @@ private slots:
         QVERIFY2(window.lastError().contains(QStringLiteral("garbage.msgpack")),
                  qPrintable(window.lastError()));
         // The checkpoint that was open stays open and is not replaced in the recent list.
+        QCOMPARE(window.pageCount(), 1);
         QCOMPARE(window.currentPath(), m_demoPath);
         QCOMPARE(window.model()->rowCount(), 5);
         QCOMPARE(window.recentFiles(), QStringList{m_demoPath});
@@ -240,19 +257,124 @@ private slots:
         box->accept();
     }
 
-    void laterOpenSupersedesEarlierOne() {
+    void opensEachCheckpointInItsOwnTab() {
         MainWindow window;
         window.setErrorDialogsEnabled(false);
+        QVERIFY(openAndWait(window, m_demoPath));
+        QVERIFY(openAndWait(window, m_flaxRunPath));
+        QCOMPARE(window.pageCount(), 2);
+        QCOMPARE(window.currentPath(), m_flaxRunPath);
+        QCOMPARE(window.tabs()->tabText(1), QStringLiteral("flax_run @ 3"));
+        QVERIFY2(window.summaryText().contains(QStringLiteral("step 3")),
+                 qPrintable(window.summaryText()));
+        // Each tab keeps its own selection.
+        QVERIFY(window.selectKeyPath({"params", "Dense_0", "bias"}));
+        window.tabs()->setCurrentIndex(0);
+        QCOMPARE(window.currentPath(), m_demoPath);
+        QVERIFY(window.selectKeyPath({"config", "model"}));
+        QCOMPARE(window.windowTitle(),
+                 QString::fromUtf8("demo_train_state.msgpack \u2014 Checkpoint Studio"));
+        window.tabs()->setCurrentIndex(1);
+        QCOMPARE(window.currentPage()->currentKeyPath(),
+                 std::optional<ckpt::KeyPath>({"params", "Dense_0", "bias"}));
+
+        // Opening a path that is open brings its tab forward instead of a second copy.
+        QVERIFY(openAndWait(window, m_demoPath));
+        QCOMPARE(window.pageCount(), 2);
+        QCOMPARE(window.currentPath(), m_demoPath);
+
+        // Closing tabs ends at the welcome page.
+        window.closePage(0);
+        QCOMPARE(window.pageCount(), 1);
+        QCOMPARE(window.currentPath(), m_flaxRunPath);
+        window.closePage(0);
+        QCOMPARE(window.pageCount(), 0);
+        QVERIFY(!window.treeView());
+        QCOMPARE(window.windowTitle(), QStringLiteral("Checkpoint Studio"));
+        QVERIFY(window.summaryText().isEmpty());
+    }
+
+    void laterStepSupersedesEarlierOne() {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QVERIFY(openAndWait(window, m_flaxRunPath));
         QSignalSpy failed(&window, &MainWindow::errorOccurred);
         QSignalSpy opened(&window, &MainWindow::checkpointOpened);
-        QVERIFY(window.openPath(m_garbagePath));
-        QVERIFY(window.openPath(m_demoPath));
+        QVERIFY(window.openPath(m_flaxRunPath, std::string("1")));
+        QVERIFY(window.openPath(m_flaxRunPath, std::string("2")));
         QVERIFY(opened.wait(kOpenTimeoutMs));
         QVERIFY(QThreadPool::globalInstance()->waitForDone(kOpenTimeoutMs));
         QTest::qWait(50);
         QCOMPARE(failed.count(), 0);
         QCOMPARE(opened.count(), 1);
-        QCOMPARE(opened.first().first().toString(), m_demoPath);
+        QCOMPARE(window.pageCount(), 1);
+        QCOMPARE(window.checkpoint()->step, std::optional<std::string>("2"));
+    }
+
+    void closingATabMidOpenDropsTheResult() {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QSignalSpy opened(&window, &MainWindow::checkpointOpened);
+        QSignalSpy failed(&window, &MainWindow::errorOccurred);
+        QVERIFY(window.openPath(m_demoPath));
+        window.closePage(0);
+        QVERIFY(QThreadPool::globalInstance()->waitForDone(kOpenTimeoutMs));
+        QTest::qWait(50);
+        QCOMPARE(opened.count() + failed.count(), 0);
+        QCOMPARE(window.pageCount(), 0);
+    }
+
+    void filtersTheTreeByKeyPath() {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QVERIFY(openAndWait(window, m_demoPath));
+        CheckpointPage* page = window.currentPage();
+        QSignalSpy applied(page, &CheckpointPage::filterApplied);
+        // A glob without '/' matches the node's own key: not config/use_bias.
+        QVERIFY(page->setFilter(QStringLiteral("bias"), ckpt::PatternSyntax::kGlob));
+        QTRY_COMPARE_WITH_TIMEOUT(applied.count(), 1, kOpenTimeoutMs);
+        QCOMPARE(page->filterStatusText(), QStringLiteral("3 matches"));
+        // Only the ancestors of matches stay at the top, expanded down to the matches.
+        QAbstractItemModel* shown = window.treeView()->model();
+        QCOMPARE(shown->rowCount(), 2);
+        QCOMPARE(shown->index(0, 0).data().toString(), QStringLiteral("params"));
+        QCOMPARE(shown->index(1, 0).data().toString(), QStringLiteral("opt_state"));
+        QVERIFY(window.treeView()->isExpanded(shown->index(0, 0)));
+        QVERIFY(window.selectKeyPath({"opt_state", "0", "nu", "Dense_0", "bias"}));
+        QVERIFY(!window.selectKeyPath({"config"}));  // filtered out
+
+        // Typing in the box filters after a short pause; a bad regex is reported, not applied.
+        page->filterEdit()->setFocus();
+        QVERIFY(!page->setFilter(QStringLiteral("(unclosed"), ckpt::PatternSyntax::kRegex));
+        QVERIFY2(!page->filterStatusText().isEmpty(), "an error is shown");
+        QCOMPARE(shown->rowCount(), 2);  // the previous filter stays
+        applied.clear();
+        page->filterEdit()->setText(QString());
+        QTRY_COMPARE_WITH_TIMEOUT(applied.count(), 1, kOpenTimeoutMs);
+        QCOMPARE(shown->rowCount(), 5);
+        // The selection survives the filter change.
+        QCOMPARE(page->currentKeyPath(),
+                 std::optional<ckpt::KeyPath>({"opt_state", "0", "nu", "Dense_0", "bias"}));
+
+        // Copy Key Path.
+        QVERIFY(page->copyCurrentKeyPath());
+        QCOMPARE(QGuiApplication::clipboard()->text(),
+                 QStringLiteral("opt_state/0/nu/Dense_0/bias"));
+    }
+
+    void showsSizesOnDiskOnceComputed() {
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QVERIFY(openAndWait(window, m_orbaxRunPath));
+        TreeModel* model = window.model();
+        const QModelIndex params = model->indexForKeyPath({"default", "params"});
+        QVERIFY(params.isValid());
+        const quint64 stored = params.siblingAtColumn(TreeModel::kStoredColumn)
+                                   .data(TreeModel::kStoredBytesRole)
+                                   .toULongLong();
+        QVERIFY(stored > 0);
+        QVERIFY2(window.summaryText().contains(QStringLiteral("on disk")),
+                 qPrintable(window.summaryText()));
     }
 
     void keepsRecentFilesUniqueAndCapped() {
@@ -390,10 +512,9 @@ private slots:
     void showsStepSelectorForRunDirectory() {
         MainWindow window;
         window.setErrorDialogsEnabled(false);
-        QComboBox* selector = window.stepSelector();
-        QVERIFY(!selector->isVisibleTo(&window));
+        QVERIFY(!window.stepSelector());
         QVERIFY(openAndWait(window, m_flaxRunPath));
-
+        QComboBox* selector = window.stepSelector();
         QVERIFY(selector->isVisibleTo(&window));
         // Flax steps are single files: no items to list.
         QVERIFY(!window.findChild<QLabel*>(QStringLiteral("stepItems"))->isVisibleTo(&window));
@@ -411,6 +532,8 @@ private slots:
         QVERIFY(hasBuddy);
         QVERIFY(selector->focusPolicy() & Qt::TabFocus);
 
+        // Switching step keeps the selected key path.
+        QVERIFY(window.selectKeyPath({"opt_state", "0", "mu", "Dense_0", "kernel"}));
         QSignalSpy opened(&window, &MainWindow::checkpointOpened);
         selector->setCurrentIndex(0);
         QVERIFY(window.isOpening());
@@ -420,15 +543,17 @@ private slots:
         QCOMPARE(window.checkpoint()->step, std::optional<std::string>("1"));
         QVERIFY2(window.summaryText().contains(QStringLiteral("step 1")),
                  qPrintable(window.summaryText()));
-        QVERIFY(window.detailsPane()->fieldsText().contains(QStringLiteral("Step: 1")));
+        QCOMPARE(window.currentPage()->currentKeyPath(),
+                 std::optional<ckpt::KeyPath>({"opt_state", "0", "mu", "Dense_0", "kernel"}));
+        QCOMPARE(window.tabs()->tabText(0), QStringLiteral("flax_run @ 1"));
         QCOMPARE(selector->count(), 3);
         QCOMPARE(selector->currentText(), QStringLiteral("1"));
         QCOMPARE(window.recentFiles(), QStringList{m_flaxRunPath});  // recorded once
 
-        // Opening a single file hides the selector.
+        // A single file's tab has no selector.
         QVERIFY(openAndWait(window, m_demoPath));
-        QVERIFY(!selector->isVisibleTo(&window));
-        QCOMPARE(selector->count(), 0);
+        QVERIFY(!window.stepSelector()->isVisibleTo(&window));
+        QCOMPARE(window.stepSelector()->count(), 0);
     }
 
     void disablesIncompleteSteps() {
@@ -451,15 +576,19 @@ private slots:
         QCOMPARE(items->text(), QStringLiteral("Items: default"));
         // Per-leaf storage: zarr version, OCDBT, codecs and the bytes on disk.
         QVERIFY(window.selectKeyPath({"default", "params", "Dense_0", "kernel"}));
+        QTRY_VERIFY_WITH_TIMEOUT(
+            window.detailsPane()->fieldsText().contains(QStringLiteral("Codecs: ")),
+            kOpenTimeoutMs);
         const QString fields = window.detailsPane()->fieldsText();
         QVERIFY2(fields.contains(QStringLiteral("Format: zarr v3")), qPrintable(fields));
         QVERIFY2(fields.contains(QStringLiteral("OCDBT database")), qPrintable(fields));
         QVERIFY2(fields.contains(QStringLiteral("zstd")), qPrintable(fields));
         QVERIFY2(fields.contains(QStringLiteral("Stored: ")), qPrintable(fields));
-        // A scalar's value is read when it is shown.
+        // A scalar's value (an Orbax 0-d array) is read off the GUI thread when it is shown.
         QVERIFY(window.selectKeyPath({"default", "step"}));
-        QVERIFY2(window.detailsPane()->fieldsText().contains(QStringLiteral("Value: 100")),
-                 qPrintable(window.detailsPane()->fieldsText()));
+        QTRY_VERIFY2_WITH_TIMEOUT(
+            window.detailsPane()->fieldsText().contains(QStringLiteral("Value: 100")),
+            qPrintable(window.detailsPane()->fieldsText()), kOpenTimeoutMs);
 
         // Arrow keys skip the disabled entry: nothing to re-open.
         QSignalSpy opened(&window, &MainWindow::checkpointOpened);

@@ -11,6 +11,7 @@
 #include "ckpt/core/array.h"
 #include "ckpt/core/demo.h"
 #include "ckpt/core/tree.h"
+#include "ckpt/core/tree_query.h"
 #include "models/tree_model.h"
 
 using ckpt::ui::TreeModel;
@@ -44,6 +45,13 @@ quint64 sizeBytes(const QModelIndex& index) {
     return index.siblingAtColumn(TreeModel::kSizeColumn)
         .data(TreeModel::kSizeBytesRole)
         .toULongLong();
+}
+
+// What the window does off the GUI thread: compute the totals and hand them to the model.
+void setRollups(TreeModel& model) {
+    auto rollups = ckpt::computeRollups(model.root());
+    QVERIFY(rollups.isOk());
+    model.setRollups(std::make_shared<const ckpt::TreeRollups>(std::move(rollups).value()));
 }
 
 QStringList rowNames(const TreeModel& model, const QModelIndex& parent = {}) {
@@ -101,9 +109,15 @@ private slots:
         QCOMPARE(row.data().toString(), QStringLiteral("k999998"));
         QCOMPARE(model.parent(row), layers);
         QCOMPARE(text(row, TreeModel::kKindColumn), QStringLiteral("scalar"));
+        // Container totals wait for the background rollups: nothing walks the children here.
+        QCOMPARE(text(layers, TreeModel::kSizeColumn), QStringLiteral("\u2026"));
+        QVERIFY(!layers.siblingAtColumn(TreeModel::kSizeColumn)
+                     .data(TreeModel::kSizeBytesRole)
+                     .isValid());
         // Nothing above may walk the million children; generous bound for slow machines.
         QVERIFY2(timer.elapsed() < 500, qPrintable(QString::number(timer.elapsed())));
-        // The container's rollup does walk them once: 500,000 × 8 B + 500,000 × 16 B.
+        setRollups(model);
+        // 500,000 × 8 B + 500,000 × 16 B.
         QCOMPARE(sizeBytes(layers), quint64{12'000'000});
         QCOMPARE(text(layers, TreeModel::kSizeColumn), QStringLiteral("11.4 MiB"));
         QCOMPARE(text(layers, TreeModel::kShapeColumn), QStringLiteral("1,000,000 keys"));
@@ -146,6 +160,11 @@ private slots:
         TreeModel model;
         model.setRoot(ckpt::makeDemoTrainState());
         const QModelIndex dense = indexAt(model, {"params", "Dense_0"});
+        QCOMPARE(text(dense, TreeModel::kSizeColumn), QStringLiteral("\u2026"));
+        QCOMPARE(text(dense, TreeModel::kParametersColumn), QStringLiteral("\u2026"));
+        QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
+        setRollups(model);
+        QCOMPARE(changed.count(), 1);
         QCOMPARE(sizeBytes(dense), quint64{72});  // kernel 60 + bias 12
         QCOMPARE(text(dense, TreeModel::kSizeColumn), QStringLiteral("72 B"));
         QCOMPARE(text(dense, TreeModel::kShapeColumn), QStringLiteral("2 keys"));
@@ -164,6 +183,33 @@ private slots:
         for (int row = 0; row < model.rowCount(); ++row) total += sizeBytes(model.index(row, 0));
         QCOMPARE(total, quint64{289});
         QCOMPARE(total, ckpt::summarizeTree(model.root()).byteCount);
+
+        // Parameters: kernel 15 + bias 3.
+        QCOMPARE(text(dense, TreeModel::kParametersColumn), QStringLiteral("18"));
+        QCOMPARE(dense.siblingAtColumn(TreeModel::kParametersColumn)
+                     .data(TreeModel::kParametersRole)
+                     .toULongLong(),
+                 quint64{18});
+        // In-memory arrays are "stored" as their bytes: Dense_0's share of the 3 × 72 + 16 + 16 B
+        // of arrays (params, mu, nu, data) is 72 / 248.
+        QCOMPARE(text(dense, TreeModel::kStoredColumn), QStringLiteral("72 B"));
+        QCOMPARE(text(dense, TreeModel::kShareColumn),
+                 QString::number(100.0 * 72 / 248, 'f', 1) + QLatin1Char('%'));
+        // Scalars live in the metadata: no disk columns.
+        QCOMPARE(text(indexAt(model, {"step"}), TreeModel::kStoredColumn), QString());
+        // Numbers sort as numbers, unknown first.
+        QCOMPARE(dense.siblingAtColumn(TreeModel::kSizeColumn).data(TreeModel::kSortRole),
+                 QVariant::fromValue<qulonglong>(73));
+        QCOMPARE(text(dense, TreeModel::kNameColumn, TreeModel::kSortRole),
+                 QStringLiteral("Dense_0"));
+        // Rollups of another tree are not shown.
+        auto other = ckpt::computeRollups(ckpt::makeDemoTrainState());
+        QVERIFY(other.isOk());
+        model.setRollups(std::make_shared<const ckpt::TreeRollups>(std::move(other).value()));
+        QCOMPARE(text(dense, TreeModel::kSizeColumn), QStringLiteral("\u2026"));
+        // Leaves still show what their own metadata tells.
+        QCOMPARE(text(indexAt(model, {"params", "Dense_0", "kernel"}), TreeModel::kSizeColumn),
+                 QStringLiteral("60 B"));
     }
 
     void showsScalarStringAndNoneLeaves() {
@@ -266,14 +312,15 @@ private slots:
         QVERIFY(!model.index(0, 0).isValid());
     }
 
-    void hasFiveHeaderColumns() {
+    void hasEightHeaderColumns() {
         TreeModel model;
-        QCOMPARE(model.columnCount(), 5);
+        QCOMPARE(model.columnCount(), 8);
         QStringList headers;
         for (int column = 0; column < model.columnCount(); ++column) {
             headers.append(model.headerData(column, Qt::Horizontal).toString());
         }
-        QCOMPARE(headers, (QStringList{"Name", "Kind", "DType", "Shape", "Size"}));
+        QCOMPARE(headers, (QStringList{"Name", "Kind", "DType", "Shape", "Parameters", "Size",
+                                       "On disk", "% of disk"}));
     }
 };
 

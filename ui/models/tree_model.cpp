@@ -82,21 +82,38 @@ QString shapeText(const Node& node) {
     return {};
 }
 
-bool hasSize(const Node& node) {
+// What a leaf contributes to the totals, known from metadata alone (no I/O): everything but
+// storedBytes (counted as unknown). Null for containers, whose totals need the whole subtree.
+std::optional<NodeRollup> leafRollup(const Node& node) {
+    if (node.isContainer()) return std::nullopt;
+    NodeRollup rollup;
+    rollup.leafCount = 1;
+    if (node.kind() == NodeKind::kArray && node.array()) {
+        rollup.arrayCount = 1;
+        rollup.parameterCount = node.array()->elementCount();
+        rollup.memoryBytes = node.array()->byteSize();
+        rollup.unknownStored = rollup.memoryBytes > 0 ? 1 : 0;
+    } else if (node.kind() == NodeKind::kScalar) {
+        rollup.parameterCount = 1;
+        rollup.memoryBytes = itemSize(node.scalarDType());
+    }
+    return rollup;
+}
+
+// Whether the number columns mean anything for `node` (not for None, strings, bytes).
+bool hasNumbers(const Node& node) {
     return node.isContainer() || node.kind() == NodeKind::kArray ||
            node.kind() == NodeKind::kScalar;
 }
 
-std::uint64_t leafBytes(const Node& node) {
-    switch (node.kind()) {
-        case NodeKind::kArray:
-            return node.array() ? node.array()->byteSize() : 0;
-        case NodeKind::kScalar:
-            return itemSize(node.scalarDType());
-        default:
-            return 0;
-    }
+// The stored-bytes text: "…" when unknown, "≥ 1.2 MiB" when some arrays' sizes are unknown.
+QString storedText(const NodeRollup& rollup) {
+    if (rollup.unknownStored > 0 && rollup.storedBytes == 0) return TreeModel::tr("unknown");
+    const QString bytes = humanBytes(rollup.storedBytes);
+    return rollup.unknownStored > 0 ? QStringLiteral("\u2265 ") + bytes : bytes;
 }
+
+constexpr QChar kEllipsis(0x2026);
 
 QString truncated(const std::string& text) {
     QString result = toQString(text);
@@ -105,6 +122,11 @@ QString truncated(const std::string& text) {
         result += QChar(0x2026);  // …
     }
     return result;
+}
+
+bool isNumberColumn(int column) {
+    return column == TreeModel::kParametersColumn || column == TreeModel::kSizeColumn ||
+           column == TreeModel::kStoredColumn || column == TreeModel::kShareColumn;
 }
 
 }  // namespace
@@ -116,7 +138,6 @@ struct TreeModel::Container {
     Container* parent = nullptr;
     int row = 0;  // this container's row under `parent`
     std::unordered_map<int, std::unique_ptr<Container>> children;
-    std::optional<std::uint64_t> sizeBytes;
 };
 
 TreeModel::TreeModel(QObject* parent) : QAbstractItemModel(parent) {}
@@ -126,6 +147,7 @@ TreeModel::~TreeModel() = default;
 void TreeModel::setRoot(NodePtr root) {
     beginResetModel();
     m_root = std::move(root);
+    m_rollups.reset();
     m_top.reset();
     m_rootIsLeaf = false;
     if (m_root) {
@@ -194,15 +216,40 @@ QModelIndex TreeModel::indexForKeyPath(const KeyPath& path) const {
     return current;
 }
 
-std::uint64_t TreeModel::sizeBytesAt(const QModelIndex& index) const {
-    Container* container = containerOf(index);
-    if (!container) return 0;
+std::optional<NodeRollup> TreeModel::rollupAt(const QModelIndex& index) const {
+    const Container* container = containerOf(index);
+    if (!container) return std::nullopt;
     const NodePtr& node = childNode(container, index.row());
-    if (!node) return 0;
-    if (!node->isContainer()) return leafBytes(*node);
-    Container* child = childContainer(container, index.row());
-    if (!child->sizeBytes) child->sizeBytes = summarizeNode(*node).byteCount;
-    return *child->sizeBytes;
+    if (!node) return std::nullopt;
+    if (m_rollups) {
+        if (const NodeRollup* found = m_rollups->find(node.get())) return *found;
+        // Not an array or container of this tree: a leaf's own metadata still tells its size;
+        // a foreign container's total is not ours to show.
+        if (node->kind() != NodeKind::kArray && node->isLeaf()) return m_rollups->rollupOf(*node);
+    }
+    return leafRollup(*node);
+}
+
+std::vector<std::size_t> TreeModel::rowPath(const QModelIndex& index) const {
+    std::vector<std::size_t> rows;
+    const Container* container = containerOf(index);
+    int row = index.row();
+    for (; container; row = container->row, container = container->parent) {
+        rows.push_back(static_cast<std::size_t>(row));
+    }
+    std::reverse(rows.begin(), rows.end());
+    return rows;
+}
+
+void TreeModel::setRollups(std::shared_ptr<const TreeRollups> rollups) {
+    m_rollups = std::move(rollups);
+    const int rows = rowCount();
+    if (rows == 0) return;
+    // A multi-cell dataChanged repaints the whole viewport, nested rows included.
+    emit dataChanged(index(0, kParametersColumn), index(rows - 1, kShareColumn),
+                     {Qt::DisplayRole, Qt::ToolTipRole, kSizeBytesRole, kStoredBytesRole,
+                      kParametersRole, kSortRole});
+    emit headerDataChanged(Qt::Horizontal, kParametersColumn, kShareColumn);
 }
 
 QModelIndex TreeModel::index(int row, int column, const QModelIndex& parent) const {
@@ -250,10 +297,58 @@ QString TreeModel::displayText(const QModelIndex& index) const {
             return dtypeText(*node);
         case kShapeColumn:
             return shapeText(*node);
+        default:
+            break;
+    }
+    if (!hasNumbers(*node)) return {};
+    const std::optional<NodeRollup> rollup = rollupAt(index);
+    switch (index.column()) {
+        case kParametersColumn:
+            return rollup ? groupedCount(rollup->parameterCount) : QString(kEllipsis);
         case kSizeColumn:
-            return hasSize(*node) ? humanBytes(sizeBytesAt(index)) : QString();
+            return rollup ? humanBytes(rollup->memoryBytes) : QString(kEllipsis);
+        case kStoredColumn:
+            if (node->kind() == NodeKind::kScalar) return {};  // kept in the metadata
+            return rollup && m_rollups ? storedText(*rollup) : QString(kEllipsis);
+        case kShareColumn: {
+            if (node->kind() == NodeKind::kScalar) return {};
+            if (!rollup || !m_rollups) return QString(kEllipsis);
+            const std::uint64_t total = m_rollups->total().storedBytes;
+            if (total == 0) return {};
+            const double share = 100.0 * static_cast<double>(rollup->storedBytes) /
+                                 static_cast<double>(total);
+            return QString::number(share, 'f', share < 10 ? 2 : 1) + QLatin1Char('%');
+        }
         default:
             return {};
+    }
+}
+
+QVariant TreeModel::sortValue(const QModelIndex& index) const {
+    const NodePtr& node = childNode(containerOf(index), index.row());
+    if (!node) return {};
+    const auto number = [](std::optional<std::uint64_t> value) {
+        // Unknown sorts before every known value.
+        return QVariant::fromValue<qulonglong>(value ? *value + 1 : 0);
+    };
+    const std::optional<NodeRollup> rollup = hasNumbers(*node) ? rollupAt(index) : std::nullopt;
+    switch (index.column()) {
+        case kParametersColumn:
+            return number(rollup ? std::optional(rollup->parameterCount) : std::nullopt);
+        case kSizeColumn:
+            return number(rollup ? std::optional(rollup->memoryBytes) : std::nullopt);
+        case kStoredColumn:
+        case kShareColumn:
+            return number(rollup && m_rollups ? std::optional(rollup->storedBytes)
+                                              : std::nullopt);
+        case kShapeColumn:
+            if (node->kind() == NodeKind::kArray && node->array()) {
+                return number(node->array()->elementCount());
+            }
+            if (node->isContainer()) return number(node->childCount());
+            return number(std::nullopt);
+        default:
+            return displayText(index);
     }
 }
 
@@ -267,12 +362,11 @@ QString TreeModel::toolTip(const QModelIndex& index) const {
     QString detail;
     switch (node->kind()) {
         case NodeKind::kScalar:
-        {
-            auto value = node->loadScalar();
-            const std::string text = value.isOk() ? value->toText()
-                                                  : "unreadable: " + value.status().message();
-            detail = tr("%1 = %2").arg(dtypeText(*node), toQString(text).toHtmlEscaped());
-        }
+            // A lazy scalar's value lives on disk: the details pane reads it, not a tooltip.
+            detail = node->isLazyScalar()
+                         ? tr("%1 scalar").arg(dtypeText(*node))
+                         : tr("%1 = %2").arg(dtypeText(*node),
+                                             toQString(node->scalar().toText()).toHtmlEscaped());
             break;
         case NodeKind::kString:
             detail = QStringLiteral("str = <span style=\"white-space:pre-wrap\">%1</span>")
@@ -285,16 +379,24 @@ QString TreeModel::toolTip(const QModelIndex& index) const {
             detail = QStringLiteral("None");
             break;
         case NodeKind::kArray:
-            detail = QStringLiteral("%1 %2, %3")
-                         .arg(dtypeText(*node), shapeText(*node), humanBytes(sizeBytesAt(index)));
+            detail = QStringLiteral("%1 %2").arg(dtypeText(*node), shapeText(*node));
             break;
         case NodeKind::kDict:
         case NodeKind::kList:
         case NodeKind::kTuple:
-            detail = QStringLiteral("%1, %2, %3")
-                         .arg(toQString(nodeKindName(node->kind())), shapeText(*node),
-                              humanBytes(sizeBytesAt(index)));
+            detail = QStringLiteral("%1, %2").arg(toQString(nodeKindName(node->kind())),
+                                                  shapeText(*node));
             break;
+    }
+    if (const std::optional<NodeRollup> rollup = rollupAt(index);
+        rollup && hasNumbers(*node)) {
+        detail += QStringLiteral("<br>") +
+                  tr("%1 in memory, %2").arg(humanBytes(rollup->memoryBytes),
+                                             countedNoun(rollup->parameterCount, tr("parameter"),
+                                                         tr("parameters")));
+        if (m_rollups && node->kind() != NodeKind::kScalar) {
+            detail += QStringLiteral("<br>") + tr("%1 on disk").arg(storedText(*rollup));
+        }
     }
     return html + QStringLiteral("<br>") + detail + QStringLiteral("</qt>");
 }
@@ -316,14 +418,28 @@ QVariant TreeModel::data(const QModelIndex& index, int role) const {
             }
             return {};
         case Qt::TextAlignmentRole:
-            if (index.column() == kSizeColumn) {
+            if (isNumberColumn(index.column())) {
                 return QVariant::fromValue(Qt::Alignment(Qt::AlignRight | Qt::AlignVCenter));
             }
             return {};
         case kKeyPathRole:
             return toQString(formatKeyPath(keyPathAt(index)));
+        case kSortRole:
+            return sortValue(index);
         case kSizeBytesRole:
-            return QVariant::fromValue<qulonglong>(sizeBytesAt(index));
+        case kParametersRole:
+        case kStoredBytesRole: {
+            const NodePtr node = nodeAt(index);
+            if (!node || !hasNumbers(*node)) return {};
+            const std::optional<NodeRollup> rollup = rollupAt(index);
+            if (!rollup) return {};
+            if (role == kSizeBytesRole) return QVariant::fromValue<qulonglong>(rollup->memoryBytes);
+            if (role == kParametersRole) {
+                return QVariant::fromValue<qulonglong>(rollup->parameterCount);
+            }
+            if (!m_rollups) return {};
+            return QVariant::fromValue<qulonglong>(rollup->storedBytes);
+        }
         case kNodeKindRole: {
             const NodePtr node = nodeAt(index);
             return node ? QVariant(static_cast<int>(node->kind())) : QVariant();
@@ -335,8 +451,23 @@ QVariant TreeModel::data(const QModelIndex& index, int role) const {
 
 QVariant TreeModel::headerData(int section, Qt::Orientation orientation, int role) const {
     if (orientation != Qt::Horizontal) return {};
-    if (role == Qt::TextAlignmentRole && section == kSizeColumn) {
+    if (role == Qt::TextAlignmentRole && isNumberColumn(section)) {
         return QVariant::fromValue(Qt::Alignment(Qt::AlignRight | Qt::AlignVCenter));
+    }
+    if (role == Qt::ToolTipRole) {
+        switch (section) {
+            case kParametersColumn:
+                return tr("Elements of the arrays and scalars in the subtree");
+            case kSizeColumn:
+                return tr("Bytes the subtree takes in memory once restored");
+            case kStoredColumn:
+                return tr("Bytes the subtree's arrays take on disk, after compression "
+                          "(\u2265: some arrays' stored sizes are unknown)");
+            case kShareColumn:
+                return tr("The subtree's share of the checkpoint's bytes on disk");
+            default:
+                return {};
+        }
     }
     if (role != Qt::DisplayRole) return {};
     switch (section) {
@@ -348,8 +479,14 @@ QVariant TreeModel::headerData(int section, Qt::Orientation orientation, int rol
             return tr("DType");
         case kShapeColumn:
             return tr("Shape");
+        case kParametersColumn:
+            return tr("Parameters");
         case kSizeColumn:
             return tr("Size");
+        case kStoredColumn:
+            return tr("On disk");
+        case kShareColumn:
+            return tr("% of disk");
         default:
             return {};
     }

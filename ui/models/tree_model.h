@@ -2,25 +2,32 @@
 //
 // Each row is one child of a container; the root node itself is not a row, except that a root
 // which is a leaf (a checkpoint holding a single array) is shown as one row named "(root)".
-// Columns are Name, Kind, DType, Shape and Size. Size is the in-memory size of the node's subtree
-// (arrays and scalars, as ckpt::summarizeNode counts it), shown human-readably; the exact number
-// is under kSizeBytesRole.
+// Columns are Name, Kind, DType, Shape, Parameters, Size (bytes in memory), On disk (bytes stored,
+// after compression) and "% of disk" (the node's share of the checkpoint's stored bytes) — the
+// columns that answer "why is my checkpoint this big?". Numbers are shown human-readably; the
+// exact values are under kSortRole (what a proxy sorts by) and the named roles.
 //
 // The model is lazy so that a tree of a million nodes opens instantly: an index points at the
 // wrapper of its *parent* container plus a row, so rows need no wrapper at all, and a container's
-// wrapper is made only when one of its children is first asked for. Subtree sizes are computed
-// when first displayed and cached in the container's wrapper. Nothing walks the whole tree upfront.
+// wrapper is made only when one of its children is first asked for. Nothing walks the tree on the
+// GUI thread: subtree totals come from ckpt::computeRollups(), which the owner runs in the
+// background and hands over with setRollups(); until then container totals and every "On disk"
+// cell read "…" (array leaves show their own size and parameters at once, from metadata).
+// The model never reads array data or lazy scalar values (tooltips name the dtype only).
 //
-// Ownership: the model shares the tree (NodePtr) and owns the wrappers. Use from the GUI thread
-// only; the tree itself is immutable, so other threads may keep reading it.
+// Ownership: the model shares the tree (NodePtr) and the rollups and owns the wrappers. Use from
+// the GUI thread only; the tree itself is immutable, so other threads may keep reading it.
 #pragma once
 
 #include <QAbstractItemModel>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "ckpt/core/keypath.h"
 #include "ckpt/core/tree.h"
+#include "ckpt/core/tree_query.h"
 
 namespace ckpt::ui {
 
@@ -33,14 +40,21 @@ public:
         kKindColumn,
         kDTypeColumn,
         kShapeColumn,
+        kParametersColumn,
         kSizeColumn,
+        kStoredColumn,
+        kShareColumn,
         kColumnCount,
     };
 
     enum Role : int {
         kKeyPathRole = Qt::UserRole + 1,  // QString: ckpt::formatKeyPath of the node's key path
-        kSizeBytesRole,                   // qulonglong: the Size column as a number of bytes
-        kNodeKindRole,                    // int: the ckpt::NodeKind
+        kSizeBytesRole,     // qulonglong: bytes in memory; invalid until known
+        kNodeKindRole,      // int: the ckpt::NodeKind
+        kStoredBytesRole,   // qulonglong: bytes on disk; invalid until the rollups are set
+        kParametersRole,    // qulonglong: elements of arrays and scalars; invalid until known
+        kSortRole,          // what a proxy sorts a column by: numbers for the number columns
+                            // (unknown sorts first), the display text otherwise
     };
 
     explicit TreeModel(QObject* parent = nullptr);
@@ -57,8 +71,17 @@ public:
     // The column-0 index of the node at `path`; invalid when there is none or it is the root
     // (which is not a row, unless it is a leaf).
     QModelIndex indexForKeyPath(const KeyPath& path) const;
-    // The subtree size in bytes of the node at `index` (cached for containers).
-    std::uint64_t sizeBytesAt(const QModelIndex& index) const;
+    // The rollup of the node at `index`: for an array or scalar leaf always (from metadata,
+    // except storedBytes, which needs the rollups); for a container only once setRollups() gave
+    // one. Null optional = not known yet.
+    std::optional<NodeRollup> rollupAt(const QModelIndex& index) const;
+    // The rows from the top level down to `index` (empty for an invalid index).
+    std::vector<std::size_t> rowPath(const QModelIndex& index) const;
+
+    // Hands over subtree totals computed (off the GUI thread) by ckpt::computeRollups() over
+    // this model's root; null clears them. Repaints the number columns.
+    void setRollups(std::shared_ptr<const TreeRollups> rollups);
+    const std::shared_ptr<const TreeRollups>& rollups() const { return m_rollups; }
 
     QModelIndex index(int row, int column, const QModelIndex& parent = {}) const override;
     QModelIndex parent(const QModelIndex& child) const override;
@@ -79,9 +102,11 @@ private:
     Container* childContainer(Container* parent, int row) const;
     static const NodePtr& childNode(const Container* parent, int row);
     QString displayText(const QModelIndex& index) const;
+    QVariant sortValue(const QModelIndex& index) const;
     QString toolTip(const QModelIndex& index) const;
 
     NodePtr m_root;
+    std::shared_ptr<const TreeRollups> m_rollups;
     // The invisible parent of the top-level rows; null when there is no tree.
     std::unique_ptr<Container> m_top;
     bool m_rootIsLeaf = false;

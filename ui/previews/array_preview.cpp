@@ -341,9 +341,24 @@ void ArrayPreview::showNode(const NodePtr& node, const KeyPath& path) {
                       QString::fromLatin1(
                           QByteArray::fromStdString(node->text().substr(0, 64)).toHex(' '))}});
                 break;
-            default:
-                setStatistics({{tr("Kind"), tr("None")}});
+            default: {
+                // A leaf the reader could not open (missing or corrupt array metadata) arrives as
+                // None carrying an "error" attribute: show that error, not a plain None.
+                const auto& attributes = node->attributes();
+                const auto error =
+                    std::find_if(attributes.begin(), attributes.end(),
+                                 [](const auto& attribute) { return attribute.first == "error"; });
+                if (error == attributes.end()) {
+                    setStatistics({{tr("Kind"), tr("None")}});
+                    break;
+                }
+                m_errorText =
+                    tr("Could not read the leaf %1.").arg(toQString(formatKeyPath(path))) +
+                    QStringLiteral("\n\n") + toQString(error->second);
+                m_message->setText(m_errorText);
+                setStatistics({{tr("Kind"), tr("unreadable leaf")}});
                 break;
+            }
         }
         updateBusy();
         return;

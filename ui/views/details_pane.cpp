@@ -1,9 +1,11 @@
 #include "views/details_pane.h"
 
-#include <QFormLayout>
-#include <QHBoxLayout>
-#include <QLabel>
+#include <QFrame>
+#include <QGuiApplication>
+#include <QPalette>
+#include <QTextBrowser>
 #include <QVBoxLayout>
+#include <algorithm>
 
 #include "bridge/qt_convert.h"
 #include "ckpt/core/array.h"
@@ -15,6 +17,8 @@ namespace {
 
 // Longest value text shown inline, in characters.
 constexpr qsizetype kMaxValueText = 300;
+// Longest run of characters without a break opportunity before breakable() adds one.
+constexpr qsizetype kMaxUnbrokenRun = 24;
 
 QString elided(QString text) {
     if (text.size() > kMaxValueText) {
@@ -29,6 +33,21 @@ QString bytesWithExact(std::uint64_t bytes) {
     return QStringLiteral("%1 (%2 bytes)").arg(humanBytes(bytes), groupedCount(bytes));
 }
 
+QString pendingText() {
+    return DetailsPane::tr("computing\u2026");
+}
+
+bool isShardingKey(const std::string& key) {
+    return QString::fromStdString(key).contains(QLatin1String("sharding"), Qt::CaseInsensitive);
+}
+
+QString errorAttribute(const Node& node) {
+    for (const auto& [key, value] : node.attributes()) {
+        if (key == "error") return toQString(value);
+    }
+    return {};
+}
+
 QString kindText(const Node& node) {
     QString kind = toQString(nodeKindName(node.kind()));
     if (node.kind() == NodeKind::kDict) {
@@ -39,13 +58,53 @@ QString kindText(const Node& node) {
         return kind + QStringLiteral(" of ") +
                countedNoun(node.childCount(), DetailsPane::tr("item"), DetailsPane::tr("items"));
     }
+    if (node.kind() == NodeKind::kNone && !errorAttribute(node).isEmpty()) {
+        return kind + DetailsPane::tr(" (unreadable leaf)");
+    }
     return kind;
 }
 
-DetailsPane::Fields storageFields(const ArraySource& source) {
-    const StorageInfo info = source.storage();
+// "8 × 8 (4 chunks)" for a chunk shape over `shape`.
+QString chunkText(const Shape& chunk, const Shape& shape) {
+    if (chunk.empty()) return DetailsPane::tr("not chunked");
+    QString text = toQString(formatShape(chunk));
+    if (chunk.size() != shape.size()) return text;
+    std::uint64_t count = 1;
+    for (std::size_t d = 0; d < chunk.size(); ++d) {
+        if (chunk[d] <= 0) return text;
+        count *= static_cast<std::uint64_t>((std::max<std::int64_t>(shape[d], 0) + chunk[d] - 1) /
+                                            chunk[d]);
+    }
+    return text + QStringLiteral(" (") +
+           countedNoun(count, DetailsPane::tr("chunk"), DetailsPane::tr("chunks")) +
+           QLatin1Char(')');
+}
+
+// The "Stored" and "Compression ratio" rows. `stored`: nullopt = still computing, 0 = unknown.
+void appendStored(DetailsPane::Fields& fields, std::optional<std::uint64_t> stored,
+                  std::uint64_t raw) {
+    if (!stored) {
+        fields.append({DetailsPane::tr("Stored"), pendingText()});
+        return;
+    }
+    if (*stored == 0) {
+        fields.append({DetailsPane::tr("Stored"), DetailsPane::tr("unknown")});
+        return;
+    }
+    fields.append({DetailsPane::tr("Stored"), bytesWithExact(*stored)});
+    if (raw > 0) {
+        fields.append({DetailsPane::tr("Compression ratio"),
+                       DetailsPane::tr("%1\u00d7 (%2 in memory)")
+                           .arg(static_cast<double>(raw) / static_cast<double>(*stored), 0, 'f', 2)
+                           .arg(humanBytes(raw))});
+    }
+}
+
+DetailsPane::Fields storageFields(const ArraySource& source, const StorageInfo& info,
+                                  std::optional<std::uint64_t> storedBytes) {
     DetailsPane::Fields fields;
-    if (!info.format.empty()) fields.append({DetailsPane::tr("Format"), toQString(info.format)});
+    fields.append({DetailsPane::tr("Format"),
+                   info.format.empty() ? DetailsPane::tr("in memory") : toQString(info.format)});
     if (!info.file.empty()) fields.append({DetailsPane::tr("File"), toQString(info.file)});
     if (!info.location.empty()) {
         fields.append({DetailsPane::tr("Location"), toQString(info.location)});
@@ -54,67 +113,57 @@ DetailsPane::Fields storageFields(const ArraySource& source) {
     for (const std::string& codec : info.codecs) codecs.append(toQString(codec));
     fields.append({DetailsPane::tr("Codecs"),
                    codecs.isEmpty() ? DetailsPane::tr("none (raw bytes)") : codecs.join(", ")});
-    fields.append({DetailsPane::tr("Chunks"), info.chunkShape.empty()
-                                                  ? DetailsPane::tr("not chunked")
-                                                  : toQString(formatShape(info.chunkShape))});
-    if (info.storedBytes > 0) {
-        QString stored = bytesWithExact(info.storedBytes);
-        const std::uint64_t raw = source.byteSize();
-        if (raw > 0 && raw != info.storedBytes) {
-            stored += DetailsPane::tr(", ratio %1")
-                          .arg(static_cast<double>(raw) / static_cast<double>(info.storedBytes), 0,
-                               'f', 2);
-        }
-        fields.append({DetailsPane::tr("Stored"), stored});
-    }
+    fields.append({DetailsPane::tr("Chunks"), chunkText(info.chunkShape, source.shape())});
+    appendStored(fields, storedBytes ? storedBytes : std::optional<std::uint64_t>(info.storedBytes),
+                 source.byteSize());
     return fields;
 }
 
 }  // namespace
 
+QString DetailsPane::breakable(const QString& text) {
+    static const QString kBreakAfter = QStringLiteral("/\\_.,:;-=");
+    constexpr QChar kZeroWidthSpace(0x200B);
+    QString out;
+    out.reserve(text.size() + text.size() / 8);
+    qsizetype run = 0;
+    for (qsizetype i = 0; i < text.size(); ++i) {
+        const QChar c = text.at(i);
+        out += c;
+        if (c.isSpace()) {
+            run = 0;
+            continue;
+        }
+        // Do not split a UTF-16 surrogate pair.
+        if (c.isHighSurrogate()) continue;
+        ++run;
+        const bool last = i + 1 == text.size();
+        if (!last && (kBreakAfter.contains(c) || run >= kMaxUnbrokenRun)) {
+            out += kZeroWidthSpace;
+            run = 0;
+        }
+    }
+    return out;
+}
+
 DetailsPane::DetailsPane(QWidget* parent) : QWidget(parent) {
-    auto* outer = new QVBoxLayout(this);
-    outer->setContentsMargins(8, 6, 8, 6);
-    outer->setSpacing(6);
-
-    m_title = new QLabel(this);
-    QFont titleFont = m_title->font();
-    titleFont.setBold(true);
-    m_title->setFont(titleFont);
-    m_title->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    m_title->setTextFormat(Qt::PlainText);
-    m_title->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
-    outer->addWidget(m_title);
-
-    m_columns = new QWidget(this);
-    auto* columns = new QHBoxLayout(m_columns);
-    columns->setContentsMargins(0, 0, 0, 0);
-    columns->setSpacing(24);
-    auto makeColumn = [this, columns](QLabel*& heading, QFormLayout*& form) {
-        auto* column = new QVBoxLayout;
-        column->setSpacing(4);
-        heading = new QLabel(m_columns);
-        heading->setTextFormat(Qt::PlainText);
-        QPalette palette = heading->palette();
-        palette.setColor(QPalette::WindowText, palette.color(QPalette::PlaceholderText));
-        heading->setPalette(palette);
-        column->addWidget(heading);
-        form = new QFormLayout;
-        form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
-        form->setLabelAlignment(Qt::AlignLeft);
-        form->setHorizontalSpacing(12);
-        form->setVerticalSpacing(3);
-        column->addLayout(form);
-        column->addStretch(1);
-        columns->addLayout(column, 1);
-    };
-    makeColumn(m_leftHeading, m_leftForm);
-    makeColumn(m_rightHeading, m_rightForm);
-    outer->addWidget(m_columns, 1);
+    auto* pane = new QVBoxLayout(this);
+    pane->setContentsMargins(0, 0, 0, 0);
+    // One read-only rich-text view: it wraps every value at the current width (breakable() gives
+    // long paths break opportunities), scrolls vertically, and lets the user select and copy.
+    m_text = new QTextBrowser(this);
+    m_text->setObjectName(QStringLiteral("detailsText"));
+    m_text->setFrameShape(QFrame::NoFrame);
+    m_text->setOpenLinks(false);
+    m_text->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    m_text->setLineWrapMode(QTextEdit::WidgetWidth);
+    m_text->viewport()->setAutoFillBackground(false);
+    m_text->setTextInteractionFlags(Qt::TextSelectableByMouse | Qt::TextSelectableByKeyboard);
+    pane->addWidget(m_text);
 }
 
 QString DetailsPane::title() const {
-    return m_title->text();
+    return m_titleText;
 }
 
 QString DetailsPane::fieldsText() const {
@@ -124,47 +173,104 @@ QString DetailsPane::fieldsText() const {
     return lines.join(QLatin1Char('\n'));
 }
 
-void DetailsPane::fillForm(QFormLayout* form, const Fields& fields) {
-    while (form->rowCount() > 0) form->removeRow(0);
-    for (const auto& [label, value] : fields) {
-        auto* valueLabel = new QLabel(value);
-        valueLabel->setTextFormat(Qt::PlainText);
-        valueLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
-        // Long paths and values are clipped rather than widening the window; the tooltip has
-        // them in full.
-        valueLabel->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
-        valueLabel->setToolTip(value);
-        form->addRow(label + QLatin1Char(':'), valueLabel);
+QString DetailsPane::fieldValue(const QString& label) const {
+    for (const Fields* fields : {&m_left, &m_right}) {
+        for (const auto& [name, value] : *fields) {
+            if (name == label) return value;
+        }
     }
+    return {};
+}
+
+QString DetailsPane::formHtml(const QString& heading, const Fields& fields) {
+    if (fields.isEmpty()) return {};
+    QString html = QStringLiteral("<p style=\"color:%1; margin-bottom:2px\">%2</p>"
+                                  "<table cellspacing=0 cellpadding=1>")
+                       .arg(QGuiApplication::palette().color(QPalette::PlaceholderText).name(),
+                            heading.toHtmlEscaped());
+    for (const auto& [label, value] : fields) {
+        html += QStringLiteral("<tr><td style=\"white-space:pre; padding-right:10px\" "
+                               "valign=top>%1:</td><td valign=top>%2</td></tr>")
+                    .arg(label.toHtmlEscaped(), breakable(value).toHtmlEscaped());
+    }
+    return html + QStringLiteral("</table>");
 }
 
 void DetailsPane::setContent(const QString& title, const QString& leftHeading, const Fields& left,
                              const QString& rightHeading, const Fields& right) {
-    m_title->setText(title);
-    m_title->setToolTip(title);
+    m_titleText = title;
     m_left = left;
     m_right = right;
-    m_leftHeading->setText(leftHeading);
-    m_rightHeading->setText(rightHeading);
-    m_leftHeading->setVisible(!left.isEmpty());
-    m_rightHeading->setVisible(!right.isEmpty());
-    fillForm(m_leftForm, left);
-    fillForm(m_rightForm, right);
-    m_columns->setVisible(!left.isEmpty() || !right.isEmpty());
+    QString html = QStringLiteral("<p><b>%1</b></p>").arg(breakable(title).toHtmlEscaped());
+    const QString leftHtml = formHtml(leftHeading, left);
+    const QString rightHtml = formHtml(rightHeading, right);
+    if (!leftHtml.isEmpty() || !rightHtml.isEmpty()) {
+        html += QStringLiteral("<table width=\"100%\" cellspacing=0 cellpadding=0><tr>"
+                               "<td width=\"50%\" valign=top style=\"padding-right:16px\">%1</td>"
+                               "<td width=\"50%\" valign=top>%2</td></tr></table>")
+                    .arg(leftHtml, rightHtml);
+    }
+    m_text->setHtml(html);
 }
 
 void DetailsPane::showHint(const QString& hint) {
+    m_node.reset();
+    m_path.clear();
     setContent(hint, {}, {}, {}, {});
 }
 
 void DetailsPane::showNode(const NodePtr& node, const KeyPath& path) {
+    m_node = node;
+    m_path = path;
+    m_blocking = true;
+    m_rollup.reset();
+    m_storage.reset();
+    m_storedBytes.reset();
+    m_scalarValue.reset();
+    render();
+}
+
+void DetailsPane::showNode(const NodePtr& node, const KeyPath& path,
+                           std::optional<StorageInfo> storage,
+                           std::optional<std::uint64_t> storedBytes,
+                           std::optional<NodeRollup> rollup) {
+    m_node = node;
+    m_path = path;
+    m_blocking = false;
+    m_storage = std::move(storage);
+    m_storedBytes = storedBytes;
+    m_rollup = rollup;
+    m_scalarValue.reset();
+    render();
+}
+
+void DetailsPane::setStorage(const NodePtr& node, const StorageInfo& storage) {
+    if (!node || node != m_node || m_blocking) return;
+    m_storage = storage;
+    render();
+}
+
+void DetailsPane::setStoredBytes(const NodePtr& node, std::uint64_t storedBytes) {
+    if (!node || node != m_node || m_blocking) return;
+    m_storedBytes = storedBytes;
+    render();
+}
+
+void DetailsPane::setScalarValue(const NodePtr& node, const Result<Scalar>& value) {
+    if (!node || node != m_node || m_blocking) return;
+    m_scalarValue = value;
+    render();
+}
+
+void DetailsPane::render() {
+    const NodePtr node = m_node;
     if (!node) {
         showHint(tr("Nothing selected."));
         return;
     }
     Fields left;
     Fields right;
-    const QString keyPath = path.empty() ? tr("(root)") : toQString(formatKeyPath(path));
+    const QString keyPath = m_path.empty() ? tr("(root)") : toQString(formatKeyPath(m_path));
     left.append({tr("Key path"), keyPath});
     left.append({tr("Kind"), kindText(*node)});
     switch (node->kind()) {
@@ -175,20 +281,37 @@ void DetailsPane::showNode(const NodePtr& node, const KeyPath& path) {
             left.append({tr("Shape"), toQString(formatShape(source->shape()))});
             left.append({tr("Elements"), groupedCount(source->elementCount())});
             left.append({tr("Size"), bytesWithExact(source->byteSize())});
-            right = storageFields(*source);
+            if (m_blocking) {
+                right = storageFields(*source, source->storage(), std::nullopt);
+            } else if (m_storage) {
+                right = storageFields(*source, *m_storage, m_storedBytes);
+            } else {
+                right.append({tr("Storage"), pendingText()});
+                if (m_storedBytes) appendStored(right, m_storedBytes, source->byteSize());
+            }
             break;
         }
         case NodeKind::kScalar: {
-            left.append({tr("DType"), toQString(dtypeName(node->scalarDType()))});
+            const DType dtype = node->scalarDType();
+            left.append({tr("DType"), toQString(dtypeName(dtype))});
             left.append({tr("Shape"), QStringLiteral("()")});
-            auto value = node->loadScalar();
-            if (!value.isOk()) {
-                left.append({tr("Value"), tr("unreadable: %1").arg(toQString(value.status().message()))});
+            left.append({tr("Size"), bytesWithExact(itemSize(dtype))});
+            std::optional<Result<Scalar>> value = m_scalarValue;
+            if (!value && (m_blocking || !node->isLazyScalar())) value = node->loadScalar();
+            if (!value) {
+                // Not read here: the caller reads it off the GUI thread (setScalarValue()).
+                left.append({tr("Value"), pendingText()});
                 break;
             }
-            left.append({tr("Value"), toQString(value->toText())});
+            if (!value->isOk()) {
+                left.append(
+                    {tr("Value"), tr("unreadable: %1").arg(toQString(value->status().message()))});
+                break;
+            }
+            const Scalar& scalar = value->value();
+            left.append({tr("Value"), toQString(scalar.toText())});
             left.append(
-                {tr("Python type"), value->isNative() ? tr("builtin") : tr("numpy scalar")});
+                {tr("Python type"), scalar.isNative() ? tr("builtin") : tr("numpy scalar")});
             break;
         }
         case NodeKind::kString:
@@ -200,28 +323,55 @@ void DetailsPane::showNode(const NodePtr& node, const KeyPath& path) {
             left.append({tr("Type"), QStringLiteral("bytes")});
             left.append({tr("Length"), countedNoun(node->text().size(), tr("byte"), tr("bytes"))});
             break;
-        case NodeKind::kNone:
-            left.append({tr("Value"), QStringLiteral("None")});
+        case NodeKind::kNone: {
+            const QString error = errorAttribute(*node);
+            left.append({tr("Value"), error.isEmpty() ? QStringLiteral("None") : tr("unreadable")});
             break;
+        }
         case NodeKind::kDict:
         case NodeKind::kList:
         case NodeKind::kTuple: {
-            const TreeSummary summary = summarizeNode(*node);
+            if (!m_blocking && !m_rollup) {
+                // The totals come from the background rollups; no tree walk here.
+                right.append({tr("Size"), pendingText()});
+                break;
+            }
+            TreeSummary summary;
+            if (m_rollup) {
+                summary.leafCount = m_rollup->leafCount;
+                summary.arrayCount = m_rollup->arrayCount;
+                summary.parameterCount = m_rollup->parameterCount;
+                summary.byteCount = m_rollup->memoryBytes;
+            } else {
+                summary = summarizeNode(*node);
+            }
             right.append({tr("Leaves"), groupedCount(summary.leafCount)});
             right.append({tr("Arrays"), groupedCount(summary.arrayCount)});
             right.append({tr("Parameters"), groupedCount(summary.parameterCount)});
             right.append({tr("Size"), bytesWithExact(summary.byteCount)});
+            if (m_storedBytes) appendStored(right, m_storedBytes, summary.byteCount);
             break;
         }
     }
+    // Custom metadata: sharding gets its own row beside the storage facts, the rest is listed
+    // under "@key" (an unreadable leaf's "error" among them).
     for (const auto& [key, value] : node->attributes()) {
-        left.append({QLatin1Char('@') + toQString(key), elided(toQString(value))});
+        if (isShardingKey(key)) {
+            right.append({tr("Sharding"), elided(toQString(value))});
+        } else {
+            left.append({QLatin1Char('@') + toQString(key), elided(toQString(value))});
+        }
     }
     const bool isArray = node->kind() == NodeKind::kArray;
-    setContent(keyPath, tr("Node"), left, isArray ? tr("Storage") : tr("Subtree"), right);
+    const QString rightHeading = isArray               ? tr("Storage")
+                                 : node->isContainer() ? tr("Subtree")
+                                                       : tr("Storage");
+    setContent(keyPath, tr("Node"), left, rightHeading, right);
 }
 
 void DetailsPane::showCheckpoint(const Checkpoint& checkpoint, const TreeSummary& summary) {
+    m_node.reset();
+    m_path.clear();
     Fields left;
     left.append({tr("Path"), fromFsPath(checkpoint.path)});
     left.append({tr("Format"), toQString(checkpoint.format)});

@@ -24,6 +24,7 @@
 #include <QStandardItemModel>
 #include <QStackedWidget>
 #include <QStatusBar>
+#include <QTabWidget>
 #include <QTreeView>
 #include <QUrl>
 #include <QVBoxLayout>
@@ -38,6 +39,7 @@
 #include "models/display_text.h"
 #include "models/tree_model.h"
 #include "previews/array_preview.h"
+#include "views/checkpoint_page.h"
 #include "views/details_pane.h"
 
 namespace ckpt::ui {
@@ -62,117 +64,25 @@ QString displayName(const QString& path) {
     return name.isEmpty() ? QDir::cleanPath(path) : name;
 }
 
-// The path of the first array in tree order (parents before children, children in order).
-std::optional<KeyPath> firstArrayPath(const NodePtr& root) {
-    if (!root) return std::nullopt;
-    struct Frame {
-        const Node* node;
-        std::size_t next;
-    };
-    if (root->kind() == NodeKind::kArray) return KeyPath{};
-    std::vector<Frame> stack{{root.get(), 0}};
-    KeyPath path;
-    while (!stack.empty()) {
-        Frame& frame = stack.back();
-        if (frame.next >= frame.node->childCount()) {
-            stack.pop_back();
-            if (!path.empty()) path.pop_back();
-            continue;
-        }
-        const std::size_t i = frame.next++;
-        const Node* child = frame.node->child(i).get();
-        if (!child) continue;
-        if (child->kind() == NodeKind::kArray) {
-            path.push_back(frame.node->childKey(i));
-            return path;
-        }
-        if (child->isContainer()) {
-            path.push_back(frame.node->childKey(i));
-            stack.push_back({child, 0});
-        }
-    }
-    return std::nullopt;
-}
-
-QString summaryFor(const Checkpoint& checkpoint, const TreeSummary& summary) {
-    QStringList parts;
-    parts.append(toQString(checkpoint.format));
-    if (!checkpoint.layout.empty()) parts.append(toQString(checkpoint.layout));
-    if (checkpoint.step) parts.append(MainWindow::tr("step %1").arg(toQString(*checkpoint.step)));
-    parts.append(countedNoun(summary.leafCount, MainWindow::tr("leaf"), MainWindow::tr("leaves")));
-    parts.append(humanBytes(summary.byteCount));
-    parts.append(countedNoun(summary.parameterCount, MainWindow::tr("parameter"),
-                             MainWindow::tr("parameters")));
-    if (!checkpoint.warnings.empty()) {
-        parts.append(countedNoun(checkpoint.warnings.size(), MainWindow::tr("warning"),
-                                 MainWindow::tr("warnings")));
-    }
-    return parts.join(QStringLiteral(" \u00b7 "));
-}
-
 }  // namespace
-
-// What the background open job hands back to the GUI thread.
-struct MainWindow::OpenOutcome {
-    Result<Checkpoint> checkpoint;
-    TreeSummary summary;
-};
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     setWindowTitle(tr("Checkpoint Studio"));
     setAcceptDrops(true);
 
-    m_model = new TreeModel(this);
-
-    m_view = new QTreeView;
-    m_view->setModel(m_model);
-    m_view->setUniformRowHeights(true);
-    m_view->setAlternatingRowColors(true);
-    m_view->setAllColumnsShowFocus(true);
-    m_view->setSelectionBehavior(QAbstractItemView::SelectRows);
-    m_view->setSelectionMode(QAbstractItemView::SingleSelection);
-    m_view->setEditTriggers(QAbstractItemView::NoEditTriggers);
-    QHeaderView* header = m_view->header();
-    header->setStretchLastSection(false);
-    header->setSectionResizeMode(QHeaderView::Interactive);
-    header->setSectionResizeMode(TreeModel::kNameColumn, QHeaderView::Stretch);
-    header->setDefaultAlignment(Qt::AlignLeft | Qt::AlignVCenter);
-    fitColumns();
-    connect(m_view->selectionModel(), &QItemSelectionModel::currentChanged, this,
-            &MainWindow::updateDetails);
-
-    m_details = new DetailsPane;
-    m_preview = new ArrayPreview;
-
-    // Details and the preview share the lower pane, side by side.
-    auto* lowerSplitter = new QSplitter(Qt::Horizontal);
-    lowerSplitter->addWidget(m_details);
-    lowerSplitter->addWidget(m_preview);
-    lowerSplitter->setStretchFactor(0, 2);
-    lowerSplitter->setStretchFactor(1, 3);
-    lowerSplitter->setChildrenCollapsible(false);
-
-    // The step selector sits above the tree, in one splitter pane with it.
-    auto* treePane = new QWidget;
-    auto* treeLayout = new QVBoxLayout(treePane);
-    treeLayout->setContentsMargins(0, 0, 0, 0);
-    treeLayout->setSpacing(0);
-    m_stepBar = createStepBar();
-    treeLayout->addWidget(m_stepBar);
-    treeLayout->addWidget(m_view, 1);
-    setTabOrder(m_stepCombo, m_view);
-
-    m_splitter = new QSplitter(Qt::Vertical);
-    m_splitter->addWidget(treePane);
-    m_splitter->addWidget(lowerSplitter);
-    m_splitter->setStretchFactor(0, 3);
-    m_splitter->setStretchFactor(1, 1);
-    m_splitter->setChildrenCollapsible(false);
+    m_tabs = new QTabWidget;
+    m_tabs->setObjectName(QStringLiteral("checkpointTabs"));
+    m_tabs->setDocumentMode(true);
+    m_tabs->setTabsClosable(true);
+    m_tabs->setMovable(true);
+    m_tabs->setElideMode(Qt::ElideMiddle);
+    connect(m_tabs, &QTabWidget::tabCloseRequested, this, &MainWindow::closePage);
+    connect(m_tabs, &QTabWidget::currentChanged, this, &MainWindow::currentPageChanged);
 
     m_welcome = createWelcomePage();
     m_stack = new QStackedWidget;
     m_stack->addWidget(m_welcome);
-    m_stack->addWidget(m_splitter);
+    m_stack->addWidget(m_tabs);
     setCentralWidget(m_stack);
 
     m_summaryLabel = new QLabel;
@@ -187,9 +97,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     statusBar()->addPermanentWidget(m_busyBar);
 
     createActions();  // after createWelcomePage(): the recent menu also fills the welcome page
-    resize(1100, 720);
-    m_splitter->setSizes({340, 360});
-    lowerSplitter->setSizes({480, 620});
+    currentPageChanged();
+    resize(1200, 760);
 }
 
 MainWindow::~MainWindow() = default;
@@ -215,11 +124,47 @@ void MainWindow::createActions() {
     rebuildRecentMenu();
 
     fileMenu->addSeparator();
+    QAction* closeTab = fileMenu->addAction(tr("&Close Tab"), this, [this] {
+        if (m_tabs->currentIndex() >= 0) closePage(m_tabs->currentIndex());
+    });
+    closeTab->setShortcut(QKeySequence::Close);
+    m_pageActions.append(closeTab);
+
+    fileMenu->addSeparator();
     QAction* quit = fileMenu->addAction(tr("&Quit"), qApp, &QApplication::closeAllWindows);
     quit->setShortcut(QKeySequence::Quit);
     quit->setMenuRole(QAction::QuitRole);
 
+    QMenu* editMenu = menuBar()->addMenu(tr("&Edit"));
+    QAction* copyPath = editMenu->addAction(tr("&Copy Key Path"), this, [this] {
+        if (CheckpointPage* page = currentPage()) page->copyCurrentKeyPath();
+    });
+    copyPath->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_C));
+    copyPath->setStatusTip(tr("Copy the selected node's key path to the clipboard"));
+    m_pageActions.append(copyPath);
+    QAction* find = editMenu->addAction(tr("&Filter Key Paths\u2026"), this, [this] {
+        if (CheckpointPage* page = currentPage()) page->focusFilter();
+    });
+    find->setShortcut(QKeySequence::Find);
+    m_pageActions.append(find);
+
+    QMenu* viewMenu = menuBar()->addMenu(tr("&View"));
+    QAction* nextTab = viewMenu->addAction(tr("&Next Tab"), this, [this] {
+        if (m_tabs->count() > 1) m_tabs->setCurrentIndex((m_tabs->currentIndex() + 1) % m_tabs->count());
+    });
+    nextTab->setShortcut(QKeySequence::NextChild);
+    QAction* previousTab = viewMenu->addAction(tr("&Previous Tab"), this, [this] {
+        if (m_tabs->count() > 1) {
+            m_tabs->setCurrentIndex((m_tabs->currentIndex() + m_tabs->count() - 1) %
+                                    m_tabs->count());
+        }
+    });
+    previousTab->setShortcut(QKeySequence::PreviousChild);
+    m_pageActions.append(nextTab);
+    m_pageActions.append(previousTab);
+
     QMenu* helpMenu = menuBar()->addMenu(tr("&Help"));
+    helpMenu->addAction(tr("&Keyboard Shortcuts"), this, &MainWindow::showShortcuts);
     QAction* about =
         helpMenu->addAction(tr("&About Checkpoint Studio"), this, &MainWindow::showAbout);
     about->setMenuRole(QAction::AboutRole);
@@ -271,86 +216,6 @@ QWidget* MainWindow::createWelcomePage() {
 
     layout->addStretch(3);
     return page;
-}
-
-QWidget* MainWindow::createStepBar() {
-    auto* bar = new QWidget;
-    bar->setObjectName(QStringLiteral("stepBar"));
-    auto* layout = new QHBoxLayout(bar);
-    layout->setContentsMargins(6, 4, 6, 6);
-    auto* label = new QLabel(tr("&Step:"));
-    m_stepCombo = new QComboBox;
-    m_stepCombo->setObjectName(QStringLiteral("stepSelector"));
-    m_stepCombo->setModel(new QStandardItemModel(m_stepCombo));
-    m_stepCombo->setSizeAdjustPolicy(QComboBox::AdjustToContents);
-    m_stepCombo->setAccessibleName(tr("Step"));
-    m_stepCombo->setToolTip(tr("Step of the run directory to show"));
-    label->setBuddy(m_stepCombo);
-    layout->addWidget(label);
-    layout->addWidget(m_stepCombo);
-    // The step's items (CheckpointManager steps with named items: state, metrics, ...).
-    m_stepItemsLabel = new QLabel;
-    m_stepItemsLabel->setObjectName(QStringLiteral("stepItems"));
-    m_stepItemsLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    layout->addSpacing(12);
-    layout->addWidget(m_stepItemsLabel);
-    layout->addStretch(1);
-    // Programmatic changes are made under a QSignalBlocker, so this is a user's choice (mouse,
-    // keyboard, wheel) or a test's setCurrentIndex().
-    connect(m_stepCombo, &QComboBox::currentIndexChanged, this, &MainWindow::openSelectedStep);
-    bar->hide();
-    return bar;
-}
-
-void MainWindow::updateStepSelector() {
-    const QSignalBlocker blocker(m_stepCombo);
-    auto* model = qobject_cast<QStandardItemModel*>(m_stepCombo->model());
-    model->clear();
-    if (!m_checkpoint || m_checkpoint->steps.empty()) {
-        m_stepBar->hide();
-        return;
-    }
-    int current = -1;
-    for (const StepEntry& entry : m_checkpoint->steps) {
-        const QString step = toQString(entry.step);
-        auto* item = new QStandardItem(entry.complete ? step : tr("%1 (incomplete)").arg(step));
-        item->setData(step, Qt::UserRole);
-        item->setToolTip(fromFsPath(entry.path));
-        if (!entry.complete) item->setFlags(item->flags() & ~Qt::ItemIsEnabled);
-        if (m_checkpoint->step && entry.step == *m_checkpoint->step) current = model->rowCount();
-        model->appendRow(item);
-    }
-    m_stepCombo->setCurrentIndex(current);
-    QString items;
-    for (const auto& [key, value] : m_checkpoint->properties) {
-        if (key == "items") items = toQString(value);
-    }
-    m_stepItemsLabel->setText(items.isEmpty() ? QString() : tr("Items: %1").arg(items));
-    m_stepItemsLabel->setVisible(!items.isEmpty());
-    m_stepBar->show();
-}
-
-void MainWindow::openSelectedStep(int index) {
-    if (index < 0 || m_currentPath.isEmpty()) return;
-    const QString step = m_stepCombo->itemData(index, Qt::UserRole).toString();
-    if (m_checkpoint && m_checkpoint->step && toQString(*m_checkpoint->step) == step && !m_opening)
-        return;
-    // The root is already in Open Recent if it belongs there.
-    openPath(m_currentPath, step.toStdString(), Recent::kSkip);
-}
-
-void MainWindow::fitColumns() {
-    // Widths that fit typical values ("bfloat16", "(4096, 11008)", "1023.9 MiB") without
-    // measuring every row, which would be slow for huge trees.
-    const QFontMetrics metrics(m_view->font());
-    const int padding = 3 * metrics.horizontalAdvance(QLatin1Char('M'));
-    auto fit = [&](int column, const QString& sample) {
-        m_view->header()->resizeSection(column, metrics.horizontalAdvance(sample) + padding);
-    };
-    fit(TreeModel::kKindColumn, QStringLiteral("scalar"));
-    fit(TreeModel::kDTypeColumn, QStringLiteral("float8_e4m3fn"));
-    fit(TreeModel::kShapeColumn, QStringLiteral("(32, 4096, 11008)"));
-    fit(TreeModel::kSizeColumn, QStringLiteral("1023.9 MiB"));
 }
 
 void MainWindow::chooseFile() {
@@ -422,6 +287,31 @@ void MainWindow::showAbout() {
                                 QLatin1String(qVersion())));
 }
 
+void MainWindow::showShortcuts() {
+    QMessageBox::information(
+        this, tr("Keyboard Shortcuts"),
+        tr("<table cellpadding=2>"
+           "<tr><td><b>%1</b></td><td>Open a checkpoint file</td></tr>"
+           "<tr><td><b>%2</b></td><td>Open a checkpoint or run directory</td></tr>"
+           "<tr><td><b>%3</b></td><td>Close the tab</td></tr>"
+           "<tr><td><b>%4</b> / <b>%5</b></td><td>Next / previous tab</td></tr>"
+           "<tr><td><b>%6</b></td><td>Filter key paths (Esc clears, Down moves to the "
+           "tree)</td></tr>"
+           "<tr><td><b>%7</b></td><td>Copy the selected key path (in the tree: %8)</td></tr>"
+           "<tr><td><b>Arrows, Page Up/Down, Home/End</b></td><td>Move in the tree; Left/Right "
+           "collapse and expand; typing jumps to a name</td></tr>"
+           "<tr><td><b>Alt+S</b></td><td>Step selector of a run directory</td></tr>"
+           "</table>")
+            .arg(QKeySequence(QKeySequence::Open).toString(QKeySequence::NativeText),
+                 QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O).toString(QKeySequence::NativeText),
+                 QKeySequence(QKeySequence::Close).toString(QKeySequence::NativeText),
+                 QKeySequence(QKeySequence::NextChild).toString(QKeySequence::NativeText),
+                 QKeySequence(QKeySequence::PreviousChild).toString(QKeySequence::NativeText),
+                 QKeySequence(QKeySequence::Find).toString(QKeySequence::NativeText),
+                 QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_C).toString(QKeySequence::NativeText),
+                 QKeySequence(QKeySequence::Copy).toString(QKeySequence::NativeText)));
+}
+
 bool MainWindow::openPath(const QString& path, std::optional<std::string> step, Recent recent) {
     if (path.trimmed().isEmpty()) {
         reportError(tr("Nothing to open."), invalidArgumentError("no path was given"));
@@ -429,74 +319,129 @@ bool MainWindow::openPath(const QString& path, std::optional<std::string> step, 
     }
     // absoluteFilePath() does not touch the disk; openCheckpoint does, on a worker thread.
     const QString absolute = QDir::cleanPath(QFileInfo(path).absoluteFilePath());
-    const std::uint64_t generation = ++m_openGeneration;
-    setOpening(true, step ? tr("%1 (step %2)").arg(absolute, toQString(*step)) : absolute);
-    OpenOptions options;
-    options.step = std::move(step);
-    runInBackground(
-        this,
-        [fsPath = toFsPath(absolute), options] {
-            OpenOutcome outcome{openCheckpoint(fsPath, options), {}};
-            if (outcome.checkpoint.isOk())
-                outcome.summary = summarizeTree(outcome.checkpoint->tree);
-            return outcome;
-        },
-        [this, generation, absolute, recent](OpenOutcome outcome) {
-            if (generation != m_openGeneration) return;  // superseded by a later openPath()
-            finishOpen(absolute, recent, std::move(outcome));
-        });
+    CheckpointPage* page = pageForPath(absolute);
+    if (page && !step && !page->isOpening()) {
+        // Already open: bring it forward.
+        m_tabs->setCurrentWidget(page);
+        QMetaObject::invokeMethod(
+            this, [this, absolute] { emit checkpointOpened(absolute); }, Qt::QueuedConnection);
+        return true;
+    }
+    if (!page) page = addPage();
+    m_recordOnOpen.removeAll(page);
+    if (recent == Recent::kRecord) m_recordOnOpen.append(page);
+    m_tabs->setCurrentWidget(page);
+    statusBar()->showMessage(
+        tr("Opening %1\u2026").arg(step ? tr("%1 (step %2)").arg(absolute, toQString(*step))
+                                        : absolute));
+    page->open(absolute, std::move(step));
+    updatePageTitle(page);
     return true;
 }
 
-void MainWindow::setOpening(bool opening, const QString& path) {
-    m_opening = opening;
-    m_busyBar->setVisible(opening);
-    if (opening) {
-        statusBar()->showMessage(tr("Opening %1\u2026").arg(path));
-    } else {
-        statusBar()->clearMessage();
-    }
+CheckpointPage* MainWindow::addPage() {
+    auto* page = new CheckpointPage;
+    if (m_previewTab) page->arrayPreview()->setPreferredTab(*m_previewTab);
+    connect(page, &CheckpointPage::opened, this,
+            [this, page](const QString& path) { pageOpened(page, path); });
+    connect(page, &CheckpointPage::openFailed, this,
+            [this, page](const QString& path, const Status& status) {
+                pageFailed(page, path, status);
+            });
+    connect(page, &CheckpointPage::openingChanged, this, [this, page] {
+        updatePageTitle(page);
+        if (page == currentPage()) updateStatus();
+    });
+    connect(page, &CheckpointPage::summaryChanged, this, [this, page] {
+        if (page == currentPage()) updateStatus();
+    });
+    m_tabs->addTab(page, QString());
+    m_stack->setCurrentWidget(m_tabs);
+    return page;
 }
 
-void MainWindow::finishOpen(const QString& path, Recent recent, OpenOutcome outcome) {
-    setOpening(false);
-    if (!outcome.checkpoint.isOk()) {
-        const Status status = outcome.checkpoint.status();
-        if (status.code() == StatusCode::kNotFound) {
-            m_recentFiles.remove(path);
-            rebuildRecentMenu();
-        }
-        updateStepSelector();  // back to the step still shown
-        reportError(tr("Could not open \u201c%1\u201d.").arg(displayName(path)), status);
-        return;
-    }
-    if (!outcome.checkpoint->tree) {
-        updateStepSelector();
-        reportError(tr("Could not open \u201c%1\u201d.").arg(displayName(path)),
-                    internalError("the reader returned no tree"));
-        return;
-    }
-    m_checkpoint = std::make_shared<const Checkpoint>(std::move(outcome.checkpoint).value());
-    m_summary = outcome.summary;
-    m_currentPath = path;
-
-    m_model->setRoot(m_checkpoint->tree);
-    if (m_model->rowCount() == 1) m_view->expand(m_model->index(0, 0));
-    m_stack->setCurrentWidget(m_splitter);
-    updateStepSelector();
-    updateDetails();
-
-    setWindowTitle(tr("%1 \u2014 Checkpoint Studio").arg(displayName(path)));
-    m_summaryLabel->setText(summaryFor(*m_checkpoint, m_summary));
-    QStringList warnings;
-    for (const std::string& warning : m_checkpoint->warnings) warnings.append(toQString(warning));
-    m_summaryLabel->setToolTip(warnings.join(QLatin1Char('\n')));
-
-    if (recent == Recent::kRecord) {
+void MainWindow::pageOpened(CheckpointPage* page, const QString& path) {
+    statusBar()->clearMessage();
+    if (m_recordOnOpen.removeAll(page) > 0) {
         m_recentFiles.add(path);
         rebuildRecentMenu();
     }
+    updatePageTitle(page);
+    if (page == currentPage()) currentPageChanged();
     emit checkpointOpened(path);
+}
+
+void MainWindow::pageFailed(CheckpointPage* page, const QString& path, const Status& status) {
+    statusBar()->clearMessage();
+    m_recordOnOpen.removeAll(page);
+    if (status.code() == StatusCode::kNotFound) {
+        m_recentFiles.remove(path);
+        rebuildRecentMenu();
+    }
+    const QString context = tr("Could not open \u201c%1\u201d.").arg(displayName(path));
+    if (!page->hasContent()) closePage(m_tabs->indexOf(page));  // nothing to show in it
+    reportError(context, status);
+}
+
+int MainWindow::pageCount() const {
+    return m_tabs->count();
+}
+
+CheckpointPage* MainWindow::page(int index) const {
+    return qobject_cast<CheckpointPage*>(m_tabs->widget(index));
+}
+
+CheckpointPage* MainWindow::currentPage() const {
+    return qobject_cast<CheckpointPage*>(m_tabs->currentWidget());
+}
+
+CheckpointPage* MainWindow::pageForPath(const QString& path) const {
+    for (int i = 0; i < m_tabs->count(); ++i) {
+        CheckpointPage* candidate = page(i);
+        if (candidate && candidate->path() == path) return candidate;
+    }
+    return nullptr;
+}
+
+void MainWindow::closePage(int index) {
+    CheckpointPage* closing = page(index);
+    if (!closing) return;
+    m_recordOnOpen.removeAll(closing);
+    m_tabs->removeTab(index);
+    // Its pending results must not reach the window; deleting the page cancels its jobs and
+    // drops their late results (runInBackground).
+    disconnect(closing, nullptr, this, nullptr);
+    closing->deleteLater();
+    currentPageChanged();
+}
+
+void MainWindow::updatePageTitle(CheckpointPage* page) {
+    const int index = m_tabs->indexOf(page);
+    if (index < 0) return;
+    QString title = page->displayName();
+    if (page->checkpoint() && page->checkpoint()->step) {
+        title += QStringLiteral(" @ ") + toQString(*page->checkpoint()->step);
+    }
+    if (page->isOpening()) title += QStringLiteral(" \u2026");
+    m_tabs->setTabText(index, title);
+    m_tabs->setTabToolTip(index, page->path());
+}
+
+void MainWindow::currentPageChanged() {
+    CheckpointPage* page = currentPage();
+    m_stack->setCurrentWidget(page ? static_cast<QWidget*>(m_tabs) : m_welcome);
+    for (QAction* action : m_pageActions) action->setEnabled(page != nullptr);
+    setWindowTitle(page && page->hasContent()
+                       ? tr("%1 \u2014 Checkpoint Studio").arg(page->displayName())
+                       : tr("Checkpoint Studio"));
+    updateStatus();
+}
+
+void MainWindow::updateStatus() {
+    CheckpointPage* page = currentPage();
+    m_summaryLabel->setText(page ? page->summaryText() : QString());
+    m_summaryLabel->setToolTip(page ? page->warningsText() : QString());
+    m_busyBar->setVisible(page && page->isOpening());
 }
 
 void MainWindow::reportError(const QString& context, const Status& status) {
@@ -514,39 +459,62 @@ void MainWindow::reportError(const QString& context, const Status& status) {
     box->open();
 }
 
-void MainWindow::updateDetails() {
-    const QModelIndex current = m_view->currentIndex();
-    if (current.isValid()) {
-        m_details->showNode(m_model->nodeAt(current), m_model->keyPathAt(current));
-        m_preview->showNode(m_model->nodeAt(current), m_model->keyPathAt(current));
-    } else if (m_checkpoint) {
-        m_details->showCheckpoint(*m_checkpoint, m_summary);
-        m_preview->showHint(tr("Select an array to preview its values."));
-    } else {
-        m_details->showHint(tr("No checkpoint open."));
-        m_preview->showHint(tr("No checkpoint open."));
-    }
+bool MainWindow::isOpening() const {
+    CheckpointPage* page = currentPage();
+    return page && page->isOpening();
 }
 
 void MainWindow::expandToDepth(int depth) {
-    m_view->expandToDepth(depth);
+    if (CheckpointPage* page = currentPage()) page->expandToDepth(depth);
 }
 
 bool MainWindow::selectKeyPath(const KeyPath& path) {
-    const QModelIndex index = m_model->indexForKeyPath(path);
-    if (!index.isValid()) return false;
-    m_view->scrollTo(index);
-    m_view->setCurrentIndex(index);
-    return true;
+    CheckpointPage* page = currentPage();
+    return page && page->selectKeyPath(path);
 }
 
 bool MainWindow::selectFirstArray() {
-    const std::optional<KeyPath> path = firstArrayPath(m_model->root());
-    return path && selectKeyPath(*path);
+    CheckpointPage* page = currentPage();
+    return page && page->selectFirstArray();
+}
+
+QString MainWindow::currentPath() const {
+    CheckpointPage* page = currentPage();
+    return page && page->hasContent() ? page->path() : QString();
+}
+
+std::shared_ptr<const Checkpoint> MainWindow::checkpoint() const {
+    CheckpointPage* page = currentPage();
+    return page ? page->checkpoint() : nullptr;
 }
 
 QString MainWindow::summaryText() const {
     return m_summaryLabel->text();
+}
+
+TreeModel* MainWindow::model() const {
+    CheckpointPage* page = currentPage();
+    return page ? page->model() : nullptr;
+}
+
+QTreeView* MainWindow::treeView() const {
+    CheckpointPage* page = currentPage();
+    return page ? page->treeView() : nullptr;
+}
+
+DetailsPane* MainWindow::detailsPane() const {
+    CheckpointPage* page = currentPage();
+    return page ? page->detailsPane() : nullptr;
+}
+
+ArrayPreview* MainWindow::arrayPreview() const {
+    CheckpointPage* page = currentPage();
+    return page ? page->arrayPreview() : nullptr;
+}
+
+QComboBox* MainWindow::stepSelector() const {
+    CheckpointPage* page = currentPage();
+    return page ? page->stepSelector() : nullptr;
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent* event) {

@@ -1,25 +1,29 @@
 // MainWindow: the Checkpoint Studio browser window.
 //
-// A tree of the open checkpoint (TreeModel in a QTreeView) above a DetailsPane and an ArrayPreview
-// (statistics, histogram, heatmap, line, table; computed off the GUI thread) for the selected
-// node, a status bar summarising the checkpoint, and File/Help menus with Open Recent. Files and
-// directories dropped on the window are opened.
+// Each open checkpoint is a tab (a CheckpointPage: step bar, filter bar, tree, details and array
+// preview); a welcome page with Open buttons and recent checkpoints shows when none is open. The
+// status bar summarises the current tab; File/Edit/View/Help menus carry Open, Open Recent, Close
+// Tab, Copy Key Path, Find (the filter box) and About. Files and directories dropped on the window
+// are opened.
 //
-// A run directory (Orbax CheckpointManager root, flax checkpoint_<N> files) opens at its latest
-// complete step; a "Step" selector above the tree lists its steps (incomplete ones disabled) and
-// re-opens the same root at the chosen step through openPath(). It is hidden for checkpoints
-// without steps.
+// openPath() opens a checkpoint in a new tab, or, when that path is already open, brings its tab
+// forward (and switches it to `step` when one is given). A run directory (Orbax
+// CheckpointManager root, flax checkpoint_<N> files) opens at its latest complete step; its tab's
+// "Step" selector re-opens it at another step, keeping the selected key path.
 //
-// Opening is asynchronous: openPath() starts ckpt::openCheckpoint (and the tree summary) on the
-// global thread pool and returns at once; the result comes back by a queued call, guarded so that
-// a destroyed window is never called. Exactly one of checkpointOpened() or errorOccurred() is
-// emitted for each openPath() that returns true, unless a later openPath() supersedes it (then
-// only the later one reports). Errors also show a window-modal, non-blocking message box unless
-// setErrorDialogsEnabled(false) was called (tests, --screenshot).
+// Opening is asynchronous (see CheckpointPage): exactly one of checkpointOpened() or
+// errorOccurred() is emitted for each openPath() that returns true, unless a later request for the
+// same tab supersedes it. A tab whose first open fails is closed again. Errors also show a
+// window-modal, non-blocking message box unless setErrorDialogsEnabled(false) was called (tests,
+// --screenshot).
 //
-// Ownership: the window shares the opened Checkpoint with its model. GUI thread only.
+// The accessors model(), treeView(), detailsPane(), arrayPreview(), stepSelector() and the
+// selection helpers act on the current tab and return null / false when no tab is open.
+//
+// Ownership: the window owns its pages. GUI thread only.
 #pragma once
 
+#include <QList>
 #include <QMainWindow>
 #include <QString>
 #include <QStringList>
@@ -32,6 +36,7 @@
 #include "ckpt/core/keypath.h"
 #include "ckpt/core/status.h"
 #include "ckpt/core/tree.h"
+#include "previews/array_preview.h"
 #include "views/recent_files.h"
 
 class QAction;
@@ -39,13 +44,13 @@ class QComboBox;
 class QLabel;
 class QMenu;
 class QProgressBar;
-class QSplitter;
 class QStackedWidget;
+class QTabWidget;
 class QTreeView;
 
 namespace ckpt::ui {
 
-class ArrayPreview;
+class CheckpointPage;
 class DetailsPane;
 class TreeModel;
 
@@ -67,36 +72,51 @@ public:
     bool openPath(const QString& path, Recent recent = Recent::kRecord) {
         return openPath(path, std::nullopt, recent);
     }
-    bool isOpening() const { return m_opening; }
+    // Whether the current tab is opening (a checkpoint or another step).
+    bool isOpening() const;
 
     // Whether errors also pop up a message box (default true).
     void setErrorDialogsEnabled(bool enabled) { m_errorDialogsEnabled = enabled; }
     bool errorDialogsEnabled() const { return m_errorDialogsEnabled; }
 
+    // The preview tab new tabs start on (ArrayPreview::setPreferredTab).
+    void setPreferredPreviewTab(ArrayPreview::Tab tab) { m_previewTab = tab; }
+
+    // The tabs.
+    QTabWidget* tabs() const { return m_tabs; }
+    int pageCount() const;
+    CheckpointPage* page(int index) const;
+    CheckpointPage* currentPage() const;
+    // The tab showing `path` (absolute, as openPath() made it), or null.
+    CheckpointPage* pageForPath(const QString& path) const;
+    void closePage(int index);
+
+    // On the current tab (false / nothing when none is open):
     // Expands the tree to `depth` levels below the top level (QTreeView::expandToDepth).
     void expandToDepth(int depth);
-    // Selects (expanding its parents) the node at `path`; false if there is none.
+    // Selects (expanding its parents) the node at `path`; false if there is none or it is
+    // filtered out.
     bool selectKeyPath(const KeyPath& path);
     // Selects the first array leaf in tree order; false if the checkpoint has no array.
     bool selectFirstArray();
 
-    // The path of the open checkpoint as given to openPath() (absolute), or empty.
-    QString currentPath() const { return m_currentPath; }
-    std::shared_ptr<const Checkpoint> checkpoint() const { return m_checkpoint; }
+    // The path of the current tab's checkpoint as given to openPath() (absolute), or empty.
+    QString currentPath() const;
+    std::shared_ptr<const Checkpoint> checkpoint() const;
     // The text of the last error reported, or empty.
     QString lastError() const { return m_lastError; }
-    // The status bar's summary ("flax · single file · 12 leaves · …"), or empty.
+    // The status bar's summary of the current tab ("flax · single file · 12 leaves · …").
     QString summaryText() const;
     QStringList recentFiles() const { return m_recentFiles.paths(); }
 
-    TreeModel* model() const { return m_model; }
-    QTreeView* treeView() const { return m_view; }
-    DetailsPane* detailsPane() const { return m_details; }
-    ArrayPreview* arrayPreview() const { return m_preview; }
+    TreeModel* model() const;
+    QTreeView* treeView() const;
+    DetailsPane* detailsPane() const;
+    ArrayPreview* arrayPreview() const;
     QMenu* recentMenu() const { return m_recentMenu; }
-    // The "Step" selector (hidden unless the open checkpoint has steps); item data
+    // The current tab's "Step" selector (hidden unless its checkpoint has steps); item data
     // (Qt::UserRole) is the step as written.
-    QComboBox* stepSelector() const { return m_stepCombo; }
+    QComboBox* stepSelector() const;
 
 signals:
     void checkpointOpened(const QString& path);
@@ -107,31 +127,22 @@ protected:
     void dropEvent(QDropEvent* event) override;
 
 private:
-    struct OpenOutcome;
-
     void createActions();
     QWidget* createWelcomePage();
     void chooseFile();
     void chooseDirectory();
     void rebuildRecentMenu();
     void showAbout();
-    void updateDetails();
-    void setOpening(bool opening, const QString& path = {});
-    void finishOpen(const QString& path, Recent recent, OpenOutcome outcome);
+    void showShortcuts();
+    CheckpointPage* addPage();
+    void pageOpened(CheckpointPage* page, const QString& path);
+    void pageFailed(CheckpointPage* page, const QString& path, const Status& status);
+    void currentPageChanged();
+    void updatePageTitle(CheckpointPage* page);
+    void updateStatus();
     void reportError(const QString& context, const Status& status);
-    void fitColumns();
-    QWidget* createStepBar();
-    void updateStepSelector();
-    void openSelectedStep(int index);
 
-    TreeModel* m_model = nullptr;
-    QTreeView* m_view = nullptr;
-    DetailsPane* m_details = nullptr;
-    ArrayPreview* m_preview = nullptr;
-    QSplitter* m_splitter = nullptr;
-    QWidget* m_stepBar = nullptr;
-    QComboBox* m_stepCombo = nullptr;
-    QLabel* m_stepItemsLabel = nullptr;
+    QTabWidget* m_tabs = nullptr;
     QStackedWidget* m_stack = nullptr;
     QWidget* m_welcome = nullptr;
     QLabel* m_summaryLabel = nullptr;
@@ -139,15 +150,14 @@ private:
     QMenu* m_recentMenu = nullptr;
     QAction* m_clearRecentAction = nullptr;
     QLabel* m_welcomeRecent = nullptr;
+    QList<QAction*> m_pageActions;  // enabled only while a tab is open
+    // Pages whose pending open goes to Open Recent once it succeeds.
+    QList<CheckpointPage*> m_recordOnOpen;
 
     RecentFiles m_recentFiles;
-    std::shared_ptr<const Checkpoint> m_checkpoint;
-    TreeSummary m_summary;
-    QString m_currentPath;
     QString m_lastError;
-    std::uint64_t m_openGeneration = 0;
-    bool m_opening = false;
     bool m_errorDialogsEnabled = true;
+    std::optional<ArrayPreview::Tab> m_previewTab;
 };
 
 }  // namespace ckpt::ui
