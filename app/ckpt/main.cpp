@@ -20,6 +20,42 @@ void addSource(CLI::App* cmd, ckpt::cli::SourceArgs& source) {
                     "In a directory of steps, open this step instead of the latest");
 }
 
+// The writer options `convert` and `apply` share (ckpt::WriteOptions).
+void addWriterOptions(CLI::App* cmd, ckpt::cli::WriterArgs& writer) {
+    cmd->add_flag("--overwrite", writer.overwrite,
+                  "Replace an existing output (flax steps: also write an older step and "
+                  "delete newer ones, as flax does)");
+    cmd->add_option("--write-step", writer.writeStep,
+                    "Write step STEP of a run directory DST: flax DST/checkpoint_<STEP> "
+                    "(flax.training.checkpoints rules), orbax DST/<STEP>/default "
+                    "(a CheckpointManager step)");
+    cmd->add_option("--keep", writer.keep,
+                    "with --write-step: keep this many newest steps (flax keep, Orbax max_to_keep; 0 = all)");
+    cmd->add_option("--keep-every-n-steps", writer.keepEveryNSteps,
+                    "with --write-step: also keep old steps this many apart (flax keep_every_n_steps, Orbax keep_period)");
+    cmd->add_option("--flax-sequences", writer.flaxSequences,
+                    "flax: lists/tuples as 'state-dict' maps keyed \"0\",\"1\",... (what "
+                    "flax writes) or msgpack 'array's")
+        ->check(CLI::IsMember({"state-dict", "array"}));
+    cmd->add_option("--flax-max-chunk-bytes", writer.flaxMaxChunkBytes,
+                    "flax: split arrays larger than this into flax's chunked form "
+                    "(default 2^30, as flax)");
+    cmd->add_option("--orbax-zarr", writer.orbaxZarr,
+                    "orbax: zarr version of the arrays, 3 (default) or 2 (orbax's v0 "
+                    "API default)")
+        ->check(CLI::IsMember({2, 3}));
+    cmd->add_option("--orbax-chunk-bytes", writer.orbaxChunkBytes,
+                    "orbax: split arrays larger than this into zarr chunks of at most "
+                    "this many bytes (default 64 MiB)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_flag("--orbax-no-ocdbt", writer.orbaxNoOcdbt,
+                  "orbax: one directory per array instead of one OCDBT database");
+    cmd->add_option("--hdf5-compression", writer.hdf5Compression,
+                    "hdf5: compression of chunked datasets: zstd (default; filter 32015, "
+                    "as hdf5plugin), gzip or none")
+        ->check(CLI::IsMember({"zstd", "gzip", "none"}));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -84,39 +120,23 @@ int main(int argc, char** argv) {
         CLI::IsMember(ckpt::FormatRegistry::builtin().writerNames()));
     convertCmd->add_option("--subtree", convert.subtrees,
                            "Keep only this subtree (repeatable); KEYPATH syntax");
-    convertCmd->add_flag("--overwrite", convert.overwrite,
-                         "Replace an existing output (flax steps: also write an older step and "
-                         "delete newer ones, as flax does)");
-    convertCmd->add_option("--write-step", convert.writeStep,
-                           "Write step STEP of a run directory DST: flax DST/checkpoint_<STEP> "
-                           "(flax.training.checkpoints rules), orbax DST/<STEP>/default "
-                           "(a CheckpointManager step)");
-    convertCmd->add_option("--keep", convert.keep,
-                           "with --write-step: keep this many newest steps (flax keep, Orbax max_to_keep; 0 = all)");
-    convertCmd->add_option("--keep-every-n-steps", convert.keepEveryNSteps,
-                           "with --write-step: also keep old steps this many apart (flax keep_every_n_steps, Orbax keep_period)");
-    convertCmd->add_option("--flax-sequences", convert.flaxSequences,
-                           "flax: lists/tuples as 'state-dict' maps keyed \"0\",\"1\",... (what "
-                           "flax writes) or msgpack 'array's")
-        ->check(CLI::IsMember({"state-dict", "array"}));
-    convertCmd->add_option("--flax-max-chunk-bytes", convert.flaxMaxChunkBytes,
-                           "flax: split arrays larger than this into flax's chunked form "
-                           "(default 2^30, as flax)");
-    convertCmd->add_option("--orbax-zarr", convert.orbaxZarr,
-                           "orbax: zarr version of the arrays, 3 (default) or 2 (orbax's v0 "
-                           "API default)")
-        ->check(CLI::IsMember({2, 3}));
-    convertCmd->add_option("--orbax-chunk-bytes", convert.orbaxChunkBytes,
-                           "orbax: split arrays larger than this into zarr chunks of at most "
-                           "this many bytes (default 64 MiB)")
-        ->check(CLI::PositiveNumber);
-    convertCmd->add_flag("--orbax-no-ocdbt", convert.orbaxNoOcdbt,
-                         "orbax: one directory per array instead of one OCDBT database");
-    convertCmd->add_option("--hdf5-compression", convert.hdf5Compression,
-                           "hdf5: compression of chunked datasets: zstd (default; filter 32015, "
-                           "as hdf5plugin), gzip or none")
-        ->check(CLI::IsMember({"zstd", "gzip", "none"}));
+    addWriterOptions(convertCmd, convert);
     convertCmd->footer(kKeyPathHelp);
+
+    ckpt::cli::ApplyArgs apply;
+    auto* applyCmd = app.add_subcommand(
+        "apply", "Apply an edit recipe (JSON; see README) to SRC and write the result to DST");
+    applyCmd->add_option("RECIPE", apply.recipe,
+                         "Recipe file: {\"ckpt_studio_recipe\": 1, \"steps\": [...]}")
+        ->required();
+    addSource(applyCmd, apply.source);
+    applyCmd->add_option("DST", apply.target,
+                         "Output file (or directory with --write-step); never SRC or inside it")
+        ->required();
+    applyCmd->add_option("--to", apply.to, "Output format (default: the source's format)")
+        ->check(CLI::IsMember(ckpt::FormatRegistry::builtin().writerNames()));
+    addWriterOptions(applyCmd, apply);
+    applyCmd->footer(kKeyPathHelp);
 
     try {
         app.parse(argc, argv);
@@ -136,5 +156,6 @@ int main(int argc, char** argv) {
     if (showCmd->parsed()) return ckpt::cli::runShow(show, std::cout, std::cerr);
     if (catCmd->parsed()) return ckpt::cli::runCat(cat, std::cout, std::cerr);
     if (convertCmd->parsed()) return ckpt::cli::runConvert(convert, std::cout, std::cerr);
+    if (applyCmd->parsed()) return ckpt::cli::runApply(apply, std::cout, std::cerr);
     return 2;
 }

@@ -1,9 +1,12 @@
 #include "commands.h"
 
+#include <fstream>
 #include <iomanip>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "ckpt/core/edit.h"
 #include "ckpt/core/format.h"
 #include "ckpt/core/keypath.h"
 #include "ckpt/core/stats.h"
@@ -429,17 +432,9 @@ int runCat(const CatArgs& args, std::ostream& out, std::ostream& err) {
     return 0;
 }
 
-int runConvert(const ConvertArgs& args, std::ostream& out, std::ostream& err) {
-    auto ckpt = openSource(args.source);
-    if (!ckpt.isOk()) return fail(err, ckpt.status());
-    std::vector<KeyPath> paths;
-    for (const auto& text : args.subtrees) {
-        auto p = parseKeyPath(text);
-        if (!p.isOk()) return fail(err, p.status());
-        paths.push_back(*p);
-    }
-    auto tree = selectSubtrees(ckpt->tree, paths);
-    if (!tree.isOk()) return fail(err, tree.status().withContext(ckpt->path.string()));
+namespace {
+
+WriteOptions writeOptionsFrom(const WriterArgs& args) {
     WriteOptions options;
     options.overwrite = args.overwrite;
     options.step = args.writeStep;
@@ -451,14 +446,77 @@ int runConvert(const ConvertArgs& args, std::ostream& out, std::ostream& err) {
     options.orbaxOcdbt = !args.orbaxNoOcdbt;
     if (args.orbaxChunkBytes) options.orbaxMaxChunkBytes = *args.orbaxChunkBytes;
     options.hdf5Compression = args.hdf5Compression;
-    Status s = writeCheckpoint(*tree, args.target, args.to, options);
+    return options;
+}
+
+// Writes `tree` and prints what was written (convert and apply).
+int writeTree(const NodePtr& tree, const std::filesystem::path& target, const std::string& format,
+              const WriterArgs& args, std::ostream& out, std::ostream& err) {
+    Status s = writeCheckpoint(tree, target, format, writeOptionsFrom(args));
     if (!s.isOk()) return fail(err, s);
-    const TreeSummary summary = summarizeTree(*tree);
+    const TreeSummary summary = summarizeTree(tree);
     out << "wrote " << summary.leafCount << " leaves (" << humanBytes(summary.byteCount) << ") to "
-        << args.target.string();
+        << target.string();
     if (args.writeStep) out << " (step " << *args.writeStep << ")";
-    out << " as " << args.to << "\n";
+    out << " as " << format << "\n";
     return 0;
+}
+
+// `inner` is `outer` or somewhere below it (both made absolute and normalised).
+bool isSameOrInside(const std::filesystem::path& inner, const std::filesystem::path& outer) {
+    std::error_code ec;
+    const auto a = std::filesystem::weakly_canonical(std::filesystem::absolute(inner), ec);
+    const auto b = std::filesystem::weakly_canonical(std::filesystem::absolute(outer), ec);
+    auto ai = a.begin();
+    for (auto bi = b.begin(); bi != b.end(); ++bi, ++ai) {
+        if (bi->empty() && std::next(bi) == b.end()) break;  // trailing separator
+        if (ai == a.end() || *ai != *bi) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+int runConvert(const ConvertArgs& args, std::ostream& out, std::ostream& err) {
+    auto ckpt = openSource(args.source);
+    if (!ckpt.isOk()) return fail(err, ckpt.status());
+    std::vector<KeyPath> paths;
+    for (const auto& text : args.subtrees) {
+        auto p = parseKeyPath(text);
+        if (!p.isOk()) return fail(err, p.status());
+        paths.push_back(*p);
+    }
+    auto tree = selectSubtrees(ckpt->tree, paths);
+    if (!tree.isOk()) return fail(err, tree.status().withContext(ckpt->path.string()));
+    return writeTree(*tree, args.target, args.to, args, out, err);
+}
+
+int runApply(const ApplyArgs& args, std::ostream& out, std::ostream& err) {
+    std::ifstream in(args.recipe, std::ios::binary);
+    if (!in) return fail(err, ioError("cannot read recipe " + args.recipe.string()));
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    auto steps = recipeFromJson(text);
+    if (!steps.isOk()) return fail(err, steps.status().withContext(args.recipe.string()));
+    auto ckpt = openSource(args.source);
+    if (!ckpt.isOk()) return fail(err, ckpt.status());
+    // The source of an edit is never modified: refuse targets that are it, inside it, or (when
+    // a whole directory would be replaced) around it.
+    for (const auto& src : {ckpt->root, ckpt->path}) {
+        const bool clash = isSameOrInside(args.target, src) ||
+                           (!args.writeStep && isSameOrInside(src, args.target));
+        if (clash) {
+            return fail(err, invalidArgumentError(
+                                 "the target " + args.target.string() + " overlaps the source " +
+                                 src.string() + "; apply never modifies its source, write "
+                                 "elsewhere"));
+        }
+    }
+    auto tree = applyRecipe(ckpt->tree, *steps);
+    if (!tree.isOk()) return fail(err, tree.status().withContext(args.recipe.string()));
+    const std::string format = args.to.empty() ? ckpt->format : args.to;
+    out << "applied " << steps->size() << (steps->size() == 1 ? " step" : " steps") << " from "
+        << args.recipe.string() << "\n";
+    return writeTree(*tree, args.target, format, args, out, err);
 }
 
 }  // namespace ckpt::cli

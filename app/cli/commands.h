@@ -47,11 +47,8 @@ struct CatArgs {
     std::string keyPath;
 };
 
-struct ConvertArgs {
-    SourceArgs source;
-    std::filesystem::path target;
-    std::string to;
-    std::vector<std::string> subtrees;
+// Writer options shared by `convert` and `apply` (see ckpt::WriteOptions).
+struct WriterArgs {
     bool overwrite = false;
     std::optional<std::string> writeStep;
     int keep = 0;
@@ -64,10 +61,28 @@ struct ConvertArgs {
     std::string hdf5Compression = "zstd";  // --hdf5-compression
 };
 
+struct ConvertArgs : WriterArgs {
+    SourceArgs source;
+    std::filesystem::path target;
+    std::string to;
+    std::vector<std::string> subtrees;
+};
+
+// `ckpt apply RECIPE SRC DST`: the recipe's edits applied in memory, then written like convert.
+struct ApplyArgs : WriterArgs {
+    std::filesystem::path recipe;
+    SourceArgs source;
+    std::filesystem::path target;
+    std::string to;  // empty = the source's format
+};
+
 int runInfo(const InfoArgs& args, std::ostream& out, std::ostream& err);
 int runTree(const TreeArgs& args, std::ostream& out, std::ostream& err);
 int runShow(const ShowArgs& args, std::ostream& out, std::ostream& err);
 int runCat(const CatArgs& args, std::ostream& out, std::ostream& err);
 int runConvert(const ConvertArgs& args, std::ostream& out, std::ostream& err);
+// Exit 1 without writing anything when the recipe does not parse or a step fails (the message
+// names the step), or when DST is SRC, inside it, or (without --write-step) a parent of it.
+int runApply(const ApplyArgs& args, std::ostream& out, std::ostream& err);
 
 }  // namespace ckpt::cli

@@ -176,6 +176,27 @@ private slots:
         QCOMPARE(image->at(60, 40), last);
     }
 
+    void sliceThatFitsTheReadBudgetIsReadOnce() {
+        // A chunk a format cannot decode in part is decoded once per read, so a downsampled slice
+        // must not be read display row by display row. Transposed, to check the cell mapping of
+        // a column-major block too: rows along axis 1, columns along axis 0.
+        const Shape shape{203, 301};
+        auto counting = std::make_shared<CountingSource>(
+            preview_test::makeSource(shape, preview_test::iota(203 * 301)));
+        auto image = ckpt::ui::readSliceImage(*counting, {1, 0, {0, 0}}, 64, 50);
+        QVERIFY(image.isOk());
+        QCOMPARE(counting->selections().size(), std::size_t{1});
+        QCOMPARE(image->rowStep, std::int64_t{5});  // ceil(301 / 64)
+        QCOMPARE(image->colStep, std::int64_t{5});  // ceil(203 / 50)
+        // Cell (1, 2): slice rows 5-9 (axis 1), columns 10-14 (axis 0); element [i, j] = 301 i + j.
+        double sum = 0;
+        for (int j = 5; j < 10; ++j)
+            for (int i = 10; i < 15; ++i) sum += 301.0 * i + j;
+        QCOMPARE(image->at(1, 2), sum / 25);
+        // The last, partial cell: slice row 300, columns 200-202.
+        QCOMPARE(image->at(60, 40), (301.0 * 200 + 300 + 301.0 * 201 + 300 + 301.0 * 202 + 300) / 3);
+    }
+
     void downsampledCellsKeepNonFiniteValuesVisible() {
         // 4 × 4 shown as 2 × 2: one block all NaN, one all +Inf, one mixed (mean of finite).
         const std::vector<double> values{kNaN, kNaN,  kInf, kInf,  //

@@ -17,8 +17,9 @@ namespace ckpt::ui {
 
 namespace {
 
-// Elements per read when a slice is streamed (bounds memory for very wide slices).
-constexpr std::int64_t kMaxReadElements = 1 << 22;
+// Bytes per read when a slice image is streamed (bounds memory for very large slices; the
+// default Orbax chunk cap, so one read can take a whole chunk's plane).
+constexpr std::uint64_t kMaxSliceReadBytes = std::uint64_t{64} << 20;
 // Bytes per block of the histogram's binning pass.
 constexpr std::uint64_t kBinningBlockBytes = 16ULL << 20;
 
@@ -215,41 +216,88 @@ Result<SliceImage> readSliceImage(const ArraySource& source, const SliceSpec& sp
     // Per cell: bit 0 NaN, bit 1 +Inf, bit 2 -Inf seen.
     std::vector<std::uint8_t> special(cells, 0);
 
+    // Reads are as large as kMaxSliceReadBytes allows: whole display columns, then as many whole
+    // display rows as fit (for the usual slice, the whole slice in one read). A storage chunk
+    // that cannot be decoded in part (zstd inside a zarr v3 shard, as Orbax writes) is decoded
+    // once per read that touches it, so one read per display row would decode the same chunk
+    // hundreds of times. Values are converted to doubles one line at a time, never the block.
+    const std::size_t item = itemSize(source.dtype());
+    const bool complex = isComplex(source.dtype());
+    const std::int64_t budget =
+        std::max<std::int64_t>(1, static_cast<std::int64_t>(kMaxSliceReadBytes / item));
+    const std::int64_t colsPerRead = std::max<std::int64_t>(
+        image.colStep, budget / image.rowStep / image.colStep * image.colStep);
+    const std::int64_t rowsPerRead =
+        colsPerRead >= image.cols
+            ? std::max<std::int64_t>(1, budget / image.rowStep / image.cols) * image.rowStep
+            : image.rowStep;
     // In the read block, rows and columns keep the array's axis order: when the row axis comes
     // after the column axis the block is column-major as displayed.
     const bool transposed = spec.rowAxis > spec.colAxis;
     const std::uint64_t total =
         static_cast<std::uint64_t>(image.rows) * static_cast<std::uint64_t>(image.cols);
     std::uint64_t done = 0;
-    std::vector<double> values;
-    for (int dr = 0; dr < image.displayRows; ++dr) {
-        const std::int64_t row0 = dr * image.rowStep;
-        const std::int64_t rowCount = std::min(image.rowStep, image.rows - row0);
-        // Whole display columns per read, at least one.
-        const std::int64_t colsPerRead = std::max<std::int64_t>(
-            image.colStep, kMaxReadElements / rowCount / image.colStep * image.colStep);
+    std::vector<double> line;
+    // Adds one line of the block (n values at slice positions pos, pos + 1, ... along the axis
+    // grouped by `step`) to the cells base + (position / step) * stride.
+    const auto addLine = [&](const std::byte* src, std::size_t n, std::size_t base,
+                             std::int64_t pos, std::int64_t step, std::size_t stride) {
+        line.resize(n);
+        if (complex) {
+            for (std::size_t i = 0; i < n; ++i) {
+                line[i] = std::abs(elementToComplex(source.dtype(), src + i * item));
+            }
+        } else {
+            elementsToDoubles(source.dtype(), src, n, line.data());
+        }
+        std::size_t i = 0;
+        while (i < n) {
+            const std::int64_t group = (pos + static_cast<std::int64_t>(i)) / step;
+            const std::size_t end =
+                std::min(n, static_cast<std::size_t>((group + 1) * step - pos));
+            double blockSum = 0;
+            std::uint32_t blockFinite = 0;
+            std::uint8_t blockSpecial = 0;
+            for (; i < end; ++i) {
+                const double v = line[i];
+                if (std::isfinite(v)) {
+                    blockSum += v;
+                    ++blockFinite;
+                } else {
+                    blockSpecial |= static_cast<std::uint8_t>(std::isnan(v) ? 1 : (v > 0 ? 2 : 4));
+                }
+            }
+            const std::size_t cell = base + static_cast<std::size_t>(group) * stride;
+            sum[cell] += blockSum;
+            finite[cell] += blockFinite;
+            special[cell] |= blockSpecial;
+        }
+    };
+    const auto displayCols = static_cast<std::size_t>(image.displayCols);
+    for (std::int64_t row0 = 0; row0 < image.rows; row0 += rowsPerRead) {
+        const std::int64_t rowCount = std::min(rowsPerRead, image.rows - row0);
         for (std::int64_t col0 = 0; col0 < image.cols; col0 += colsPerRead) {
             if (isCancelled(cancel)) return cancelledError("cancelled");
             const std::int64_t colCount = std::min(colsPerRead, image.cols - col0);
             CKPT_ASSIGN_OR_RETURN(
                 Array block,
                 source.read(spec.select(shape, row0, rowCount, col0, colCount), cancel));
-            values.clear();
-            appendDisplayValues(block, values);
-            for (std::int64_t r = 0; r < rowCount; ++r) {
+            const std::byte* data = block.elementPtr(0);
+            if (transposed) {
+                // Line c is slice column col0 + c, over rows row0 .. row0 + rowCount.
                 for (std::int64_t c = 0; c < colCount; ++c) {
-                    const std::int64_t i = transposed ? c * rowCount + r : r * colCount + c;
-                    const double v = values[static_cast<std::size_t>(i)];
-                    const std::size_t cell =
-                        static_cast<std::size_t>(dr) * static_cast<std::size_t>(image.displayCols) +
-                        static_cast<std::size_t>((col0 + c) / image.colStep);
-                    if (std::isfinite(v)) {
-                        sum[cell] += v;
-                        ++finite[cell];
-                    } else {
-                        special[cell] |=
-                            static_cast<std::uint8_t>(std::isnan(v) ? 1 : (v > 0 ? 2 : 4));
-                    }
+                    addLine(data + static_cast<std::size_t>(c * rowCount) * item,
+                            static_cast<std::size_t>(rowCount),
+                            static_cast<std::size_t>((col0 + c) / image.colStep), row0,
+                            image.rowStep, displayCols);
+                }
+            } else {
+                // Line r is slice row row0 + r, over columns col0 .. col0 + colCount.
+                for (std::int64_t r = 0; r < rowCount; ++r) {
+                    addLine(data + static_cast<std::size_t>(r * colCount) * item,
+                            static_cast<std::size_t>(colCount),
+                            static_cast<std::size_t>((row0 + r) / image.rowStep) * displayCols,
+                            col0, image.colStep, 1);
                 }
             }
             done += static_cast<std::uint64_t>(rowCount * colCount);

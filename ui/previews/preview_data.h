@@ -82,8 +82,9 @@ struct SliceImage {
     }
 };
 
-// Reads exactly the slice, in blocks of whole display rows (and column runs bounded in size),
-// never any element outside it. Progress counts slice elements.
+// Reads exactly the slice, in blocks of whole display rows (and column runs bounded in size) as
+// large as 64 MiB allows (usually the whole slice in one read), never any element outside it;
+// values are averaged while streaming, a line at a time. Progress counts slice elements.
 Result<SliceImage> readSliceImage(const ArraySource& source, const SliceSpec& spec, int maxRows,
                                   int maxCols, const CancelToken* cancel = nullptr,
                                   const ProgressFn& progress = {});

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -82,13 +83,14 @@ struct BuildNode {
     bool leaf = false;
     NodePtr value;
     std::vector<std::pair<std::string, std::unique_ptr<BuildNode>>> children;
+    std::unordered_map<std::string, BuildNode*> index;  // key -> child, for wide levels
 
     BuildNode* child(const std::string& key) {
-        for (auto& [k, c] : children) {
-            if (k == key) return c.get();
-        }
+        if (auto it = index.find(key); it != index.end()) return it->second;
         children.emplace_back(key, std::make_unique<BuildNode>());
-        return children.back().second.get();
+        BuildNode* c = children.back().second.get();
+        index.emplace(key, c);
+        return c;
     }
 };
 
@@ -292,7 +294,8 @@ Result<ItemResult> openPyTreeItem(const fs::path& dir) {
     const bool ocdbt = meta.useOcdbt.value_or(isFile(dir / "manifest.ocdbt"));
     CKPT_ASSIGN_OR_RETURN(kv::KvStorePtr store, openItemStore(dir, ocdbt));
 
-    std::optional<json> strings;
+    // Plain json: looked up once per string leaf (ordered_json's lookup is linear).
+    std::optional<nlohmann::json> strings;
     ItemResult result;
     BuildNode root;
     for (const LeafMetadata& leaf : meta.leaves) {
@@ -335,7 +338,7 @@ Result<ItemResult> openPyTreeItem(const fs::path& dir) {
             if (!strings) {
                 const fs::path sp = dir / "_strings.json";
                 CKPT_ASSIGN_OR_RETURN(std::string text, readText(sp));
-                json j = json::parse(text, nullptr, false);
+                nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
                 if (j.is_discarded() || !j.is_object()) {
                     return corruptionError("'" + sp.string() + "' is not a JSON object");
                 }
