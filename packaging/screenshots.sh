@@ -5,13 +5,17 @@
 # three-step Orbax CheckpointManager run with the real orbax-checkpoint
 # (packaging/screenshots/make_run.py) and saves one PNG per view into resources/screenshots/:
 # heatmap, histogram, statistics and a filtered tree. Look at them before committing.
+# CKPT_STUDIO=/path/to/ckpt-studio uses an existing build instead of building the release preset.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 "$root/packaging/install-deps.sh"
-cmake --preset release
-cmake --build --preset release --target ckpt-studio
-app="$root/build/release/app/ckpt-studio/ckpt-studio"
+app=${CKPT_STUDIO:-}
+if [ -z "$app" ]; then
+  cmake --preset release
+  cmake --build --preset release --target ckpt-studio
+  app="$root/build/release/app/ckpt-studio/ckpt-studio"
+fi
 out="$root/resources/screenshots"
 mkdir -p "$out"
 run=$(mktemp -d)
@@ -29,4 +33,4 @@ shot heatmap --select "$kernel" --preview heatmap
 shot histogram --select default/params/layers_2/mlp/wi/kernel --preview histogram
 shot statistics --select default/params/embed/embedding --preview statistics
 shot filtered-tree --filter '**/layers_[02]/**/kernel' --filter-syntax glob \
-  --select default/params/layers_2/mlp/wo/kernel --preview statistics
+  --select default/opt_state/mu/layers_0/attention/value/kernel --preview heatmap
