@@ -1,14 +1,17 @@
-// Tests for previews/array_preview: statistics against values computed here, the histogram and
-// heatmap/table tabs fed from background jobs, tabs by rank, cancellation when the leaf changes or
-// the preview is destroyed, the Cancel button, and errors from a failing source.
+// Tests for previews/array_preview: statistics against values computed here, the histogram,
+// heatmap, line and table tabs fed from background jobs (the line of an N-D slice read alone),
+// tabs by rank, cancellation when the leaf changes or the preview is destroyed, the Cancel button,
+// and errors from a failing source.
 #include <QAbstractItemModelTester>
 #include <QApplication>
 #include <QClipboard>
+#include <QComboBox>
 #include <QItemSelectionModel>
 #include <QLabel>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QSpinBox>
 #include <QTabWidget>
 #include <QTableView>
 #include <QTest>
@@ -49,6 +52,25 @@ QString statValue(const ArrayPreview& preview, const QString& label) {
 
 bool waitIdle(const ArrayPreview& preview) {
     return QTest::qWaitFor([&] { return !preview.isBusy(); }, kTimeoutMs);
+}
+
+// The plotted line's values, one per display column.
+std::vector<double> plotted(const ArrayPreview& preview) {
+    const ckpt::ui::SliceImage& image = preview.linePlotWidget()->image();
+    std::vector<double> values;
+    for (int i = 0; i < (image.displayRows > 0 ? image.displayCols : 0); ++i) {
+        values.push_back(image.at(0, i));
+    }
+    return values;
+}
+
+// A (3, 4, 5) float64 array with element [i, j, k] = 100 i + 10 j + k.
+std::vector<double> placeValues() {
+    std::vector<double> values;
+    for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 4; ++j)
+            for (int k = 0; k < 5; ++k) values.push_back(100 * i + 10 * j + k);
+    return values;
 }
 
 }  // namespace
@@ -151,12 +173,19 @@ private slots:
         QVERIFY(preview.tabs()->isTabEnabled(ArrayPreview::kLineTab));
         QVERIFY(preview.tabs()->isTabEnabled(ArrayPreview::kTableTab));
 
-        QSignalSpy slice(&preview, &ArrayPreview::sliceFinished);
+        QSignalSpy line(&preview, &ArrayPreview::lineFinished);
         preview.tabs()->setCurrentIndex(ArrayPreview::kLineTab);
-        QVERIFY(slice.wait(kTimeoutMs));
+        QVERIFY(line.wait(kTimeoutMs));
         QCOMPARE(preview.linePlotWidget()->axisLabels(),
                  (QStringList{QStringLiteral("0"), QStringLiteral("5"), QStringLiteral("0"),
                               QStringLiteral("5")}));
+        QCOMPARE(plotted(preview), (std::vector<double>{0, 1, 2, 3, 4, 5}));
+        // A 1-D array is its own line: no row/column controls, no title, no slice bar.
+        QVERIFY(!preview.findChild<QComboBox*>(QStringLiteral("lineAxis"))
+                     ->isVisibleTo(preview.tabs()));
+        QVERIFY(
+            !preview.findChild<QLabel*>(QStringLiteral("lineTitle"))->isVisibleTo(preview.tabs()));
+        QVERIFY(preview.lineTitle().isEmpty());
         QVERIFY(waitIdle(preview));
 
         // The table shows a 1-D array as one column.
@@ -169,11 +198,15 @@ private slots:
         preview.tabs()->setCurrentIndex(ArrayPreview::kLineTab);
         QVERIFY(waitIdle(preview));
 
-        // A 2-D leaf moves from Line to Heatmap.
+        // A 2-D leaf keeps Line (now a row of the slice); Heatmap is there too.
         preview.showNode(arrayNode(preview_test::makeSource({2, 3}, preview_test::iota(6))), {"k"});
         QVERIFY(preview.tabs()->isTabEnabled(ArrayPreview::kHeatmapTab));
-        QVERIFY(!preview.tabs()->isTabEnabled(ArrayPreview::kLineTab));
-        QCOMPARE(preview.tabs()->currentIndex(), int{ArrayPreview::kHeatmapTab});
+        QVERIFY(preview.tabs()->isTabEnabled(ArrayPreview::kLineTab));
+        QCOMPARE(preview.tabs()->currentIndex(), int{ArrayPreview::kLineTab});
+        QVERIFY(line.wait(kTimeoutMs));
+        QCOMPARE(plotted(preview), (std::vector<double>{0, 1, 2}));
+        QSignalSpy slice(&preview, &ArrayPreview::sliceFinished);
+        preview.tabs()->setCurrentIndex(ArrayPreview::kHeatmapTab);
         QVERIFY(slice.wait(kTimeoutMs));
         QCOMPARE(preview.heatmapWidget()->image().displayRows, 2);
         QCOMPARE(preview.heatmapWidget()->image().at(1, 2), 5.0);
@@ -224,6 +257,121 @@ private slots:
         preview.setCustomRange(0, 100);
         QCOMPARE(preview.heatmapWidget()->rangeHigh(), 100.0);
         QVERIFY(waitIdle(preview));
+    }
+
+    void lineOfASliceReadsOnlyThatLine() {
+        const ckpt::Shape shape{3, 4, 5};
+        auto counting = std::make_shared<preview_test::CountingSource>(
+            preview_test::makeSource(shape, placeValues()));
+        ArrayPreview preview;
+        preview.tabs()->setCurrentIndex(ArrayPreview::kStatisticsTab);
+        QSignalSpy stats(&preview, &ArrayPreview::statisticsFinished);
+        preview.showNode(arrayNode(counting), {"t"});
+        QVERIFY(stats.wait(kTimeoutMs));
+        QVERIFY(waitIdle(preview));
+        QVERIFY(preview.tabs()->isTabEnabled(ArrayPreview::kLineTab));
+        counting->reset();
+
+        // Every read is one line of at most `length` elements; returns how many were read.
+        auto lineReads = [&](std::uint64_t length) {
+            std::uint64_t read = 0;
+            for (const ckpt::Selection& sel : counting->selections()) {
+                if (sel.elementCount() > length) return std::uint64_t{0};
+                read += sel.elementCount();
+            }
+            counting->reset();
+            return read;
+        };
+
+        // Default: the slice [0, :, :] (rows axis 1, columns axis 2), row 0.
+        QSignalSpy line(&preview, &ArrayPreview::lineFinished);
+        preview.tabs()->setCurrentIndex(ArrayPreview::kLineTab);
+        QVERIFY(line.wait(kTimeoutMs));
+        QCOMPARE(plotted(preview), (std::vector<double>{0, 1, 2, 3, 4}));
+        QCOMPARE(lineReads(5), std::uint64_t{5});
+        QCOMPARE(preview.lineTitle(), QStringLiteral("row 0 of axis 1 \u00d7 axis 2: [0, 0, :]"));
+        auto* axisCombo = preview.findChild<QComboBox*>(QStringLiteral("lineAxis"));
+        auto* indexSpin = preview.findChild<QSpinBox*>(QStringLiteral("lineIndex"));
+        QVERIFY(axisCombo && axisCombo->isVisibleTo(preview.tabs()));
+        QVERIFY(indexSpin && indexSpin->isVisibleTo(preview.tabs()));
+        QCOMPARE(indexSpin->maximum(), 3);  // 4 rows
+
+        // Row 3, through the spin box.
+        indexSpin->setValue(3);
+        QVERIFY(line.wait(kTimeoutMs));
+        QCOMPARE(plotted(preview), (std::vector<double>{30, 31, 32, 33, 34}));
+        QCOMPARE(lineReads(5), std::uint64_t{5});
+
+        // Another slice index keeps the row.
+        preview.setSliceSpec({1, 2, {2, 0, 0}});
+        QVERIFY(line.wait(kTimeoutMs));
+        QCOMPARE(plotted(preview), (std::vector<double>{230, 231, 232, 233, 234}));
+        QCOMPARE(lineReads(5), std::uint64_t{5});
+        QCOMPARE(preview.lineTitle(), QStringLiteral("row 3 of axis 1 \u00d7 axis 2: [2, 3, :]"));
+        QCOMPARE(preview.findChild<QLabel*>(QStringLiteral("lineTitle"))->text(),
+                 preview.lineTitle());
+
+        // Column 4: along axis 1; the spin box now runs over the 5 columns.
+        preview.setLine(ArrayPreview::LineAxis::kColumn, 4);
+        QVERIFY(line.wait(kTimeoutMs));
+        QCOMPARE(plotted(preview), (std::vector<double>{204, 214, 224, 234}));
+        QCOMPARE(lineReads(4), std::uint64_t{4});
+        QCOMPARE(axisCombo->currentText(), QStringLiteral("Column"));
+        QCOMPARE(indexSpin->maximum(), 4);
+        QCOMPARE(indexSpin->value(), 4);
+        QCOMPARE(preview.linePlotWidget()->axisLabels(),
+                 (QStringList{QStringLiteral("204"), QStringLiteral("234"), QStringLiteral("0"),
+                              QStringLiteral("3")}));
+        QCOMPARE(preview.lineTitle(),
+                 QStringLiteral("column 4 of axis 1 \u00d7 axis 2: [2, :, 4]"));
+
+        // Rows along axis 2 and columns along axis 0 at axis 1 = 1: column 4 is clamped to 2
+        // (3 columns) and runs along axis 2.
+        preview.setSliceSpec({2, 0, {0, 1, 0}});
+        QVERIFY(line.wait(kTimeoutMs));
+        QCOMPARE(preview.lineIndex(), std::int64_t{2});
+        QCOMPARE(indexSpin->maximum(), 2);
+        QCOMPARE(plotted(preview), (std::vector<double>{210, 211, 212, 213, 214}));
+        QCOMPARE(lineReads(5), std::uint64_t{5});
+        QCOMPARE(preview.lineTitle(),
+                 QStringLiteral("column 2 of axis 2 \u00d7 axis 0: [2, 1, :]"));
+        // Row 1 of that slice runs along axis 0.
+        preview.setLine(ArrayPreview::LineAxis::kRow, 1);
+        QVERIFY(line.wait(kTimeoutMs));
+        QCOMPARE(plotted(preview), (std::vector<double>{11, 111, 211}));
+        QCOMPARE(lineReads(3), std::uint64_t{3});
+
+        // The heatmap still reads its whole slice.
+        QSignalSpy slice(&preview, &ArrayPreview::sliceFinished);
+        preview.tabs()->setCurrentIndex(ArrayPreview::kHeatmapTab);
+        QVERIFY(slice.wait(kTimeoutMs));
+        QCOMPARE(preview.heatmapWidget()->image().displayRows, 5);
+        QCOMPARE(preview.heatmapWidget()->image().displayCols, 3);
+        QVERIFY(waitIdle(preview));
+
+        // A new leaf starts at row 0 again.
+        preview.tabs()->setCurrentIndex(ArrayPreview::kLineTab);
+        preview.showNode(arrayNode(preview_test::makeSource({2, 3}, preview_test::iota(6))), {"k"});
+        QCOMPARE(preview.lineAxis(), ArrayPreview::LineAxis::kRow);
+        QCOMPARE(preview.lineIndex(), std::int64_t{0});
+        QVERIFY(line.wait(kTimeoutMs));
+        QCOMPARE(plotted(preview), (std::vector<double>{0, 1, 2}));
+        QVERIFY(waitIdle(preview));
+    }
+
+    void complexLineIsMagnitude() {
+        auto array = ckpt::Array::allocate(ckpt::DType::kComplex64, {2, 2});
+        QVERIFY(array.isOk());
+        const float parts[8] = {3, 4, 0, -1, 6, 8, 1, 0};
+        std::memcpy(array->bytes().data(), parts, sizeof parts);
+        ArrayPreview preview;
+        preview.setPreferredTab(ArrayPreview::kLineTab);
+        QSignalSpy line(&preview, &ArrayPreview::lineFinished);
+        preview.showNode(arrayNode(ckpt::makeMemorySource(std::move(array).value())), {"z"});
+        QCOMPARE(preview.tabs()->currentIndex(), int{ArrayPreview::kLineTab});
+        preview.setLine(ArrayPreview::LineAxis::kColumn, 0);
+        QVERIFY(QTest::qWaitFor([&] { return !preview.isBusy() && !line.isEmpty(); }, kTimeoutMs));
+        QCOMPARE(plotted(preview), (std::vector<double>{5, 10}));
     }
 
     void tablePagesThroughTheSlice() {

@@ -145,6 +145,46 @@ private slots:
         QCOMPARE(image->max, 334.0);
     }
 
+    void rowAndColumnOfASliceReadOnlyThatLine() {
+        // Shape (4, 6, 5), element (i, j, k) = 100 i + 10 j + k; slice rows axis 2, columns axis 0
+        // at axis 1 = 3.
+        const Shape shape{4, 6, 5};
+        std::vector<double> values;
+        for (int i = 0; i < 4; ++i)
+            for (int j = 0; j < 6; ++j)
+                for (int k = 0; k < 5; ++k) values.push_back(100 * i + 10 * j + k);
+        auto counting = std::make_shared<CountingSource>(preview_test::makeSource(shape, values));
+        const SliceSpec slice{2, 0, {0, 3, 0}};
+
+        // Row 2 of the slice runs along axis 0 at k = 2.
+        const SliceSpec row = slice.row(2);
+        QCOMPARE(row.rowAxis, -1);
+        QCOMPARE(row.colAxis, 0);
+        QVERIFY(row.validate(shape).isOk());
+        auto image = ckpt::ui::readSliceImage(*counting, row, 1, 2048);
+        QVERIFY(image.isOk());
+        QCOMPARE(image->displayRows, 1);
+        QCOMPARE(image->displayCols, 4);
+        for (int c = 0; c < 4; ++c) QCOMPARE(image->at(0, c), 100.0 * c + 30 + 2);
+        std::multiset<std::vector<std::int64_t>> expected;
+        for (std::int64_t i = 0; i < 4; ++i) expected.insert({i, 3, 2});
+        QCOMPARE(coveredElements(counting->selections()), expected);
+        counting->reset();
+
+        // Column 1 of the slice runs along axis 2 at i = 1.
+        image = ckpt::ui::readSliceImage(*counting, slice.column(1), 1, 2048);
+        QVERIFY(image.isOk());
+        QCOMPARE(image->displayCols, 5);
+        for (int c = 0; c < 5; ++c) QCOMPARE(image->at(0, c), 100.0 + 30 + c);
+        expected.clear();
+        for (std::int64_t k = 0; k < 5; ++k) expected.insert({1, 3, k});
+        QCOMPARE(coveredElements(counting->selections()), expected);
+
+        // Out-of-range line indices are rejected.
+        QVERIFY(!slice.row(5).validate(shape).isOk());
+        QVERIFY(!slice.column(4).validate(shape).isOk());
+    }
+
     void downsamplingNeverReadsOutsideTheSlice() {
         // Shape (3, 301, 203), slice axis 1 × axis 2 at axis 0 = 2, shown in at most 64 × 50.
         const Shape shape{3, 301, 203};

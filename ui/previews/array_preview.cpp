@@ -221,8 +221,40 @@ QWidget* ArrayPreview::createLineTab() {
     auto* tab = new QWidget;
     auto* layout = new QVBoxLayout(tab);
     layout->setContentsMargins(4, 4, 4, 4);
+    // For rank >= 2: which row or column of the slice bar's 2-D slice is plotted.
+    m_lineControls = new QWidget;
+    auto* controls = new QHBoxLayout(m_lineControls);
+    controls->setContentsMargins(0, 0, 0, 0);
+    auto* plotLabel = new QLabel(tr("&Plot:"));
+    m_lineAxisCombo = new QComboBox;
+    m_lineAxisCombo->setObjectName(QStringLiteral("lineAxis"));
+    m_lineAxisCombo->setAccessibleName(tr("Plot a row or a column"));
+    m_lineAxisCombo->addItem(tr("Row"), static_cast<int>(LineAxis::kRow));
+    m_lineAxisCombo->addItem(tr("Column"), static_cast<int>(LineAxis::kColumn));
+    m_lineAxisCombo->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+    plotLabel->setBuddy(m_lineAxisCombo);
+    m_lineIndexSpin = new QSpinBox;
+    m_lineIndexSpin->setObjectName(QStringLiteral("lineIndex"));
+    m_lineIndexSpin->setAccessibleName(tr("Row or column to plot"));
+    controls->addWidget(plotLabel);
+    controls->addWidget(m_lineAxisCombo);
+    controls->addWidget(m_lineIndexSpin);
+    controls->addStretch(1);
+    m_lineControls->hide();
+    layout->addWidget(m_lineControls);
+    connect(m_lineAxisCombo, &QComboBox::activated, this, [this] {
+        setLine(static_cast<LineAxis>(m_lineAxisCombo->currentData().toInt()), m_lineIndex);
+    });
+    connect(m_lineIndexSpin, &QSpinBox::valueChanged, this,
+            [this](int value) { setLine(m_lineAxis, value); });
     m_line = new LinePlotWidget;
     layout->addWidget(m_line, 1);
+    m_lineTitle = new QLabel;
+    m_lineTitle->setObjectName(QStringLiteral("lineTitle"));
+    m_lineTitle->setAlignment(Qt::AlignHCenter);
+    m_lineTitle->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_lineTitle->hide();
+    layout->addWidget(m_lineTitle);
     m_lineHover = new QLabel;
     layout->addWidget(m_lineHover);
     connect(m_line, &LinePlotWidget::hoverTextChanged, m_lineHover, &QLabel::setText);
@@ -283,6 +315,7 @@ void ArrayPreview::showHint(const QString& hint) {
     setTabs(-1, kStatisticsTab);
     m_spec = {};
     rebuildSliceBar();
+    updateLineControls();
     updateBusy();
 }
 
@@ -292,7 +325,7 @@ void ArrayPreview::setTabs(int rank, int current) {
     const bool array = rank >= 0;
     m_tabs->setTabEnabled(kHistogramTab, array);
     m_tabs->setTabEnabled(kHeatmapTab, rank >= 2);
-    m_tabs->setTabEnabled(kLineTab, rank == 1);
+    m_tabs->setTabEnabled(kLineTab, rank >= 1);
     m_tabs->setTabEnabled(kTableTab, array);
     m_tabs->setCurrentIndex(current);
 }
@@ -322,6 +355,7 @@ void ArrayPreview::showNode(const NodePtr& node, const KeyPath& path) {
         setTabs(-1, kStatisticsTab);
         m_spec = {};
         rebuildSliceBar();
+        updateLineControls();
         switch (node->kind()) {
             case NodeKind::kScalar:
                 startStats();  // loads a lazy scalar off the GUI thread
@@ -368,12 +402,16 @@ void ArrayPreview::showNode(const NodePtr& node, const KeyPath& path) {
     const std::size_t rank = shape.size();
     int tab = m_preferredTab;
     if (tab == kHeatmapTab && rank < 2) tab = rank == 1 ? kLineTab : kStatisticsTab;
-    if (tab == kLineTab && rank != 1) tab = rank >= 2 ? kHeatmapTab : kStatisticsTab;
+    if (tab == kLineTab && rank == 0) tab = kStatisticsTab;
     m_spec = SliceSpec::defaultFor(shape);
     m_pageRow = 0;
     m_pageCol = 0;
+    m_lineAxis = LineAxis::kRow;
+    m_lineIndex = 0;
     rebuildSliceBar();
+    updateLineControls();
     m_sliceStale = true;
+    m_lineStale = true;
     m_pageStale = true;
     startStats();
     setTabs(static_cast<int>(rank), tab);
@@ -430,7 +468,7 @@ void ArrayPreview::rebuildSliceBar() {
 void ArrayPreview::updateSliceBarVisibility() {
     const int tab = m_tabs->currentIndex();
     m_sliceBar->setVisible(m_source && m_source->shape().size() >= 2 &&
-                           (tab == kHeatmapTab || tab == kTableTab));
+                           (tab == kHeatmapTab || tab == kLineTab || tab == kTableTab));
 }
 
 void ArrayPreview::onAxisChosen() {
@@ -455,6 +493,8 @@ void ArrayPreview::onAxisChosen() {
 
 void ArrayPreview::setSliceSpec(const SliceSpec& spec) {
     if (!m_source || !spec.validate(m_source->shape()).isOk()) return;
+    // A line spec (rowAxis -1) is internal to the Line tab; the slice bar shows a 2-D slice.
+    if (m_source->shape().size() >= 2 && spec.rowAxis < 0) return;
     const bool axesChanged = spec.rowAxis != m_spec.rowAxis || spec.colAxis != m_spec.colAxis;
     m_spec = spec;
     if (axesChanged) {
@@ -467,9 +507,66 @@ void ArrayPreview::setSliceSpec(const SliceSpec& spec) {
     }
     m_pageRow = 0;
     m_pageCol = 0;
+    m_lineIndex = std::min(m_lineIndex, std::max<std::int64_t>(lineExtent() - 1, 0));
+    updateLineControls();
     m_sliceStale = true;
+    m_lineStale = true;
     m_pageStale = true;
     ensureTabData();
+}
+
+void ArrayPreview::setLine(LineAxis axis, std::int64_t index) {
+    if (!m_source || m_source->shape().size() < 2) return;
+    const bool sameAxis = axis == m_lineAxis;
+    m_lineAxis = axis;
+    index = std::clamp<std::int64_t>(index, 0, std::max<std::int64_t>(lineExtent() - 1, 0));
+    if (sameAxis && index == m_lineIndex) return;
+    m_lineIndex = index;
+    updateLineControls();
+    m_lineStale = true;
+    ensureTabData();
+}
+
+std::int64_t ArrayPreview::lineExtent() const {
+    if (!m_source || m_source->shape().size() < 2) return 0;
+    const Shape& shape = m_source->shape();
+    return m_lineAxis == LineAxis::kRow ? m_spec.rows(shape) : m_spec.cols(shape);
+}
+
+QString ArrayPreview::lineTitle() const {
+    if (!m_source || m_source->shape().size() < 2) return {};
+    // The line as a numpy index: fixed axes at their index, ":" along the plotted axis.
+    const SliceSpec line =
+        m_lineAxis == LineAxis::kRow ? m_spec.row(m_lineIndex) : m_spec.column(m_lineIndex);
+    QStringList parts;
+    for (std::size_t d = 0; d < line.index.size(); ++d) {
+        parts.append(static_cast<int>(d) == line.colAxis ? QStringLiteral(":")
+                                                         : QString::number(line.index[d]));
+    }
+    return tr("%1 %2 of axis %3 \u00d7 axis %4: [%5]")
+        .arg(m_lineAxis == LineAxis::kRow ? tr("row") : tr("column"))
+        .arg(m_lineIndex)
+        .arg(m_spec.rowAxis)
+        .arg(m_spec.colAxis)
+        .arg(parts.join(QStringLiteral(", ")));
+}
+
+void ArrayPreview::updateLineControls() {
+    const bool show = m_source && m_source->shape().size() >= 2;
+    m_lineControls->setVisible(show);
+    m_lineTitle->setVisible(show);
+    if (!show) {
+        m_lineTitle->clear();
+        return;
+    }
+    {
+        const QSignalBlocker comboBlocker(m_lineAxisCombo);
+        const QSignalBlocker spinBlocker(m_lineIndexSpin);
+        m_lineAxisCombo->setCurrentIndex(m_lineAxisCombo->findData(static_cast<int>(m_lineAxis)));
+        m_lineIndexSpin->setRange(0, toSpinValue(std::max<std::int64_t>(lineExtent() - 1, 0)));
+        m_lineIndexSpin->setValue(toSpinValue(m_lineIndex));
+    }
+    m_lineTitle->setText(lineTitle());
 }
 
 void ArrayPreview::setTablePage(std::int64_t row0, std::int64_t col0) {
@@ -484,7 +581,8 @@ void ArrayPreview::setTablePage(std::int64_t row0, std::int64_t col0) {
 void ArrayPreview::ensureTabData() {
     if (!m_source) return;
     const int tab = m_tabs->currentIndex();
-    if (m_sliceStale && (tab == kHeatmapTab || tab == kLineTab)) startSlice();
+    if (m_sliceStale && tab == kHeatmapTab) startSlice();
+    if (m_lineStale && tab == kLineTab) startLine();
     if (m_pageStale && tab == kTableTab) startPage();
 }
 
@@ -494,6 +592,8 @@ ArrayPreview::Job& ArrayPreview::job(JobKind kind) {
             return m_statsJob;
         case JobKind::kSlice:
             return m_sliceJob;
+        case JobKind::kLine:
+            return m_lineJob;
         case JobKind::kPage:
             break;
     }
@@ -517,7 +617,7 @@ void ArrayPreview::endJob(JobKind kind) {
 }
 
 void ArrayPreview::cancelAll() {
-    for (Job* j : {&m_statsJob, &m_sliceJob, &m_pageJob}) {
+    for (Job* j : {&m_statsJob, &m_sliceJob, &m_lineJob, &m_pageJob}) {
         if (j->cancel) j->cancel->cancel();
         ++j->generation;  // drops any late result
         j->running = false;
@@ -527,7 +627,7 @@ void ArrayPreview::cancelAll() {
 
 void ArrayPreview::cancel() {
     bool any = false;
-    for (Job* j : {&m_statsJob, &m_sliceJob, &m_pageJob}) {
+    for (Job* j : {&m_statsJob, &m_sliceJob, &m_lineJob, &m_pageJob}) {
         if (j->running && j->cancel) {
             j->cancel->cancel();
             any = true;
@@ -563,7 +663,7 @@ void ArrayPreview::setJobProgress(JobKind kind, std::uint64_t generation, int pe
 }
 
 bool ArrayPreview::isBusy() const {
-    return m_statsJob.running || m_sliceJob.running || m_pageJob.running;
+    return m_statsJob.running || m_sliceJob.running || m_lineJob.running || m_pageJob.running;
 }
 
 void ArrayPreview::updateBusy() {
@@ -574,6 +674,7 @@ void ArrayPreview::updateBusy() {
         m_progress->setValue(m_percent);
         const QString what = m_statsJob.running   ? tr("Computing statistics\u2026")
                              : m_sliceJob.running ? tr("Reading the slice\u2026")
+                             : m_lineJob.running  ? tr("Reading the line\u2026")
                                                   : tr("Reading the table page\u2026");
         m_message->setText(what);
     }
@@ -670,16 +771,14 @@ void ArrayPreview::startSlice() {
     m_sliceStale = false;
     const std::shared_ptr<CancelToken> token = beginJob(JobKind::kSlice);
     const std::uint64_t generation = m_sliceJob.generation;
-    const bool line = m_source->shape().size() == 1;
-    const int maxRows = line ? 1 : kMaxHeatmapCells;
-    const int maxCols = line ? kMaxLinePoints : kMaxHeatmapCells;
     runInBackground(
         this,
-        [source = m_source, spec = m_spec, token, maxRows, maxCols,
+        [source = m_source, spec = m_spec, token,
          progress = progressRelay(JobKind::kSlice, generation)] {
-            return readSliceImage(*source, spec, maxRows, maxCols, token.get(), progress);
+            return readSliceImage(*source, spec, kMaxHeatmapCells, kMaxHeatmapCells, token.get(),
+                                  progress);
         },
-        [this, generation, line](Result<SliceImage> result) {
+        [this, generation](Result<SliceImage> result) {
             if (generation != m_sliceJob.generation) return;
             endJob(JobKind::kSlice);
             if (!result.isOk()) {
@@ -688,14 +787,46 @@ void ArrayPreview::startSlice() {
                 emit sliceFinished();
                 return;
             }
-            if (line) {
-                m_line->setImage(std::move(result).value());
-            } else {
-                m_heatmap->setImage(std::move(result).value());
-                applyRange();
-            }
+            m_heatmap->setImage(std::move(result).value());
+            applyRange();
             if (!isBusy() && m_errorText.isEmpty()) m_message->clear();
             emit sliceFinished();
+        });
+}
+
+void ArrayPreview::startLine() {
+    m_lineStale = false;
+    const Shape& shape = m_source->shape();
+    // A 1-D array is its own line; otherwise one row or column of the slice, read alone.
+    SliceSpec spec = m_spec;
+    if (shape.size() >= 2) {
+        if (lineExtent() == 0) {  // an empty slice has no line to read
+            m_line->clear();
+            emit lineFinished();
+            return;
+        }
+        spec = m_lineAxis == LineAxis::kRow ? m_spec.row(m_lineIndex) : m_spec.column(m_lineIndex);
+    }
+    const std::shared_ptr<CancelToken> token = beginJob(JobKind::kLine);
+    const std::uint64_t generation = m_lineJob.generation;
+    runInBackground(
+        this,
+        [source = m_source, spec = std::move(spec), token,
+         progress = progressRelay(JobKind::kLine, generation)] {
+            return readSliceImage(*source, spec, 1, kMaxLinePoints, token.get(), progress);
+        },
+        [this, generation](Result<SliceImage> result) {
+            if (generation != m_lineJob.generation) return;
+            endJob(JobKind::kLine);
+            if (!result.isOk()) {
+                showError(result.status());
+                m_lineStale = result.status().code() == StatusCode::kCancelled;
+                emit lineFinished();
+                return;
+            }
+            m_line->setImage(std::move(result).value());
+            if (!isBusy() && m_errorText.isEmpty()) m_message->clear();
+            emit lineFinished();
         });
 }
 

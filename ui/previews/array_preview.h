@@ -3,14 +3,16 @@
 //
 // Every read happens on the thread pool (runInBackground), never on the GUI thread. Statistics
 // and the histogram are one job (a stats pass, then a binning pass) started by showNode(); the
-// heatmap/line slice and the table page are read when their tab is shown or the slice changes.
+// heatmap slice, the plotted line and the table page are read when their tab is shown or the
+// slice changes.
 // Each job has its own CancelToken and generation: showNode(), a new slice or page, the Cancel
 // button and the destructor cancel what runs, and a stale or late result is dropped (a destroyed
 // preview is never called back). A progress bar and a Cancel button show while anything runs.
 //
 // Heatmap and Table show a 2-D slice of an N-D array: the slice bar above the tabs picks the row
-// and column axes and the indices of the other axes. 1-D arrays use Line and Table; scalars and
-// strings show their value under Statistics. A failed read shows statusToUserMessage() text.
+// and column axes and the indices of the other axes. Line plots a 1-D array, or one row or column
+// of that slice (chosen on the Line tab; only that line is read). Scalars and strings show their
+// value under Statistics. A failed read shows statusToUserMessage() text.
 //
 // Ownership: child widgets are owned by Qt; the shown node is shared. GUI thread only.
 #pragma once
@@ -50,6 +52,8 @@ class ArrayPreview final : public QWidget {
 public:
     enum Tab { kStatisticsTab, kHistogramTab, kHeatmapTab, kLineTab, kTableTab };
     enum class RangeMode { kDataMinMax, kPercentiles, kCustom };
+    // What the Line tab plots of a 2-D slice: one row (along the column axis) or one column.
+    enum class LineAxis { kRow, kColumn };
 
     // Histogram bins; table page size.
     static constexpr std::size_t kHistogramBins = 128;
@@ -92,13 +96,22 @@ public:
     // Copies the table view's selected cells to the clipboard as TSV.
     void copyTableSelection();
 
+    // The line the Line tab plots for rank >= 2 (row 0 for a new leaf). `index` is clamped to the
+    // slice's extent; rereads when the Line tab is shown.
+    void setLine(LineAxis axis, std::int64_t index);
+    LineAxis lineAxis() const { return m_lineAxis; }
+    std::int64_t lineIndex() const { return m_lineIndex; }
+    // What the Line tab plots for rank >= 2, e.g. "row 3 of axis 1 × axis 2: [2, 3, :]".
+    QString lineTitle() const;
+
 signals:
     void statisticsFinished();
     void sliceFinished();
+    void lineFinished();
     void pageFinished();
 
 private:
-    enum class JobKind { kStats, kSlice, kPage };
+    enum class JobKind { kStats, kSlice, kLine, kPage };
     struct Job {
         std::shared_ptr<CancelToken> cancel;
         std::uint64_t generation = 0;
@@ -116,6 +129,10 @@ private:
     void ensureTabData();
     void startStats();
     void startSlice();
+    void startLine();
+    // Extent of the slice along the axis the line index runs over (rows for a row, else columns).
+    std::int64_t lineExtent() const;
+    void updateLineControls();
     void startPage();
     SliceSpec tableSpec() const;
     Job& job(JobKind kind);
@@ -136,9 +153,13 @@ private:
     std::int64_t m_pageRow = 0;
     std::int64_t m_pageCol = 0;
     bool m_sliceStale = false;
+    bool m_lineStale = false;
+    LineAxis m_lineAxis = LineAxis::kRow;
+    std::int64_t m_lineIndex = 0;
     bool m_pageStale = false;
     Job m_statsJob;
     Job m_sliceJob;
+    Job m_lineJob;
     Job m_pageJob;
     int m_percent = 0;
     int m_preferredTab = kStatisticsTab;
@@ -167,6 +188,10 @@ private:
     QLineEdit* m_rangeHigh = nullptr;
     QLabel* m_heatmapHover = nullptr;
     LinePlotWidget* m_line = nullptr;
+    QWidget* m_lineControls = nullptr;  // rank >= 2 only
+    QComboBox* m_lineAxisCombo = nullptr;
+    QSpinBox* m_lineIndexSpin = nullptr;
+    QLabel* m_lineTitle = nullptr;
     QLabel* m_lineHover = nullptr;
     SliceTableModel* m_tableModel = nullptr;
     QTableView* m_tableView = nullptr;

@@ -155,7 +155,8 @@ Status SliceSpec::validate(const Shape& shape) const {
         return okStatus();
     }
     if (colAxis < 0 || colAxis >= rank) return invalidArgumentError("column axis out of range");
-    if (rowAxis < 0 || rowAxis >= rank || rowAxis == colAxis) {
+    // rowAxis -1: one line along colAxis.
+    if (rowAxis != -1 && (rowAxis < 0 || rowAxis >= rank || rowAxis == colAxis)) {
         return invalidArgumentError("row axis out of range");
     }
     for (int d = 0; d < rank; ++d) {
@@ -192,6 +193,18 @@ Selection SliceSpec::select(const Shape& shape, std::int64_t row0, std::int64_t 
         sel.count[static_cast<std::size_t>(colAxis)] = colCount;
     }
     return sel;
+}
+
+SliceSpec SliceSpec::row(std::int64_t r) const {
+    SliceSpec line{-1, colAxis, index};
+    line.index[static_cast<std::size_t>(rowAxis)] = r;
+    return line;
+}
+
+SliceSpec SliceSpec::column(std::int64_t c) const {
+    SliceSpec line{-1, rowAxis, index};
+    line.index[static_cast<std::size_t>(colAxis)] = c;
+    return line;
 }
 
 Result<SliceImage> readSliceImage(const ArraySource& source, const SliceSpec& spec, int maxRows,

@@ -42,7 +42,8 @@ Result<Histogram> computeHistogram(const ArraySource& source, std::size_t bins,
 
 // Which 2-D slice of an N-D array to show: `rowAxis` and `colAxis` are the displayed axes; every
 // other axis d is fixed at index[d]. For a 1-D array one of them is -1: rowAxis -1 gives one row
-// (colAxis 0), colAxis -1 one column (rowAxis 0). A 0-d array has both at -1 (one cell).
+// (colAxis 0), colAxis -1 one column (rowAxis 0). A 0-d array has both at -1 (one cell). For rank
+// >= 2, rowAxis -1 is one line along colAxis with every other axis fixed (see row() and column()).
 struct SliceSpec {
     int rowAxis = 0;
     int colAxis = 1;
@@ -57,6 +58,10 @@ struct SliceSpec {
     // The selection of rows [row0, row0 + rowCount) and columns [col0, col0 + colCount).
     Selection select(const Shape& shape, std::int64_t row0, std::int64_t rowCount,
                      std::int64_t col0, std::int64_t colCount) const;
+    // Row `r` of this 2-D slice as a one-row spec (along colAxis, rowAxis fixed at r), and column
+    // `c` as a one-row spec along rowAxis (colAxis fixed at c). Need rowAxis and colAxis >= 0.
+    SliceSpec row(std::int64_t r) const;
+    SliceSpec column(std::int64_t c) const;
 };
 
 // A slice as shown: at most maxRows × maxCols cells, each the mean of the finite values of a

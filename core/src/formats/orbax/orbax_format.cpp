@@ -296,6 +296,7 @@ Result<ItemResult> openPyTreeItem(const fs::path& dir) {
 
     // Plain json: looked up once per string leaf (ordered_json's lookup is linear).
     std::optional<nlohmann::json> strings;
+    zarr::MetadataCache metadataCache;  // arrays repeat the same few zarr.json documents
     ItemResult result;
     BuildNode root;
     for (const LeafMetadata& leaf : meta.leaves) {
@@ -315,7 +316,7 @@ Result<ItemResult> openPyTreeItem(const fs::path& dir) {
         if (type == "jax.Array" || type == "np.ndarray" || type == "scalar") {
             auto leafNode = [&]() -> Result<NodePtr> {
                 auto array = zarr::openZarrArray(store, param.empty() ? "" : param + "/",
-                                                 formatKeyPath(path));
+                                                 formatKeyPath(path), &metadataCache);
                 if (!array.isOk()) return array.status().withContext(where);
                 if (type != "scalar") return Node::makeArray(*array);
                 // A Python or numpy scalar stored as a 0-d array; its value is read when asked.

@@ -1,14 +1,16 @@
 #include "formats/orbax/tree_metadata.h"
 
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
-#include <unordered_set>
+#include <optional>
+#include <unordered_map>
 
 namespace ckpt::orbax {
 
-// std::map objects: ordered_json finds keys by linear search, which made parsing the
-// tree_metadata of a 100,000-leaf checkpoint quadratic (tens of seconds). File order, which
-// is the tree's order, is recorded separately while parsing.
-using json = nlohmann::json;
+using json = nlohmann::json;  // only its SAX interface types are used
 
 std::string LeafMetadata::paramName() const {
     std::string out;
@@ -51,46 +53,343 @@ std::string pythonStrRepr(const std::string& s) {
     return out;
 }
 
-// SAX handler that records the keys of the top-level "tree_metadata" object, in order.
-struct KeyOrder final : nlohmann::json_sax<json> {
-    std::vector<std::string> keys;
-    int depth = 0;             // objects and arrays currently open
-    bool inTree = false;       // the last top-level key was "tree_metadata"
+// Builds TreeMetadata from SAX events in one pass. `_METADATA` of a 100,000-leaf checkpoint is
+// ~28 MB of JSON; a DOM of it (and ordered_json's linear key lookup) cost seconds, this costs a
+// scan. Entries are kept in file order (JAX flatten order); a tuple key repeated in the file
+// keeps its first place and its last value, as a JSON object would.
+class MetadataSax final : public nlohmann::json_sax<json> {
+public:
+    explicit MetadataSax(std::string where) : m_where(std::move(where)) {}
 
-    bool null() override { return true; }
-    bool boolean(bool) override { return true; }
-    bool number_integer(number_integer_t) override { return true; }
-    bool number_unsigned(number_unsigned_t) override { return true; }
-    bool number_float(number_float_t, const string_t&) override { return true; }
-    bool string(string_t&) override { return true; }
-    bool binary(binary_t&) override { return true; }
-    bool start_object(std::size_t) override {
-        ++depth;
-        return true;
+    TreeMetadata out;
+    Status error;        // the first problem; parsing stops there
+    bool sawTree = false;
+
+    bool null() override { return scalar(Value::kNull); }
+    bool boolean(bool value) override {
+        m_bool = value;
+        return scalar(Value::kBool);
     }
-    bool end_object() override {
-        --depth;
-        return true;
+    bool number_integer(number_integer_t value) override {
+        m_int = value;
+        return scalar(Value::kInt);
     }
-    bool start_array(std::size_t) override {
-        ++depth;
-        return true;
+    bool number_unsigned(number_unsigned_t value) override {
+        m_uint = value;
+        return scalar(Value::kUInt);
     }
-    bool end_array() override {
-        --depth;
-        return true;
+    bool number_float(number_float_t value, const string_t&) override {
+        m_float = value;
+        return scalar(Value::kFloat);
     }
+    bool string(string_t& value) override {
+        m_string = &value;
+        return scalar(Value::kString);
+    }
+    bool binary(binary_t&) override { return fail(corruptionError(m_where + ": not valid JSON")); }
+    bool start_object(std::size_t) override { return open(true); }
+    bool end_object() override { return close(); }
+    bool start_array(std::size_t) override { return open(false); }
+    bool end_array() override { return close(); }
     bool key(string_t& value) override {
-        if (depth == 1) {
-            inTree = value == "tree_metadata";
-        } else if (depth == 2 && inTree) {
-            keys.push_back(value);
-        }
+        if (!m_stack.empty() && m_stack.back().ctx == Ctx::kCustom) return m_custom->key(value);
+        if (!m_stack.empty()) m_stack.back().key = value;
         return true;
     }
     bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+        return fail(corruptionError(m_where + ": not valid JSON"));
+    }
+
+private:
+    enum class Ctx { kRoot, kTree, kEntry, kKeyList, kKeyObject, kValueMeta, kWriteShape, kSkip,
+                     kCustom };
+    enum class Value { kNull, kBool, kInt, kUInt, kFloat, kString };
+    struct Frame {
+        Ctx ctx;
+        std::string key;  // the last key seen in this object
+        int depth = 0;    // kSkip / kCustom: containers open inside
+    };
+
+    bool fail(Status status) {
+        if (error.isOk()) error = std::move(status);
         return false;
     }
+    std::string at() const { return m_where + ": entry " + m_entryKey; }
+
+    // The context of a container that opens here, or kSkip.
+    bool open(bool object) {
+        if (m_stack.empty()) {
+            if (!object) return fail(corruptionError(m_where + ": not a JSON object"));
+            m_stack.push_back({Ctx::kRoot, {}});
+            return true;
+        }
+        Frame& top = m_stack.back();
+        switch (top.ctx) {
+            case Ctx::kSkip:
+                ++top.depth;
+                return true;
+            case Ctx::kCustom:
+                ++top.depth;
+                m_customObject.push_back(object);
+                return object ? m_custom->start_object(std::size_t(-1))
+                              : m_custom->start_array(std::size_t(-1));
+            case Ctx::kRoot:
+                if (top.key == "tree_metadata") {
+                    if (!object) return fail(treeMissing());
+                    sawTree = true;
+                    m_stack.push_back({Ctx::kTree, {}});
+                    return true;
+                }
+                if (top.key == "custom_metadata") return startCustom(object);
+                break;
+            case Ctx::kTree:
+                m_entryKey = top.key;
+                if (!object) return fail(corruptionError(at() + " is not an object"));
+                m_leaf = LeafMetadata{};
+                m_hasKeys = m_hasValue = m_hasValueType = false;
+                m_stack.push_back({Ctx::kEntry, {}});
+                return true;
+            case Ctx::kEntry:
+                if (top.key == "key_metadata") {
+                    if (object) return fail(corruptionError(at() + " has no key_metadata list"));
+                    m_hasKeys = true;
+                    m_stack.push_back({Ctx::kKeyList, {}});
+                    return true;
+                }
+                if (top.key == "value_metadata") {
+                    if (!object) {
+                        return fail(corruptionError(at() + " has no value_metadata object"));
+                    }
+                    m_hasValue = true;
+                    m_stack.push_back({Ctx::kValueMeta, {}});
+                    return true;
+                }
+                break;
+            case Ctx::kKeyList:
+                if (!object) return fail(malformedKey());
+                m_keyEntry = KeyEntry{};
+                m_hasKey = m_hasKeyType = false;
+                m_stack.push_back({Ctx::kKeyObject, {}});
+                return true;
+            case Ctx::kKeyObject:
+                if (top.key == "key") return fail(keyNotScalar());
+                if (top.key == "key_type") return fail(corruptionError(at() + ": key_type is not an integer"));
+                break;
+            case Ctx::kValueMeta:
+                if (top.key == "write_shape" && !object) {
+                    m_leaf.writeShape = Shape{};
+                    m_stack.push_back({Ctx::kWriteShape, {}});
+                    return true;
+                }
+                break;
+            case Ctx::kWriteShape:
+                return fail(shapeEntry());
+        }
+        m_stack.push_back({Ctx::kSkip, {}, 1});
+        return true;
+    }
+
+    bool close() {
+        if (m_stack.empty()) return fail(corruptionError(m_where + ": not valid JSON"));
+        Frame& top = m_stack.back();
+        switch (top.ctx) {
+            case Ctx::kSkip:
+                if (--top.depth > 0) return true;
+                break;
+            case Ctx::kCustom: {
+                const bool ok = top.depth > 0 && (m_customObject.back() ? m_custom->end_object()
+                                                                        : m_custom->end_array());
+                m_customObject.pop_back();
+                if (--top.depth > 0) return ok;
+                finishCustom();
+                break;
+            }
+            case Ctx::kEntry: {
+                if (!m_hasKeys) return fail(corruptionError(at() + " has no key_metadata list"));
+                if (!m_hasValue) return fail(corruptionError(at() + " has no value_metadata object"));
+                if (m_leaf.valueType.empty() && !m_hasValueType) {
+                    return fail(corruptionError(at() + ": value_metadata has no value_type"));
+                }
+                m_hasValueType = false;
+                const auto [it, inserted] = m_index.emplace(m_entryKey, out.leaves.size());
+                if (inserted) {
+                    out.leaves.push_back(std::move(m_leaf));
+                } else {
+                    out.leaves[it->second] = std::move(m_leaf);
+                }
+                break;
+            }
+            case Ctx::kKeyObject:
+                if (!m_hasKey || !m_hasKeyType) return fail(malformedKey());
+                m_leaf.path.push_back(std::move(m_keyEntry));
+                break;
+            case Ctx::kValueMeta:
+                if (!m_hasValueType) {
+                    return fail(corruptionError(at() + ": value_metadata has no value_type"));
+                }
+                break;
+            default:
+                break;
+        }
+        m_stack.pop_back();
+        return true;
+    }
+
+    bool scalar(Value kind) {
+        if (m_stack.empty()) return fail(corruptionError(m_where + ": not a JSON object"));
+        Frame& top = m_stack.back();
+        switch (top.ctx) {
+            case Ctx::kSkip:
+                return true;
+            case Ctx::kCustom:
+                return forwardCustom(kind);
+            case Ctx::kRoot:
+                if (top.key == "tree_metadata") return fail(treeMissing());
+                if (top.key == "custom_metadata") {
+                    if (!startCustom(std::nullopt)) return false;
+                    const bool ok = forwardCustom(kind);
+                    finishCustom();
+                    m_stack.pop_back();
+                    return ok;
+                }
+                if (kind == Value::kBool) {
+                    if (top.key == "use_zarr3") out.useZarr3 = m_bool;
+                    if (top.key == "use_ocdbt") out.useOcdbt = m_bool;
+                    if (top.key == "store_array_data_equal_to_fill_value") {
+                        out.storeArrayDataEqualToFillValue = m_bool;
+                    }
+                }
+                return true;
+            case Ctx::kTree:
+                m_entryKey = top.key;
+                return fail(corruptionError(at() + " is not an object"));
+            case Ctx::kEntry:
+                if (top.key == "key_metadata") {
+                    return fail(corruptionError(at() + " has no key_metadata list"));
+                }
+                if (top.key == "value_metadata") {
+                    return fail(corruptionError(at() + " has no value_metadata object"));
+                }
+                return true;
+            case Ctx::kKeyList:
+                return fail(malformedKey());
+            case Ctx::kKeyObject:
+                if (top.key == "key") {
+                    if (kind == Value::kString) {
+                        m_keyEntry.key = *m_string;
+                    } else if (kind == Value::kInt) {
+                        m_keyEntry.key = std::to_string(m_int);
+                    } else if (kind == Value::kUInt) {
+                        m_keyEntry.key = std::to_string(m_uint);
+                    } else {
+                        return fail(keyNotScalar());
+                    }
+                    m_hasKey = true;
+                } else if (top.key == "key_type") {
+                    std::int64_t t = 0;
+                    if (kind == Value::kInt) {
+                        t = m_int;
+                    } else if (kind == Value::kUInt && m_uint <= 2) {
+                        t = static_cast<std::int64_t>(m_uint);
+                    } else if (kind == Value::kUInt) {
+                        return fail(unsupportedError(at() + ": unknown key_type " +
+                                                     std::to_string(m_uint)));
+                    } else {
+                        return fail(corruptionError(at() + ": key_type is not an integer"));
+                    }
+                    if (t == 1) {
+                        m_keyEntry.type = KeyType::kSequence;
+                    } else if (t == 2) {
+                        m_keyEntry.type = KeyType::kDict;
+                    } else {
+                        return fail(unsupportedError(at() + ": unknown key_type " + std::to_string(t)));
+                    }
+                    m_hasKeyType = true;
+                }
+                return true;
+            case Ctx::kValueMeta:
+                if (top.key == "value_type") {
+                    if (kind != Value::kString) {
+                        return fail(corruptionError(at() + ": value_metadata has no value_type"));
+                    }
+                    m_leaf.valueType = *m_string;
+                    m_hasValueType = true;
+                } else if (top.key == "skip_deserialize" && kind == Value::kBool) {
+                    m_leaf.skipDeserialize = m_bool;
+                }
+                return true;
+            case Ctx::kWriteShape:
+                if (kind == Value::kUInt) {
+                    m_leaf.writeShape->push_back(static_cast<std::int64_t>(
+                        std::min<std::uint64_t>(m_uint, static_cast<std::uint64_t>(INT64_MAX))));
+                    return true;
+                }
+                if (kind == Value::kInt && m_int >= 0) {
+                    m_leaf.writeShape->push_back(m_int);
+                    return true;
+                }
+                return fail(shapeEntry());
+        }
+        return true;
+    }
+
+    // custom_metadata is kept as JSON text, in its own key order: a small DOM of just it.
+    bool startCustom(std::optional<bool> object) {
+        m_customValue = nlohmann::ordered_json();
+        m_custom = std::make_unique<nlohmann::detail::json_sax_dom_parser<nlohmann::ordered_json>>(
+            m_customValue, /*allow_exceptions=*/false);
+        m_stack.push_back({Ctx::kCustom, {}, object ? 1 : 0});
+        if (!object) return true;
+        m_customObject.push_back(*object);
+        return *object ? m_custom->start_object(std::size_t(-1))
+                       : m_custom->start_array(std::size_t(-1));
+    }
+    bool forwardCustom(Value kind) {
+        switch (kind) {
+            case Value::kNull: return m_custom->null();
+            case Value::kBool: return m_custom->boolean(m_bool);
+            case Value::kInt: return m_custom->number_integer(m_int);
+            case Value::kUInt: return m_custom->number_unsigned(m_uint);
+            case Value::kFloat: return m_custom->number_float(m_float, {});
+            case Value::kString: return m_custom->string(*m_string);
+        }
+        return true;
+    }
+    void finishCustom() {
+        out.customMetadataJson = m_customValue.dump();
+        m_custom.reset();
+    }
+
+    Status treeMissing() const { return corruptionError(m_where + ": no \"tree_metadata\" object"); }
+    Status malformedKey() const { return corruptionError(at() + ": malformed key_metadata element"); }
+    Status keyNotScalar() const {
+        return corruptionError(at() + ": key is neither a string nor an integer");
+    }
+    Status shapeEntry() const {
+        return corruptionError(at() + ": write_shape has a non-integer entry");
+    }
+
+    std::string m_where;
+    std::vector<Frame> m_stack;
+    std::unordered_map<std::string, std::size_t> m_index;  // tuple key -> place in out.leaves
+    std::string m_entryKey;
+    LeafMetadata m_leaf;
+    KeyEntry m_keyEntry;
+    bool m_hasKeys = false;
+    bool m_hasValue = false;
+    bool m_hasValueType = false;
+    bool m_hasKey = false;
+    bool m_hasKeyType = false;
+    // The current scalar, set just before scalar() runs.
+    bool m_bool = false;
+    std::int64_t m_int = 0;
+    std::uint64_t m_uint = 0;
+    double m_float = 0;
+    string_t* m_string = nullptr;
+    // custom_metadata
+    nlohmann::ordered_json m_customValue;
+    std::unique_ptr<nlohmann::detail::json_sax_dom_parser<nlohmann::ordered_json>> m_custom;
+    std::vector<bool> m_customObject;  // open containers inside it: object (true) or array
 };
 
 }  // namespace
@@ -106,96 +405,16 @@ std::string pythonTupleRepr(const std::vector<std::string>& keys) {
 }
 
 Result<TreeMetadata> parseTreeMetadata(std::string_view text, std::string_view source) {
-    const std::string where(source);
-    json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded()) return corruptionError(where + ": not valid JSON");
-    if (!doc.is_object()) return corruptionError(where + ": not a JSON object");
-    auto treeIt = doc.find("tree_metadata");
-    if (treeIt == doc.end() || !treeIt->is_object()) {
-        return corruptionError(where + ": no \"tree_metadata\" object");
+    MetadataSax sax{std::string(source)};
+    sax.out.customMetadataJson = "null";
+    const bool ok = nlohmann::json::sax_parse(text, &sax, nlohmann::json::input_format_t::json,
+                                              /*strict=*/true, /*ignore_comments=*/false);
+    if (!ok || !sax.error.isOk()) {
+        if (!sax.error.isOk()) return sax.error;
+        return corruptionError(std::string(source) + ": not valid JSON");
     }
-    // The keys of tree_metadata in file order (JAX flatten order), from a second, SAX-only pass
-    // (nlohmann's parse callbacks rescan the parent object at every child's end: quadratic).
-    KeyOrder keyOrder;
-    nlohmann::json::sax_parse(text, &keyOrder, nlohmann::json::input_format_t::json,
-                              /*strict=*/true, /*ignore_comments=*/false);
-    const std::vector<std::string>& order = keyOrder.keys;
-    TreeMetadata out;
-    out.leaves.reserve(treeIt->size());
-    std::unordered_set<std::string_view> seen;
-    for (const std::string& tupleKey : order) {
-        // A key repeated in the file counts once, at its first place (the value is the last).
-        if (!seen.insert(tupleKey).second) continue;
-        const auto found = treeIt->find(tupleKey);
-        if (found == treeIt->end()) continue;  // a key of a nested object at depth 2
-        const json& entry = *found;
-        const std::string at = where + ": entry " + tupleKey;
-        if (!entry.is_object()) return corruptionError(at + " is not an object");
-        LeafMetadata leaf;
-        auto keys = entry.find("key_metadata");
-        if (keys == entry.end() || !keys->is_array()) {
-            return corruptionError(at + " has no key_metadata list");
-        }
-        for (const auto& k : *keys) {
-            if (!k.is_object() || !k.contains("key") || !k.contains("key_type")) {
-                return corruptionError(at + ": malformed key_metadata element");
-            }
-            const json& key = k["key"];
-            const json& type = k["key_type"];
-            KeyEntry e;
-            if (key.is_string()) {
-                e.key = key.get<std::string>();
-            } else if (key.is_number_integer()) {
-                e.key = std::to_string(key.get<std::int64_t>());
-            } else {
-                return corruptionError(at + ": key is neither a string nor an integer");
-            }
-            if (!type.is_number_integer()) return corruptionError(at + ": key_type is not an integer");
-            const auto t = type.get<std::int64_t>();
-            if (t == 1) {
-                e.type = KeyType::kSequence;
-            } else if (t == 2) {
-                e.type = KeyType::kDict;
-            } else {
-                return unsupportedError(at + ": unknown key_type " + std::to_string(t));
-            }
-            leaf.path.push_back(std::move(e));
-        }
-        auto value = entry.find("value_metadata");
-        if (value == entry.end() || !value->is_object()) {
-            return corruptionError(at + " has no value_metadata object");
-        }
-        if (auto vt = value->find("value_type"); vt != value->end() && vt->is_string()) {
-            leaf.valueType = vt->get<std::string>();
-        } else {
-            return corruptionError(at + ": value_metadata has no value_type");
-        }
-        if (auto sd = value->find("skip_deserialize"); sd != value->end() && sd->is_boolean()) {
-            leaf.skipDeserialize = sd->get<bool>();
-        }
-        if (auto ws = value->find("write_shape"); ws != value->end() && ws->is_array()) {
-            Shape shape;
-            for (const auto& d : *ws) {
-                if (!d.is_number_integer() || d.get<std::int64_t>() < 0) {
-                    return corruptionError(at + ": write_shape has a non-integer entry");
-                }
-                shape.push_back(d.get<std::int64_t>());
-            }
-            leaf.writeShape = std::move(shape);
-        }
-        out.leaves.push_back(std::move(leaf));
-    }
-    auto optBool = [&](const char* name) -> std::optional<bool> {
-        auto it = doc.find(name);
-        if (it != doc.end() && it->is_boolean()) return it->get<bool>();
-        return std::nullopt;
-    };
-    out.useZarr3 = optBool("use_zarr3");
-    out.useOcdbt = optBool("use_ocdbt");
-    out.storeArrayDataEqualToFillValue = optBool("store_array_data_equal_to_fill_value").value_or(false);
-    auto custom = doc.find("custom_metadata");
-    out.customMetadataJson = custom == doc.end() ? "null" : custom->dump();
-    return out;
+    if (!sax.sawTree) return corruptionError(std::string(source) + ": no \"tree_metadata\" object");
+    return std::move(sax.out);
 }
 
 }  // namespace ckpt::orbax

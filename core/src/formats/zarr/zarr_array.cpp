@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <unordered_map>
 
 #include "formats/zarr/zarr_chunk.h"
 #include "formats/zarr/zarr_metadata.h"
@@ -158,8 +159,41 @@ private:
 
 }  // namespace
 
+// Parsed metadata by "<zarr format>:<text>". Parse errors are not cached.
+struct MetadataCache::Impl {
+    std::mutex mutex;
+    std::unordered_map<std::string, ZarrMetadata> parsed;
+};
+
+MetadataCache::MetadataCache() : m_impl(std::make_unique<Impl>()) {}
+MetadataCache::~MetadataCache() = default;
+
+namespace {
+
+Result<ZarrMetadata> parseCached(MetadataCache::Impl* cache, char version,
+                                 const std::string& text) {
+    std::string key;
+    if (cache) {
+        key.reserve(text.size() + 2);
+        key += version;
+        key += ':';
+        key += text;
+        const std::lock_guard lock(cache->mutex);
+        if (auto it = cache->parsed.find(key); it != cache->parsed.end()) return it->second;
+    }
+    Result<ZarrMetadata> md = version == '3' ? parseZarrV3Metadata(text) : parseZarrV2Metadata(text);
+    if (cache && md.isOk()) {
+        const std::lock_guard lock(cache->mutex);
+        cache->parsed.emplace(std::move(key), *md);
+    }
+    return md;
+}
+
+}  // namespace
+
 Result<ArraySourcePtr> openZarrArray(kv::KvStorePtr store, std::string prefix,
-                                     std::string displayName) {
+                                     std::string displayName, MetadataCache* cache) {
+    MetadataCache::Impl* const memo = cache ? cache->impl() : nullptr;
     if (!store) return invalidArgumentError("openZarrArray: no store");
     if (!prefix.empty() && prefix.back() != '/') prefix += '/';
     const auto where = [&](const std::string& key) {
@@ -172,7 +206,7 @@ Result<ArraySourcePtr> openZarrArray(kv::KvStorePtr store, std::string prefix,
     std::string metaKey;
     if (v3->has_value()) {
         metaKey = v3Key;
-        md = parseZarrV3Metadata(**v3);
+        md = parseCached(memo, '3', **v3);
     } else {
         const std::string v2Key = prefix + ".zarray";
         auto v2 = store->read(v2Key);
@@ -181,7 +215,7 @@ Result<ArraySourcePtr> openZarrArray(kv::KvStorePtr store, std::string prefix,
             return notFoundError(where(prefix) + ": neither .zarray nor zarr.json exists");
         }
         metaKey = v2Key;
-        md = parseZarrV2Metadata(**v2);
+        md = parseCached(memo, '2', **v2);
     }
     if (!md.isOk()) return md.status().withContext(where(metaKey));
     return ArraySourcePtr(std::make_shared<ZarrArraySource>(

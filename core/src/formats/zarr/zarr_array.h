@@ -7,6 +7,7 @@
 // concurrent reads, as every KvStore does).
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "ckpt/core/array_source.h"
@@ -22,7 +23,26 @@ namespace ckpt::zarr {
 // Unsupported for valid metadata this reader cannot decode (structured dtypes, filters, ...).
 // Chunks whose codec is unavailable (blosc, bz2, gzip without zlib) fail when read, so the
 // array's dtype and shape can still be shown.
+//
+// `cache`, when given, remembers parsed metadata by its exact text: checkpoints repeat the same
+// few metadata documents for thousands of arrays (every layer's kernel has the same zarr.json),
+// and parsing them dominated opening a 100,000-leaf checkpoint. Safe to share between threads.
+class MetadataCache;
 Result<ArraySourcePtr> openZarrArray(kv::KvStorePtr store, std::string prefix,
-                                     std::string displayName);
+                                     std::string displayName, MetadataCache* cache = nullptr);
+
+class MetadataCache {
+public:
+    MetadataCache();
+    ~MetadataCache();
+    MetadataCache(const MetadataCache&) = delete;
+    MetadataCache& operator=(const MetadataCache&) = delete;
+
+    struct Impl;  // defined in zarr_array.cpp
+    Impl* impl() const { return m_impl.get(); }
+
+private:
+    std::unique_ptr<Impl> m_impl;
+};
 
 }  // namespace ckpt::zarr
