@@ -1,5 +1,7 @@
 #include "ckpt/core/dtype.h"
 
+#include "array/minifloat.h"
+
 #include <array>
 #include <bit>
 #include <cmath>
@@ -43,70 +45,6 @@ constexpr std::array<DTypeInfo, 28> kDTypes = {{
     {DType::kUInt4, "uint4", 1, DTypeKind::kUnsignedInt},
     {DType::kFloat4E2M1FN, "float4_e2m1fn", 1, DTypeKind::kFloat},
 }};
-
-// How a minifloat spends its all-ones exponent and its sign bit (see ml_dtypes' float8.h).
-enum class SpecialValues {
-    kIeee,        // all-ones exponent: mantissa 0 = ±inf, else NaN
-    kFiniteNanAllOnes,  // "fn": only S.1111.111 is NaN; no infinities
-    kFiniteNanNegZero,  // "fnuz": the bit pattern of -0 is the only NaN; no infinities, no -0
-    kFiniteOnly,        // float4_e2m1fn: every pattern is a finite number
-};
-
-struct MiniFloat {
-    int exponentBits;
-    int mantissaBits;
-    int bias;
-    SpecialValues special;
-};
-
-double decodeMiniFloat(std::uint32_t bits, const MiniFloat& f) {
-    const int total = 1 + f.exponentBits + f.mantissaBits;
-    const std::uint32_t signBit = 1U << (total - 1);
-    const std::uint32_t expMask = (1U << f.exponentBits) - 1;
-    const std::uint32_t manMask = (1U << f.mantissaBits) - 1;
-    const bool negative = (bits & signBit) != 0;
-    const std::uint32_t exponent = (bits >> f.mantissaBits) & expMask;
-    const std::uint32_t mantissa = bits & manMask;
-    switch (f.special) {
-        case SpecialValues::kIeee:
-            if (exponent == expMask) {
-                if (mantissa == 0) {
-                    return negative ? -std::numeric_limits<double>::infinity()
-                                    : std::numeric_limits<double>::infinity();
-                }
-                return std::numeric_limits<double>::quiet_NaN();
-            }
-            break;
-        case SpecialValues::kFiniteNanAllOnes:
-            if (exponent == expMask && mantissa == manMask) {
-                return std::numeric_limits<double>::quiet_NaN();
-            }
-            break;
-        case SpecialValues::kFiniteNanNegZero:
-            if (bits == signBit) return std::numeric_limits<double>::quiet_NaN();
-            break;
-        case SpecialValues::kFiniteOnly: break;
-    }
-    double magnitude = 0;
-    if (exponent == 0) {
-        magnitude = std::ldexp(static_cast<double>(mantissa), 1 - f.bias - f.mantissaBits);
-    } else {
-        magnitude = std::ldexp(static_cast<double>(mantissa | (1U << f.mantissaBits)),
-                               static_cast<int>(exponent) - f.bias - f.mantissaBits);
-    }
-    return negative ? -magnitude : magnitude;
-}
-
-// Bit layouts checked against ml_dtypes 0.6 (all 256 patterns, tests/interop).
-constexpr MiniFloat kFloat16{5, 10, 15, SpecialValues::kIeee};
-constexpr MiniFloat kE4M3FN{4, 3, 7, SpecialValues::kFiniteNanAllOnes};
-constexpr MiniFloat kE5M2{5, 2, 15, SpecialValues::kIeee};
-constexpr MiniFloat kE4M3FNUZ{4, 3, 8, SpecialValues::kFiniteNanNegZero};
-constexpr MiniFloat kE5M2FNUZ{5, 2, 16, SpecialValues::kFiniteNanNegZero};
-constexpr MiniFloat kE4M3B11FNUZ{4, 3, 11, SpecialValues::kFiniteNanNegZero};
-constexpr MiniFloat kE4M3{4, 3, 7, SpecialValues::kIeee};
-constexpr MiniFloat kE3M4{3, 4, 3, SpecialValues::kIeee};
-constexpr MiniFloat kE2M1FN{2, 1, 1, SpecialValues::kFiniteOnly};
 
 // A sub-byte integer in the low `bits` bits of a byte (the high bits are ignored).
 std::int64_t signedLowBits(std::uint8_t byte, int bits) {
