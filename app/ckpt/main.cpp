@@ -5,6 +5,7 @@
 
 #include "ckpt/core/format.h"
 #include "commands.h"
+#include "structure_commands.h"
 
 namespace {
 
@@ -138,6 +139,42 @@ int main(int argc, char** argv) {
     addWriterOptions(applyCmd, apply);
     applyCmd->footer(kKeyPathHelp);
 
+    ckpt::cli::SkeletonArgs skeleton;
+    auto* skeletonCmd = app.add_subcommand(
+        "skeleton", "Write PATH's structure file: kinds, dtypes, shapes (no array data; see README)");
+    addSource(skeletonCmd, skeleton.source);
+    skeletonCmd->add_option("-o,--output", skeleton.output, "Write to FILE instead of stdout");
+    skeletonCmd->add_option("--values-up-to", skeleton.maxValueElements,
+                            "Also write the values of arrays with at most N elements (defaults)");
+
+    ckpt::cli::DiffArgs diff;
+    auto* diffCmd = app.add_subcommand(
+        "diff", "Compare two checkpoints, steps or structure files: keys, kinds, dtypes, shapes "
+                "and values. Exit 0 identical, 1 different, 2 error");
+    diffCmd->add_option("A", diff.a.path, "Checkpoint, run directory or structure file")->required();
+    diffCmd->add_option("B", diff.b.path, "The other one (default: A, e.g. with --step-a/--step-b)");
+    diffCmd->add_option("--step-a", diff.a.step, "Step of A to open (run directories)");
+    diffCmd->add_option("--step-b", diff.b.step, "Step of B to open (run directories)");
+    diffCmd->add_option("--format-a", diff.a.format, "Read A as this format");
+    diffCmd->add_option("--format-b", diff.b.format, "Read B as this format");
+    diffCmd->add_flag("--json", diff.json, "Print JSON (shape in README)");
+    diffCmd->add_flag("--values,!--no-values", diff.values,
+                      "Compare values (default) / structure only");
+    diffCmd->add_flag("--bit-only", diff.bitOnly,
+                      "Values: bit equality only, stop at the first differing chunk");
+    diffCmd->add_flag("--show-equal", diff.showEqual, "Also list leaves that are equal");
+
+    ckpt::cli::CheckArgs check;
+    auto* checkCmd = app.add_subcommand(
+        "check", "Restore preflight: would restoring SRC into REF's structure be exact? "
+                 "Exit 0 exact, 3 extra keys only, 4 missing keys, 5 mismatch, 2 error");
+    addSource(checkCmd, check.source);
+    checkCmd->add_option("--against", check.against,
+                         "REF: a checkpoint or a structure file (ckpt skeleton, README)")
+        ->required();
+    checkCmd->add_option("--against-step", check.againstStep, "Step of REF (run directories)");
+    checkCmd->add_flag("--json", check.json, "Print JSON (shape in README)");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -157,5 +194,8 @@ int main(int argc, char** argv) {
     if (catCmd->parsed()) return ckpt::cli::runCat(cat, std::cout, std::cerr);
     if (convertCmd->parsed()) return ckpt::cli::runConvert(convert, std::cout, std::cerr);
     if (applyCmd->parsed()) return ckpt::cli::runApply(apply, std::cout, std::cerr);
+    if (skeletonCmd->parsed()) return ckpt::cli::runSkeleton(skeleton, std::cout, std::cerr);
+    if (diffCmd->parsed()) return ckpt::cli::runDiff(diff, std::cout, std::cerr);
+    if (checkCmd->parsed()) return ckpt::cli::runCheck(check, std::cout, std::cerr);
     return 2;
 }
