@@ -5,6 +5,7 @@
 
 #include "ckpt/core/format.h"
 #include "commands.h"
+#include "doctor_command.h"
 #include "structure_commands.h"
 
 namespace {
@@ -175,6 +176,14 @@ int main(int argc, char** argv) {
     checkCmd->add_option("--against-step", check.againstStep, "Step of REF (run directories)");
     checkCmd->add_flag("--json", check.json, "Print JSON (shape in README)");
 
+    ckpt::cli::DoctorArgs doctor;
+    auto* doctorCmd = app.add_subcommand(
+        "doctor", "Health check: read every array and report NaN/Inf, all-zero and constant "
+                  "leaves, unreadable data, incomplete steps, metadata/data mismatches and a "
+                  "dtype census. Exit 0 healthy, 1 problems found, 2 could not examine");
+    addSource(doctorCmd, doctor.source);
+    doctorCmd->add_flag("--json", doctor.json, "Print JSON (shape in README)");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -197,5 +206,6 @@ int main(int argc, char** argv) {
     if (skeletonCmd->parsed()) return ckpt::cli::runSkeleton(skeleton, std::cout, std::cerr);
     if (diffCmd->parsed()) return ckpt::cli::runDiff(diff, std::cout, std::cerr);
     if (checkCmd->parsed()) return ckpt::cli::runCheck(check, std::cout, std::cerr);
+    if (doctorCmd->parsed()) return ckpt::cli::runDoctor(doctor, std::cout, std::cerr);
     return 2;
 }
