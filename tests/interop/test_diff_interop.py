@@ -280,3 +280,28 @@ def test_skeleton_of_a_real_orbax_checkpoint(ckpt, ckpt_json, run, tmp_path):
     assert [(m["path"], m["has_default"]) for m in rep2["missing"]] == [("default/added", True)]
     # A structure file has no data to show.
     ckpt.fails("diff", skeleton, skeleton, "--step-a", "1", mentions=["structure file"])
+
+
+def _layers(n, rng):
+    return {f"layers_{i}": {"kernel": jnp.asarray(rng.standard_normal((4, 4)).astype(np.float32)),
+                            "bias": jnp.zeros((4,), jnp.float32)} for i in range(n)}
+
+
+def test_check_reports_the_partial_restore_of_orbax_2972(ckpt, tmp_path):
+    """google/orbax#2972: a 12-layer checkpoint restored into a 16-layer model silently loads only
+    part of it. `ckpt check` against the 16-layer structure (from the README's eval_shape snippet)
+    must say it is not exact, list the four missing layers and exit non-zero."""
+    rng = np.random.default_rng(2972)
+    path = tmp_path / "twelve"
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(path, {"params": _layers(12, rng)})
+    structure = run_snippet(lambda: {"params": _layers(16, np.random.default_rng(0))}, tmp_path)
+    cp = ckpt("check", path, "--against", structure, "--json")
+    assert cp.returncode == CHECK_MISSING, describe(cp)
+    report = strict_json_loads(cp.stdout)
+    assert report["outcome"] == "missing_keys"
+    # Missing subtrees are listed at their top, each with the leaves it would need.
+    missing = sorted(m["path"] for m in report["missing"])
+    assert missing == [f"params/layers_{i}" for i in range(12, 16)], missing
+    assert report["extra"] == [] and report["mismatches"] == []
+    assert report["leaves_matched"] == 24
