@@ -86,8 +86,19 @@ nlohmann::ordered_json treeJson(const Node& node, const TreeView& view = {},
                  {"items", std::move(items)}};
             break;
         }
-        case NodeKind::kNone: j = {{"type", "none"}}; break;
+        case NodeKind::kNone:
+            j = {{"type", "none"}};
+            for (const auto& [key, value] : node.attributes()) {
+                if (key == "error") j["error"] = value;
+            }
+            break;
         case NodeKind::kArray:
+            // An array whose metadata could not be read is shown as before lazy opening: a None
+            // carrying the error.
+            if (const Status error = node.array()->metadataStatus(); !error.isOk()) {
+                j = {{"type", "none"}, {"error", error.toString()}};
+                break;
+            }
             j = {{"type", "array"},
                  {"dtype", std::string(dtypeName(node.array()->dtype()))},
                  {"shape", node.array()->shape()}};
@@ -132,6 +143,9 @@ std::string describeLeaf(const Node& node) {
     switch (node.kind()) {
         case NodeKind::kArray: {
             const auto& a = *node.array();
+            if (const Status error = a.metadataStatus(); !error.isOk()) {
+                return "unreadable: " + error.toString();
+            }
             return std::string(dtypeName(a.dtype())) + " " + formatShape(a.shape()) + "  " +
                    humanBytes(a.byteSize());
         }
@@ -216,7 +230,16 @@ Result<NodePtr> findLeaf(const Checkpoint& ckpt, const std::string& keyPathText)
 int runInfo(const InfoArgs& args, std::ostream& out, std::ostream& err) {
     auto ckpt = openSource(args.source);
     if (!ckpt.isOk()) return fail(err, ckpt.status());
-    const TreeSummary s = summarizeTree(ckpt->tree);
+    const TreeSummary s = summarizeTree(ckpt->tree);  // reads every array's metadata
+    // Arrays are opened lazily: an unreadable one is found here, not when opening.
+    walkTree(ckpt->tree, [&](const KeyPath&, const Node& node) {
+        if (node.kind() == NodeKind::kArray && node.array()) {
+            if (const Status error = node.array()->metadataStatus(); !error.isOk()) {
+                ckpt->warnings.push_back(error.toString());
+            }
+        }
+        return true;
+    });
     if (args.json) {
         nlohmann::ordered_json steps = nlohmann::ordered_json::array();
         for (const auto& st : ckpt->steps) {

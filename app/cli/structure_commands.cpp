@@ -313,10 +313,12 @@ int runCheck(const CheckArgs& args, std::ostream& out, std::ostream& err) {
         }
         Json mismatches = Json::array();
         for (const DiffEntry& e : p.mismatches) {
-            mismatches.push_back({{"path", formatKeyPath(e.path)},
-                                  {"change", std::string(diffChangeName(e.change))},
-                                  {"src", diffSideJson(*e.a)},
-                                  {"ref", diffSideJson(*e.b)}});
+            Json j{{"path", formatKeyPath(e.path)},
+                   {"change", std::string(diffChangeName(e.change))},
+                   {"src", diffSideJson(*e.a)},
+                   {"ref", diffSideJson(*e.b)}};
+            if (!e.error.empty()) j["error"] = e.error;
+            mismatches.push_back(std::move(j));
         }
         Json compatible = Json::array();
         for (const DiffEntry& e : p.compatible) {
@@ -340,6 +342,10 @@ int runCheck(const CheckArgs& args, std::ostream& out, std::ostream& err) {
     out << "source:    " << sideText(*src) << "\n";
     out << "reference: " << sideText(*ref) << "\n";
     for (const DiffEntry& e : p.mismatches) {
+        if (!e.error.empty()) {
+            out << "unreadable " << pathText(e.path) << "  " << e.error << "\n";
+            continue;
+        }
         out << "mismatch   " << pathText(e.path) << "  " << diffSideText(*e.a) << " in source, "
             << diffSideText(*e.b) << " in reference\n";
     }

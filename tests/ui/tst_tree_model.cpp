@@ -4,6 +4,7 @@
 #include <QElapsedTimer>
 #include <QSignalSpy>
 #include <QTest>
+#include <atomic>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -65,6 +66,44 @@ QStringList rowNames(const TreeModel& model, const QModelIndex& parent = {}) {
 QModelIndex indexAt(const TreeModel& model, const ckpt::KeyPath& path) {
     return model.indexForKeyPath(path);
 }
+
+// An array whose metadata is "read on first use", like the arrays of a large Orbax checkpoint:
+// counts the members that would have blocked (read metadata) while metadataLoaded() was false.
+class GatedSource final : public ckpt::ArraySource {
+public:
+    explicit GatedSource(ckpt::Status error = {}) : m_error(std::move(error)) {}
+    bool metadataLoaded() const override { return m_loaded; }
+    ckpt::Status metadataStatus() const override {
+        m_loaded = true;
+        return m_error;
+    }
+    ckpt::DType dtype() const override {
+        touch();
+        return m_error.isOk() ? ckpt::DType::kFloat32 : ckpt::DType::kUInt8;
+    }
+    const ckpt::Shape& shape() const override {
+        touch();
+        return m_error.isOk() ? m_shape : m_empty;
+    }
+    ckpt::Status readInto(const ckpt::Selection&, std::span<std::byte> out,
+                          const ckpt::CancelToken*) const override {
+        if (!m_error.isOk()) return m_error;
+        std::memset(out.data(), 0, out.size());
+        return {};
+    }
+    int blockingCalls() const { return m_blocking; }
+
+private:
+    void touch() const {
+        if (!m_loaded) ++m_blocking;
+        m_loaded = true;
+    }
+    ckpt::Status m_error;
+    ckpt::Shape m_shape{2, 3};
+    ckpt::Shape m_empty{0};
+    mutable std::atomic<bool> m_loaded{false};
+    mutable std::atomic<int> m_blocking{0};
+};
 
 }  // namespace
 
@@ -210,6 +249,52 @@ private slots:
         // Leaves still show what their own metadata tells.
         QCOMPARE(text(indexAt(model, {"params", "Dense_0", "kernel"}), TreeModel::kSizeColumn),
                  QStringLiteral("60 B"));
+    }
+
+    void lazyArraysShowEllipsisUntilTheRollupsLoadThem() {
+        auto ok = std::make_shared<GatedSource>();
+        auto bad = std::make_shared<GatedSource>(ckpt::Status(
+            ckpt::StatusCode::kNotFound, "_METADATA: at key path 'bad': zarr.json is missing"));
+        TreeModel model;
+        model.setRoot(ckpt::Node::makeDict({{"ok", ckpt::Node::makeArray(ok)},
+                                            {"bad", ckpt::Node::makeArray(bad)}}));
+        const QModelIndex okIndex = indexAt(model, {"ok"});
+        const QModelIndex badIndex = indexAt(model, {"bad"});
+        const QString ellipsis = QStringLiteral("\u2026");
+        // Every column, tooltip and role of both rows, as a view and a sort proxy ask for them:
+        // nothing may read metadata on the GUI thread.
+        for (const QModelIndex& index : {okIndex, badIndex}) {
+            for (int column = 0; column < TreeModel::kColumnCount; ++column) {
+                for (int role : {int(Qt::DisplayRole), int(Qt::ToolTipRole),
+                                 int(TreeModel::kSortRole), int(TreeModel::kSizeBytesRole),
+                                 int(TreeModel::kParametersRole)}) {
+                    (void)index.siblingAtColumn(column).data(role);
+                }
+            }
+        }
+        QCOMPARE(ok->blockingCalls(), 0);
+        QCOMPARE(bad->blockingCalls(), 0);
+        QVERIFY(!ok->metadataLoaded());
+        QCOMPARE(text(okIndex, TreeModel::kKindColumn), QStringLiteral("array"));
+        QCOMPARE(text(okIndex, TreeModel::kDTypeColumn), ellipsis);
+        QCOMPARE(text(okIndex, TreeModel::kShapeColumn), ellipsis);
+        QCOMPARE(text(okIndex, TreeModel::kSizeColumn), ellipsis);
+
+        // The rollups job (off the GUI thread in the window) loads them; the model repaints the
+        // kind, dtype and shape columns too.
+        QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
+        setRollups(model);
+        QCOMPARE(changed.count(), 1);
+        const QModelIndex from = changed.first().at(0).value<QModelIndex>();
+        QVERIFY(from.column() <= TreeModel::kKindColumn);
+        QCOMPARE(text(okIndex, TreeModel::kDTypeColumn), QStringLiteral("float32"));
+        QCOMPARE(text(okIndex, TreeModel::kShapeColumn), QStringLiteral("(2, 3)"));
+        QCOMPARE(text(okIndex, TreeModel::kSizeColumn), QStringLiteral("24 B"));
+        QCOMPARE(text(badIndex, TreeModel::kKindColumn), QStringLiteral("unreadable"));
+        QCOMPARE(text(badIndex, TreeModel::kDTypeColumn), QString());
+        QVERIFY2(text(badIndex, TreeModel::kNameColumn, Qt::ToolTipRole)
+                     .contains(QStringLiteral("zarr.json is missing")),
+                 qPrintable(text(badIndex, TreeModel::kNameColumn, Qt::ToolTipRole)));
     }
 
     void showsScalarStringAndNoneLeaves() {

@@ -43,9 +43,27 @@ int findRow(const Node& container, const std::string& key) {
     return row;
 }
 
+constexpr QChar kEllipsis(0x2026);
+
+// Arrays may read their metadata on first use (large Orbax checkpoints): until something off the
+// GUI thread has done so (the rollups job, the details pane), their columns show "…".
+bool arrayPending(const Node& node) {
+    return node.kind() == NodeKind::kArray && node.array() && !node.array()->metadataLoaded();
+}
+
+// The error of an array whose metadata could not be read; OK for every other node. Never blocks.
+Status arrayError(const Node& node) {
+    if (node.kind() != NodeKind::kArray || !node.array() || !node.array()->metadataLoaded()) {
+        return {};
+    }
+    return node.array()->metadataStatus();
+}
+
 QString dtypeText(const Node& node) {
     switch (node.kind()) {
         case NodeKind::kArray:
+            if (arrayPending(node)) return QString(kEllipsis);
+            if (!arrayError(node).isOk()) return {};
             return node.array() ? toQString(dtypeName(node.array()->dtype())) : QString();
         case NodeKind::kScalar:
             return toQString(dtypeName(node.scalarDType()));
@@ -66,6 +84,8 @@ QString dtypeText(const Node& node) {
 QString shapeText(const Node& node) {
     switch (node.kind()) {
         case NodeKind::kArray:
+            if (arrayPending(node)) return QString(kEllipsis);
+            if (!arrayError(node).isOk()) return {};
             return node.array() ? toQString(formatShape(node.array()->shape())) : QString();
         case NodeKind::kScalar:
             return QStringLiteral("()");
@@ -85,7 +105,7 @@ QString shapeText(const Node& node) {
 // What a leaf contributes to the totals, known from metadata alone (no I/O): everything but
 // storedBytes (counted as unknown). Null for containers, whose totals need the whole subtree.
 std::optional<NodeRollup> leafRollup(const Node& node) {
-    if (node.isContainer()) return std::nullopt;
+    if (node.isContainer() || arrayPending(node)) return std::nullopt;
     NodeRollup rollup;
     rollup.leafCount = 1;
     if (node.kind() == NodeKind::kArray && node.array()) {
@@ -112,8 +132,6 @@ QString storedText(const NodeRollup& rollup) {
     const QString bytes = humanBytes(rollup.storedBytes);
     return rollup.unknownStored > 0 ? QStringLiteral("\u2265 ") + bytes : bytes;
 }
-
-constexpr QChar kEllipsis(0x2026);
 
 QString truncated(const std::string& text) {
     QString result = toQString(text);
@@ -245,8 +263,10 @@ void TreeModel::setRollups(std::shared_ptr<const TreeRollups> rollups) {
     m_rollups = std::move(rollups);
     const int rows = rowCount();
     if (rows == 0) return;
-    // A multi-cell dataChanged repaints the whole viewport, nested rows included.
-    emit dataChanged(index(0, kParametersColumn), index(rows - 1, kShareColumn),
+    // A multi-cell dataChanged repaints the whole viewport, nested rows included. The kind,
+    // dtype and shape columns are in the range too: computing the rollups read the metadata of
+    // arrays that showed "…" until now (or found it unreadable).
+    emit dataChanged(index(0, kKindColumn), index(rows - 1, kShareColumn),
                      {Qt::DisplayRole, Qt::ToolTipRole, kSizeBytesRole, kStoredBytesRole,
                       kParametersRole, kSortRole});
     emit headerDataChanged(Qt::Horizontal, kParametersColumn, kShareColumn);
@@ -292,6 +312,7 @@ QString TreeModel::displayText(const QModelIndex& index) const {
             if (container == m_top.get() && m_rootIsLeaf) return tr("(root)");
             return toQString(container->node->childKey(static_cast<std::size_t>(index.row())));
         case kKindColumn:
+            if (!arrayError(*node).isOk()) return tr("unreadable");
             return toQString(nodeKindName(node->kind()));
         case kDTypeColumn:
             return dtypeText(*node);
@@ -342,6 +363,7 @@ QVariant TreeModel::sortValue(const QModelIndex& index) const {
             return number(rollup && m_rollups ? std::optional(rollup->storedBytes)
                                               : std::nullopt);
         case kShapeColumn:
+            if (arrayPending(*node)) return number(std::nullopt);
             if (node->kind() == NodeKind::kArray && node->array()) {
                 return number(node->array()->elementCount());
             }
@@ -379,7 +401,12 @@ QString TreeModel::toolTip(const QModelIndex& index) const {
             detail = QStringLiteral("None");
             break;
         case NodeKind::kArray:
-            detail = QStringLiteral("%1 %2").arg(dtypeText(*node), shapeText(*node));
+            if (const Status error = arrayError(*node); !error.isOk()) {
+                detail = tr("unreadable array: %1")
+                             .arg(truncated(error.toString()).toHtmlEscaped());
+            } else {
+                detail = QStringLiteral("%1 %2").arg(dtypeText(*node), shapeText(*node));
+            }
             break;
         case NodeKind::kDict:
         case NodeKind::kList:

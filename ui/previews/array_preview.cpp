@@ -351,6 +351,45 @@ void ArrayPreview::showNode(const NodePtr& node, const KeyPath& path) {
     m_tableModel->clear();
     m_message->setText(toQString(formatKeyPath(path)));
 
+    // An array whose metadata is read on first use: read it off the GUI thread (as the stats
+    // job, so the preview is busy and cancelAll() drops a late result), then show the node.
+    ArraySourcePtr pending;
+    if (m_source && !m_source->metadataLoaded()) pending = std::exchange(m_source, nullptr);
+
+    if (pending) {
+        setTabs(-1, kStatisticsTab);
+        m_spec = {};
+        rebuildSliceBar();
+        updateLineControls();
+        beginJob(JobKind::kStats);
+        const std::uint64_t generation = m_statsJob.generation;
+        setStatistics({{tr("Status"), tr("reading metadata\u2026")}});
+        runInBackground(
+            this, [pending] { return pending->metadataStatus(); },
+            [this, generation, node, path](const Status& /*loaded*/) {
+                if (generation != m_statsJob.generation) return;
+                endJob(JobKind::kStats);
+                showNode(node, path);  // loaded now: shows the array or its error
+            });
+        return;
+    }
+    if (m_source) {
+        if (const Status error = m_source->metadataStatus(); !error.isOk()) {
+            // Missing or corrupt array metadata (the source is loaded: this does not block).
+            m_source = nullptr;
+            setTabs(-1, kStatisticsTab);
+            m_spec = {};
+            rebuildSliceBar();
+            updateLineControls();
+            m_errorText = tr("Could not read the leaf %1.").arg(toQString(formatKeyPath(path))) +
+                          QStringLiteral("\n\n") + statusToUserText(error);
+            m_message->setText(m_errorText);
+            setStatistics({{tr("Kind"), tr("unreadable leaf")}});
+            updateBusy();
+            return;
+        }
+    }
+
     if (!m_source) {
         setTabs(-1, kStatisticsTab);
         m_spec = {};

@@ -159,6 +159,7 @@ CheckpointPage::~CheckpointPage() {
 
 void CheckpointPage::createTreeView() {
     m_view = new QTreeView;
+    m_view->viewport()->installEventFilter(this);
     m_view->setObjectName(QStringLiteral("checkpointTree"));
     m_view->setModel(m_proxy);
     m_view->setUniformRowHeights(true);
@@ -360,10 +361,33 @@ void CheckpointPage::open(const QString& absolutePath, std::optional<std::string
             }
             updateStepSelector();
             updateDetails();
-            startRollups();
+            startRollupsAfterPaint();
             emit summaryChanged();
             emit opened(absolutePath);
         });
+}
+
+void CheckpointPage::startRollupsAfterPaint() {
+    // The totals read the metadata of every array: on a 100,000-leaf checkpoint that is seconds
+    // of work which, started at once, competes with the first paint of the tree for the CPU.
+    // They start when the tree has been painted (or soon, if no paint comes: a hidden page).
+    m_rollupsAfterPaint = true;
+    const std::uint64_t generation = m_openGeneration;
+    QTimer::singleShot(kRollupsFallbackMs, this, [this, generation] {
+        if (generation == m_openGeneration && m_rollupsAfterPaint) {
+            m_rollupsAfterPaint = false;
+            startRollups();
+        }
+    });
+}
+
+bool CheckpointPage::eventFilter(QObject* watched, QEvent* event) {
+    if (watched == m_view->viewport() && event->type() == QEvent::Paint && m_rollupsAfterPaint) {
+        m_rollupsAfterPaint = false;
+        // After this paint has reached the screen, not inside it.
+        QTimer::singleShot(0, this, [this] { startRollups(); });
+    }
+    return QWidget::eventFilter(watched, event);
 }
 
 void CheckpointPage::startRollups() {

@@ -107,6 +107,9 @@ signals:
     void rollupsReady();
     void filterApplied();
 
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override;
+
 private:
     struct OpenOutcome;
 
@@ -115,6 +118,8 @@ private:
     void createTreeView();
     void finishOpen(const QString& path, Result<Checkpoint> outcome);
     void startRollups();
+    void startRollupsAfterPaint();
+    static constexpr int kRollupsFallbackMs = 250;
     void updateStepSelector();
     void openSelectedStep(int index);
     void updateDetails();
@@ -150,6 +155,7 @@ private:
     std::uint64_t m_filterGeneration = 0;
     std::uint64_t m_detailsGeneration = 0;
     std::shared_ptr<CancelToken> m_rollupCancel;
+    bool m_rollupsAfterPaint = false;  // startRollups() once the tree's viewport has painted
     std::shared_ptr<CancelToken> m_filterCancel;
     // Selected when the pending open() lands (a step switch keeps the key path).
     std::optional<KeyPath> m_restoreSelection;

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "bridge/qt_convert.h"
+#include "bridge/status_text.h"
 #include "ckpt/core/array.h"
 #include "models/display_text.h"
 
@@ -59,6 +60,10 @@ QString kindText(const Node& node) {
                countedNoun(node.childCount(), DetailsPane::tr("item"), DetailsPane::tr("items"));
     }
     if (node.kind() == NodeKind::kNone && !errorAttribute(node).isEmpty()) {
+        return kind + DetailsPane::tr(" (unreadable leaf)");
+    }
+    if (node.kind() == NodeKind::kArray && node.array() && node.array()->metadataLoaded() &&
+        !node.array()->metadataStatus().isOk()) {
         return kind + DetailsPane::tr(" (unreadable leaf)");
     }
     return kind;
@@ -277,6 +282,19 @@ void DetailsPane::render() {
         case NodeKind::kArray: {
             const ArraySourcePtr& source = node->array();
             if (!source) break;
+            if (!m_blocking && !source->metadataLoaded()) {
+                // Its metadata is read on first use; the page fetches the storage off the GUI
+                // thread, which reads it, and setStorage() renders again.
+                left.append({tr("DType"), pendingText()});
+                left.append({tr("Shape"), pendingText()});
+                right.append({tr("Storage"), pendingText()});
+                break;
+            }
+            if (const Status error = source->metadataStatus(); !error.isOk()) {
+                left.append({tr("Value"), tr("unreadable")});
+                left.append({tr("Error"), elided(statusToUserText(error))});
+                break;
+            }
             left.append({tr("DType"), toQString(dtypeName(source->dtype()))});
             left.append({tr("Shape"), toQString(formatShape(source->shape()))});
             left.append({tr("Elements"), groupedCount(source->elementCount())});

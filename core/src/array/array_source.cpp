@@ -45,6 +45,8 @@ std::uint64_t ArraySource::elementCount() const {
 std::uint64_t ArraySource::byteSize() const { return elementCount() * itemSize(dtype()); }
 
 Result<Array> ArraySource::read(const Selection& selection, const CancelToken* cancel) const {
+    // An array whose metadata could not be read has shape {0}: fail rather than read nothing.
+    CKPT_RETURN_IF_ERROR(metadataStatus());
     CKPT_RETURN_IF_ERROR(selection.validate(shape()));
     CKPT_ASSIGN_OR_RETURN(Array out, Array::allocate(dtype(), selection.count));
     if (out.byteSize() > 0) CKPT_RETURN_IF_ERROR(readInto(selection, out.bytes(), cancel));
@@ -57,6 +59,7 @@ Result<Array> ArraySource::readAll(const CancelToken* cancel) const {
 
 Status ArraySource::forEachChunk(const ChunkFn& fn, const CancelToken* cancel,
                                  const ProgressFn& progress) const {
+    CKPT_RETURN_IF_ERROR(metadataStatus());
     const Shape& full = shape();
     Shape chunk = chunkShape();
     if (chunk.size() != full.size()) chunk = full;
@@ -153,6 +156,7 @@ void copyHyperslab(const std::byte* src, const Shape& shape, std::size_t item, c
 Status forEachCOrderBlock(const ArraySource& source, std::uint64_t maxBlockBytes,
                           const std::function<Status(std::span<const std::byte>)>& fn,
                           const CancelToken* cancel) {
+    CKPT_RETURN_IF_ERROR(source.metadataStatus());
     const Shape& shape = source.shape();
     const std::uint64_t item = itemSize(source.dtype());
     if (source.elementCount() == 0) return okStatus();

@@ -289,6 +289,17 @@ private:
 
     Status compareLeaves(const KeyPath& path, const Node& na, const Node& nb) {
         DiffEntry e{path, DiffChange::kEqual, sideOf(na), sideOf(nb), {}, {}};
+        // An array whose metadata cannot be read (lazily opened Orbax leaf) has no structure to
+        // compare: reported as not compared, with the error, whatever the other side holds.
+        for (const Node* n : {&na, &nb}) {
+            if (n->kind() != NodeKind::kArray) continue;
+            if (Status error = n->array()->metadataStatus(); !error.isOk()) {
+                e.change = DiffChange::kNotCompared;
+                e.error = error.withContext(formatKeyPath(path)).toString();
+                add(std::move(e));
+                return okStatus();
+            }
+        }
         if (isNumericLeaf(na)) {
             if (e.a->dtype != e.b->dtype) {
                 e.change = DiffChange::kDTypeChanged;
@@ -457,6 +468,7 @@ Result<Preflight> preflight(const NodePtr& src, const NodePtr& ref, const Cancel
                 break;
             case DiffChange::kDTypeChanged:
             case DiffChange::kShapeChanged:
+            case DiffChange::kNotCompared:  // structure only: an unreadable leaf fails a restore
                 out.mismatches.push_back(std::move(e));
                 break;
             default:

@@ -269,6 +269,7 @@ public:
 
 private:
     Result<Json> array(const ArraySource& a) {
+        CKPT_RETURN_IF_ERROR(a.metadataStatus());
         Json j{
             {"type", "array"}, {"dtype", std::string(dtypeName(a.dtype()))}, {"shape", a.shape()}};
         if (a.elementCount() == 0 || a.elementCount() > m_options.maxValueElements ||

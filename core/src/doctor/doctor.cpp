@@ -79,6 +79,13 @@ public:
                 continue;
             }
             const ArraySource& source = *node.array();
+            if (const Status error = source.metadataStatus(); !error.isOk()) {
+                // Orbax arrays are opened lazily: a missing or corrupt array shows up here.
+                add(FindingSeverity::kError, doctor_code::kMissingData, where,
+                    "the metadata names this leaf but its data cannot be opened: " +
+                        error.toString());
+                continue;
+            }
             DTypeCensus& c = m_report.census[std::string(dtypeName(source.dtype()))];
             ++c.count;
             c.bytes += source.byteSize();

@@ -52,6 +52,21 @@ private:
     Shape m_chunk;
 };
 
+// An array whose metadata could not be read, as a lazily opened Orbax leaf whose zarr.json is
+// missing reports it.
+class UnreadableSource : public ArraySource {
+public:
+    DType dtype() const override { return DType::kUInt8; }
+    const Shape& shape() const override { return m_shape; }
+    Status metadataStatus() const override { return notFoundError("zarr.json is missing"); }
+    Status readInto(const Selection&, std::span<std::byte>, const CancelToken*) const override {
+        return metadataStatus();
+    }
+
+private:
+    Shape m_shape{0};
+};
+
 NodePtr dict(std::vector<DictEntry> entries) {
     return Node::makeDict(std::move(entries));
 }
@@ -459,6 +474,34 @@ private slots:
         QCOMPARE(mismatch->missing.size(), 1u);
         QCOMPARE(mismatch->leavesMatched, 0u);
         QCOMPARE(preflightOutcomeName(mismatch->outcome), std::string_view("mismatch"));
+    }
+
+    void unreadableLeavesAreReportedNotCompared() {
+        auto broken = Node::makeArray(std::make_shared<UnreadableSource>());
+        auto a = dict({{"w", f32({1, 2})}, {"b", broken}});
+        auto b = dict({{"w", f32({1, 2})}, {"b", f32({0})}});
+        for (const bool values : {true, false}) {
+            DiffOptions options;
+            options.values = values;
+            auto d = diffTrees(a, b, options);
+            CKPT_VERIFY_OK(d);
+            const DiffEntry* e = findEntry(*d, "b");
+            QVERIFY(e);
+            // Not a dtype or shape change (uint8 [0] is not what the file holds): the error.
+            QCOMPARE(e->change, DiffChange::kNotCompared);
+            QVERIFY2(e->error.find("zarr.json is missing") != std::string::npos, e->error.c_str());
+            QVERIFY(e->error.find("b") != std::string::npos);
+        }
+        // A restore of the broken tree would fail on that leaf.
+        auto p = preflight(a, b);
+        CKPT_VERIFY_OK(p);
+        QCOMPARE(p->outcome, PreflightOutcome::kMismatch);
+        QCOMPARE(p->mismatches.size(), 1u);
+        QCOMPARE(formatKeyPath(p->mismatches[0].path), std::string("b"));
+        // A structure file is never written with a made-up dtype and shape.
+        auto text = structureToJson(a);
+        QVERIFY(!text.isOk());
+        QVERIFY(text.status().toString().find("zarr.json is missing") != std::string::npos);
     }
 
     void preflightAcceptsWhatAnOrbaxRestoreAccepts() {

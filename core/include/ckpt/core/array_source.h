@@ -51,6 +51,15 @@ public:
     virtual DType dtype() const = 0;
     virtual const Shape& shape() const = 0;
 
+    // Sources whose metadata (dtype, shape, chunking) is read on first use, such as the arrays
+    // of a large Orbax checkpoint, report here whether it has been read: metadataLoaded() never
+    // blocks, so a GUI thread can show "…" instead of waiting on disk. metadataStatus() reads it
+    // if needed (blocking) and gives the error when it could not be read; such a source then
+    // has dtype uint8 and shape {0} (nothing to allocate), and every read fails with that error.
+    // Any other member may also trigger the read. Defaults: always loaded, always OK.
+    virtual bool metadataLoaded() const { return true; }
+    virtual Status metadataStatus() const { return {}; }
+
     // The natural unit of reading: the storage chunk, or for contiguous storage a slab sized to
     // keep memory bounded. forEachChunk() walks this grid.
     virtual Shape chunkShape() const;

@@ -1,8 +1,14 @@
 #include "formats/orbax/orbax_format.h"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
+#include <condition_variable>
+#include <deque>
 #include <map>
+#include <mutex>
+#include <system_error>
+#include <thread>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +17,7 @@
 #include "formats/ocdbt/ocdbt_store.h"
 #include "formats/orbax/tree_metadata.h"
 #include "formats/zarr/zarr_array.h"
+#include "formats/zarr/zarr_lazy_array.h"
 #include "io/mapped_file.h"
 #include "kvstore/directory_store.h"
 
@@ -78,41 +85,80 @@ NodePtr jsonToNode(const json& j) {
 }
 
 // A mutable builder for the nested containers described by `_METADATA` key paths.
+// The tree as _METADATA's key paths describe it, before it becomes Nodes. Nodes live in a
+// BuildArena (a 100,000-leaf tree has ~110,000 of them: one allocation each cost more than the
+// rest of building it) and own their key; a wide level indexes its children by key.
 struct BuildNode {
     bool sequence = false;
     bool leaf = false;
     NodePtr value;
-    std::vector<std::pair<std::string, std::unique_ptr<BuildNode>>> children;
-    std::unordered_map<std::string, BuildNode*> index;  // key -> child, for wide levels
-
-    BuildNode* child(const std::string& key) {
-        if (auto it = index.find(key); it != index.end()) return it->second;
-        children.emplace_back(key, std::make_unique<BuildNode>());
-        BuildNode* c = children.back().second.get();
-        index.emplace(key, c);
-        return c;
-    }
+    std::string key;  // this node's key in its parent
+    std::vector<BuildNode*> children;
+    // key -> child, built once a level is wide (most levels have a few keys: a map each would
+    // cost more than scanning them). Views of the children's own keys, which do not move.
+    std::unordered_map<std::string_view, BuildNode*> index;
+    static constexpr std::size_t kIndexFrom = 16;
 };
 
-Result<NodePtr> finish(const BuildNode& b, KeyPath& path, const std::string& source) {
-    if (b.leaf) return b.value;
+class BuildArena {
+public:
+    BuildNode& root() { return m_root; }
+
+    // The child of `parent` under `key`, created (taking the key) if new.
+    BuildNode* child(BuildNode& parent, std::string&& key) {
+        if (parent.children.size() < BuildNode::kIndexFrom) {
+            for (BuildNode* c : parent.children) {
+                if (c->key == key) return c;
+            }
+        } else {
+            if (parent.index.empty()) {
+                parent.index.reserve(parent.children.size() * 2);
+                for (BuildNode* c : parent.children) parent.index.emplace(c->key, c);
+            }
+            if (auto it = parent.index.find(key); it != parent.index.end()) return it->second;
+        }
+        BuildNode* c = &m_nodes.emplace_back();
+        c->key = std::move(key);
+        parent.children.push_back(c);
+        if (!parent.index.empty()) parent.index.emplace(c->key, c);
+        return c;
+    }
+
+private:
+    BuildNode m_root;
+    std::deque<BuildNode> m_nodes;  // stable addresses
+};
+
+// Consumes `b` (its keys are moved into the nodes). `path` holds the keys down to `b`, for
+// error messages only.
+Result<NodePtr> finish(BuildNode& b, std::vector<const std::string*>& path,
+                       const std::string& source) {
+    if (b.leaf) return std::move(b.value);
+    const auto keyPath = [&] {
+        KeyPath out;
+        for (const std::string* k : path) out.push_back(*k);
+        return out;
+    };
     if (b.sequence) {
         // Orbax restores SEQUENCE levels as lists, items in index order.
-        std::vector<std::pair<std::int64_t, const BuildNode*>> ordered;
-        for (const auto& [k, c] : b.children) {
+        std::vector<std::pair<std::int64_t, BuildNode*>> ordered;
+        ordered.reserve(b.children.size());
+        for (BuildNode* c : b.children) {
+            const std::string& k = c->key;
             std::int64_t index = -1;
             auto [p, ec] = std::from_chars(k.data(), k.data() + k.size(), index);
             if (ec != std::errc() || p != k.data() + k.size() || index < 0) {
-                return corruptionError(source + ": at key path " + describeKeyPath(path) +
+                return corruptionError(source + ": at key path " + describeKeyPath(keyPath()) +
                                        ": sequence key '" + k + "' is not an index");
             }
-            ordered.emplace_back(index, c.get());
+            ordered.emplace_back(index, c);
         }
         std::sort(ordered.begin(), ordered.end(),
-                  [](const auto& a, const auto& c) { return a.first < c.first; });
+                  [](const auto& x, const auto& y) { return x.first < y.first; });
         std::vector<NodePtr> items;
+        items.reserve(ordered.size());
         for (const auto& [index, c] : ordered) {
-            path.push_back(std::to_string(index));
+            path.push_back(&c->key);
             CKPT_ASSIGN_OR_RETURN(NodePtr n, finish(*c, path, source));
             path.pop_back();
             items.push_back(std::move(n));
@@ -120,11 +166,12 @@ Result<NodePtr> finish(const BuildNode& b, KeyPath& path, const std::string& sou
         return Node::makeList(std::move(items));
     }
     std::vector<DictEntry> entries;
-    for (const auto& [k, c] : b.children) {
-        path.push_back(k);
+    entries.reserve(b.children.size());
+    for (BuildNode* c : b.children) {
+        path.push_back(&c->key);
         CKPT_ASSIGN_OR_RETURN(NodePtr n, finish(*c, path, source));
         path.pop_back();
-        entries.push_back({k, std::move(n)});
+        entries.push_back({std::move(c->key), std::move(n)});
     }
     return Node::makeDict(std::move(entries));
 }
@@ -166,7 +213,8 @@ Result<ItemResult> inferPyTreeItem(const fs::path& dir) {
                              "' has no _METADATA and no arrays to infer a structure from");
     }
     params.erase(std::unique(params.begin(), params.end()), params.end());
-    BuildNode root;
+    BuildArena arena;
+    BuildNode& root = arena.root();
     for (const std::string& param : params) {
         BuildNode* node = &root;
         KeyPath path;
@@ -175,7 +223,7 @@ Result<ItemResult> inferPyTreeItem(const fs::path& dir) {
             const std::size_t dot = std::min(param.find('.', start), param.size());
             path.push_back(param.substr(start, dot - start));
             if (node->leaf) break;
-            node = node->child(path.back());
+            node = arena.child(*node, std::string(path.back()));
             start = dot + 1;
         }
         if (node->leaf || !node->children.empty()) {
@@ -188,9 +236,8 @@ Result<ItemResult> inferPyTreeItem(const fs::path& dir) {
         node->value = Node::makeArray(*array);
     }
     ItemResult result;
-    KeyPath path;
-    CKPT_ASSIGN_OR_RETURN(result.tree, finish(root, path, dir.string()));
-    if (params.size() == 1 && params[0].empty()) result.tree = root.value;
+    std::vector<const std::string*> keyPath;
+    CKPT_ASSIGN_OR_RETURN(result.tree, finish(root, keyPath, dir.string()));  // a root leaf too
     result.properties.emplace_back("storage", ocdbt ? "OCDBT" : "directory per array");
     result.warnings.push_back("'" + dir.string() +
                               "' has no _METADATA: the structure was inferred from array names "
@@ -282,46 +329,53 @@ Result<ItemResult> openAggregateItem(const fs::path& dir) {
     return result;
 }
 
-Result<ItemResult> openPyTreeItem(const fs::path& dir) {
-    const fs::path metaPath = dir / "_METADATA";
-    if (!isFile(metaPath)) {
-        if (isFile(dir / "checkpoint")) return openAggregateItem(dir);
-        return inferPyTreeItem(dir);
-    }
-    CKPT_ASSIGN_OR_RETURN(std::string metaText, readText(metaPath));
-    CKPT_ASSIGN_OR_RETURN(TreeMetadata meta, parseTreeMetadata(metaText, metaPath.string()));
+// Builds the tree of a PyTree item from its _METADATA leaves, one at a time, in file order.
+class PyTreeBuilder {
+public:
+    PyTreeBuilder(fs::path dir, fs::path metaPath, kv::KvStorePtr store)
+        : m_dir(std::move(dir)),
+          m_metaPath(std::move(metaPath)),
+          m_store(std::move(store)),
+          m_errorContext(std::make_shared<const std::string>(m_metaPath.string())) {}
 
-    const bool ocdbt = meta.useOcdbt.value_or(isFile(dir / "manifest.ocdbt"));
-    CKPT_ASSIGN_OR_RETURN(kv::KvStorePtr store, openItemStore(dir, ocdbt));
-
-    // Plain json: looked up once per string leaf (ordered_json's lookup is linear).
-    std::optional<nlohmann::json> strings;
-    zarr::MetadataCache metadataCache;  // arrays repeat the same few zarr.json documents
-    ItemResult result;
-    BuildNode root;
-    for (const LeafMetadata& leaf : meta.leaves) {
-        KeyPath path;
-        for (const auto& k : leaf.path) path.push_back(k.key);
-        const std::string where = metaPath.string() + ": at key path " + describeKeyPath(path);
-        BuildNode* node = &root;
-        for (std::size_t i = 0; i < leaf.path.size(); ++i) {
-            if (node->leaf) return corruptionError(where + ": a leaf has children");
-            node->sequence = leaf.path[i].type == KeyType::kSequence;
-            node = node->child(leaf.path[i].key);
-        }
-        if (!node->children.empty()) return corruptionError(where + ": a container is also a leaf");
-        node->leaf = true;
+    Status add(LeafMetadata& leaf) {
+        m_path.resize(leaf.path.size());
+        for (std::size_t i = 0; i < leaf.path.size(); ++i) m_path[i] = leaf.path[i].key;
+        const auto where = [&] {
+            return m_metaPath.string() + ": at key path " + describeKeyPath(m_path);
+        };
         const std::string& type = leaf.valueType;
         const std::string param = leaf.paramName();
-        if (type == "jax.Array" || type == "np.ndarray" || type == "scalar") {
+        BuildNode* node = &m_arena->root();
+        for (std::size_t i = 0; i < leaf.path.size(); ++i) {
+            if (node->leaf) return corruptionError(where() + ": a leaf has children");
+            node->sequence = leaf.path[i].type == KeyType::kSequence;
+            node = m_arena->child(*node, std::move(leaf.path[i].key));  // m_path keeps a copy
+        }
+        if (!node->children.empty()) {
+            return corruptionError(where() + ": a container is also a leaf");
+        }
+        // A key path listed twice (a JSON key repeated, as Python's json keeps): the last
+        // entry's value, in the first one's place.
+        node->leaf = true;
+        if (type == "jax.Array" || type == "np.ndarray") {
+            std::string prefix;
+            if (!param.empty()) {
+                prefix.reserve(param.size() + 1);
+                prefix.append(param).push_back('/');
+            }
+            node->value = Node::makeArray(zarr::makeLazyZarrArray(m_store, std::move(prefix),
+                                                                  formatKeyPath(m_path),
+                                                                  m_metadataCache, m_errorContext));
+        } else if (type == "scalar") {
+            // Scalars are few and a scalar node needs its dtype at once: opened eagerly.
             auto leafNode = [&]() -> Result<NodePtr> {
-                auto array = zarr::openZarrArray(store, param.empty() ? "" : param + "/",
-                                                 formatKeyPath(path), &metadataCache);
-                if (!array.isOk()) return array.status().withContext(where);
-                if (type != "scalar") return Node::makeArray(*array);
+                auto array = zarr::openZarrArray(m_store, param.empty() ? "" : param + "/",
+                                                 formatKeyPath(m_path), m_metadataCache.get());
+                if (!array.isOk()) return array.status().withContext(where());
                 // A Python or numpy scalar stored as a 0-d array; its value is read when asked.
                 if ((*array)->elementCount() != 1) {
-                    return corruptionError(where + ": scalar stored with shape " +
+                    return corruptionError(where() + ": scalar stored with shape " +
                                            formatShape((*array)->shape()));
                 }
                 return Node::makeLazyScalar(*array);
@@ -329,25 +383,25 @@ Result<ItemResult> openPyTreeItem(const fs::path& dir) {
             if (leafNode.isOk()) {
                 node->value = *leafNode;
             } else {
-                // One unreadable leaf (missing or corrupt array metadata, an unknown codec) must
-                // not hide the rest of the tree: show it as None carrying the error.
-                result.warnings.push_back(leafNode.status().toString());
-                node->value = Node::makeNone()->withAttributes(
-                    {{"error", leafNode.status().toString()}});
+                // One unreadable leaf must not hide the rest of the tree: show it as None
+                // carrying the error.
+                m_result.warnings.push_back(leafNode.status().toString());
+                node->value =
+                    Node::makeNone()->withAttributes({{"error", leafNode.status().toString()}});
             }
         } else if (type == "string") {
-            if (!strings) {
-                const fs::path sp = dir / "_strings.json";
+            if (!m_strings) {
+                const fs::path sp = m_dir / "_strings.json";
                 CKPT_ASSIGN_OR_RETURN(std::string text, readText(sp));
                 nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
                 if (j.is_discarded() || !j.is_object()) {
                     return corruptionError("'" + sp.string() + "' is not a JSON object");
                 }
-                strings = std::move(j);
+                m_strings = std::move(j);
             }
-            auto it = strings->find(param);
-            if (it == strings->end() || !it->is_string()) {
-                return corruptionError(where + ": no string '" + param + "' in _strings.json");
+            auto it = m_strings->find(param);
+            if (it == m_strings->end() || !it->is_string()) {
+                return corruptionError(where() + ": no string '" + param + "' in _strings.json");
             }
             node->value = Node::makeString(it->get<std::string>());
         } else if (type == "None") {
@@ -359,28 +413,171 @@ Result<ItemResult> openPyTreeItem(const fs::path& dir) {
         } else if (type == "Tuple" || type == "NamedTuple") {
             node->value = Node::makeTuple({});
         } else {
-            result.warnings.push_back("key path " + describeKeyPath(path) + ": value type '" + type +
-                                      "' is not understood; shown as None");
+            m_result.warnings.push_back("key path " + describeKeyPath(m_path) + ": value type '" +
+                                        type + "' is not understood; shown as None");
             node->value = Node::makeNone();
         }
+        return okStatus();
     }
-    KeyPath path;
-    CKPT_ASSIGN_OR_RETURN(result.tree, finish(root, path, metaPath.string()));
-    if (meta.leaves.size() == 1 && meta.leaves[0].path.empty()) result.tree = root.value;
-    result.properties.emplace_back("storage", ocdbt ? "OCDBT" : "directory per array");
-    result.properties.emplace_back("array metadata", meta.useZarr3.value_or(false) ? "zarr v3" : "zarr v2");
-    if (meta.customMetadataJson != "null") {
-        result.properties.emplace_back("custom metadata", meta.customMetadataJson);
+
+    // Forgets every leaf added (the parse started over).
+    void reset() {
+        m_arena = std::make_unique<BuildArena>();
+        m_result = ItemResult{};
     }
-    return result;
+
+    Result<ItemResult> finish(bool ocdbt, const TreeMetadata& meta) {
+        std::vector<const std::string*> keys;
+        CKPT_ASSIGN_OR_RETURN(m_result.tree,
+                              orbax::finish(m_arena->root(), keys, m_metaPath.string()));
+        m_result.properties.emplace_back("storage", ocdbt ? "OCDBT" : "directory per array");
+        m_result.properties.emplace_back("array metadata",
+                                         meta.useZarr3.value_or(false) ? "zarr v3" : "zarr v2");
+        if (meta.customMetadataJson != "null") {
+            m_result.properties.emplace_back("custom metadata", meta.customMetadataJson);
+        }
+        return std::move(m_result);
+    }
+
+private:
+    fs::path m_dir;
+    fs::path m_metaPath;
+    kv::KvStorePtr m_store;
+    // Arrays are opened lazily: their zarr metadata is read the first time something asks for
+    // a dtype, a shape or data (the tree of a 100,000-leaf checkpoint is shown before that). A
+    // leaf whose metadata is missing or corrupt reports it then, through metadataStatus().
+    // The arrays share one cache (they repeat the same few zarr.json documents) and one context.
+    std::shared_ptr<zarr::MetadataCache> m_metadataCache = std::make_shared<zarr::MetadataCache>();
+    std::shared_ptr<const std::string> m_errorContext;
+    // Plain json: looked up once per string leaf (ordered_json's lookup is linear).
+    std::optional<nlohmann::json> m_strings;
+    std::unique_ptr<BuildArena> m_arena = std::make_unique<BuildArena>();
+    ItemResult m_result;
+    KeyPath m_path;  // of the leaf being added
+};
+
+// Parses _METADATA on a second thread while this one builds the tree from the leaves parsed so
+// far: on two cores, opening a 100,000-leaf checkpoint takes the longer of the two, not their
+// sum. Small files are parsed in line.
+Result<TreeMetadata> parseAndBuild(std::string_view text, const std::string& source,
+                                   PyTreeBuilder& builder) {
+    constexpr std::size_t kPipelineFromBytes = std::size_t{1} << 20;
+    constexpr std::size_t kBatchLeaves = 1024;
+    const auto inLine = [&] {
+        return parseTreeMetadata(
+            text, source, [&](LeafMetadata&& leaf) { return builder.add(leaf); },
+            [&] { builder.reset(); });
+    };
+    if (text.size() < kPipelineFromBytes) return inLine();
+
+    struct Batch {
+        std::vector<LeafMetadata> leaves;
+        bool restart = false;  // forget the leaves before this batch
+    };
+    std::mutex mutex;
+    std::condition_variable ready;
+    std::deque<Batch> queue;
+    bool parsed = false;
+    std::atomic<bool> stop{false};
+    Result<TreeMetadata> parseResult = internalError(source + ": not parsed");
+    const auto parse = [&] {
+        Batch batch;
+        const auto hand = [&] {
+            {
+                std::lock_guard lock(mutex);
+                queue.push_back(std::move(batch));
+            }
+            ready.notify_one();
+            batch = Batch{};
+            batch.leaves.reserve(kBatchLeaves);
+        };
+        batch.leaves.reserve(kBatchLeaves);
+        Result<TreeMetadata> r = parseTreeMetadata(
+            text, source,
+            [&](LeafMetadata&& leaf) -> Status {
+                if (stop.load(std::memory_order_relaxed)) return cancelledError(source);
+                batch.leaves.push_back(std::move(leaf));
+                if (batch.leaves.size() == kBatchLeaves) hand();
+                return okStatus();
+            },
+            [&] {
+                batch.leaves.clear();
+                batch.restart = true;
+                hand();
+            });
+        if (!batch.leaves.empty()) hand();
+        {
+            std::lock_guard lock(mutex);
+            parseResult = std::move(r);
+            parsed = true;
+        }
+        ready.notify_one();
+    };
+    std::thread parser;
+    try {
+        parser = std::thread(parse);
+    } catch (const std::system_error&) {
+        return inLine();  // no thread to be had: one after the other
+    }
+    Status built;
+    while (true) {
+        Batch batch;
+        {
+            std::unique_lock lock(mutex);
+            ready.wait(lock, [&] { return !queue.empty() || parsed; });
+            if (queue.empty()) break;
+            batch = std::move(queue.front());
+            queue.pop_front();
+        }
+        if (!built.isOk()) continue;  // drain what the parser still hands over
+        if (batch.restart) builder.reset();
+        for (LeafMetadata& leaf : batch.leaves) {
+            built = builder.add(leaf);
+            if (!built.isOk()) {
+                stop = true;
+                break;
+            }
+        }
+    }
+    parser.join();
+    if (!built.isOk()) return built;
+    return parseResult;
+}
+
+Result<ItemResult> openPyTreeItem(const fs::path& dir) {
+    const fs::path metaPath = dir / "_METADATA";
+    if (!isFile(metaPath)) {
+        if (isFile(dir / "checkpoint")) return openAggregateItem(dir);
+        return inferPyTreeItem(dir);
+    }
+    // Parsed straight from the mapping (a 100,000-leaf _METADATA is ~28 MB).
+    CKPT_ASSIGN_OR_RETURN(auto metaFile, io::MappedFile::open(metaPath));
+    const std::string_view metaText(reinterpret_cast<const char*>(metaFile->bytes().data()),
+                                    metaFile->bytes().size());
+    // The arrays need their store before _METADATA says whether it is OCDBT (use_ocdbt, when
+    // written at all, comes after the tree): guessed from the manifest, and checked after.
+    const bool manifest = isFile(dir / "manifest.ocdbt");
+    if (auto guessed = openItemStore(dir, manifest); guessed.isOk()) {
+        PyTreeBuilder builder(dir, metaPath, *guessed);
+        CKPT_ASSIGN_OR_RETURN(TreeMetadata meta,
+                              parseAndBuild(metaText, metaPath.string(), builder));
+        if (meta.useOcdbt.value_or(manifest) == manifest) return builder.finish(manifest, meta);
+    }
+    // Guessed wrong (or the guessed store does not open): parse, then open the store it names.
+    CKPT_ASSIGN_OR_RETURN(TreeMetadata meta, parseTreeMetadata(metaText, metaPath.string()));
+    const bool ocdbt = meta.useOcdbt.value_or(manifest);
+    CKPT_ASSIGN_OR_RETURN(kv::KvStorePtr store, openItemStore(dir, ocdbt));
+    PyTreeBuilder builder(dir, metaPath, std::move(store));
+    for (LeafMetadata& leaf : meta.leaves) CKPT_RETURN_IF_ERROR(builder.add(leaf));
+    return builder.finish(ocdbt, meta);
 }
 
 // A non-PyTree item: JSON handler files (`<item>/metadata` or `<item>/data.json`).
 Result<NodePtr> openJsonItem(const fs::path& dir) {
     // JsonCheckpointHandler's default file name is "metadata"; v1 writes "data.json"; the
     // manager's metrics item is "metrics/metrics".
-    for (const std::string& name : {std::string("metadata"), std::string("data.json"),
-                                   dir.filename().string()}) {
+    for (const std::string& name :
+         {std::string("metadata"), std::string("data.json"), dir.filename().string()}) {
         const fs::path p = dir / name;
         if (!isFile(p)) continue;
         CKPT_ASSIGN_OR_RETURN(std::string text, readText(p));

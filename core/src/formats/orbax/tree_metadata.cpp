@@ -1,6 +1,7 @@
 #include "formats/orbax/tree_metadata.h"
 
 #include <algorithm>
+#include <charconv>
 #include <climits>
 #include <cstdint>
 #include <memory>
@@ -55,11 +56,13 @@ std::string pythonStrRepr(const std::string& s) {
 
 // Builds TreeMetadata from SAX events in one pass. `_METADATA` of a 100,000-leaf checkpoint is
 // ~28 MB of JSON; a DOM of it (and ordered_json's linear key lookup) cost seconds, this costs a
-// scan. Entries are kept in file order (JAX flatten order); a tuple key repeated in the file
-// keeps its first place and its last value, as a JSON object would.
+// scan. Entries are kept in file order (JAX flatten order). A tuple key repeated in the file
+// (which Python's json never writes) gives two entries with the same key path, which the
+// reader rejects as corrupt when it builds the tree.
 class MetadataSax final : public nlohmann::json_sax<json> {
 public:
-    explicit MetadataSax(std::string where) : m_where(std::move(where)) {}
+    explicit MetadataSax(std::string where, const LeafSink* sink = nullptr)
+        : m_where(std::move(where)), m_sink(sink) {}
 
     TreeMetadata out;
     Status error;        // the first problem; parsing stops there
@@ -105,7 +108,7 @@ private:
                      kCustom };
     enum class Value { kNull, kBool, kInt, kUInt, kFloat, kString };
     struct Frame {
-        Ctx ctx;
+        Ctx ctx = Ctx::kRoot;
         std::string key;  // the last key seen in this object
         int depth = 0;    // kSkip / kCustom: containers open inside
     };
@@ -120,7 +123,7 @@ private:
     bool open(bool object) {
         if (m_stack.empty()) {
             if (!object) return fail(corruptionError(m_where + ": not a JSON object"));
-            m_stack.push_back({Ctx::kRoot, {}});
+            m_stack.push(Ctx::kRoot);
             return true;
         }
         Frame& top = m_stack.back();
@@ -137,7 +140,7 @@ private:
                 if (top.key == "tree_metadata") {
                     if (!object) return fail(treeMissing());
                     sawTree = true;
-                    m_stack.push_back({Ctx::kTree, {}});
+                    m_stack.push(Ctx::kTree);
                     return true;
                 }
                 if (top.key == "custom_metadata") return startCustom(object);
@@ -146,14 +149,15 @@ private:
                 m_entryKey = top.key;
                 if (!object) return fail(corruptionError(at() + " is not an object"));
                 m_leaf = LeafMetadata{};
+                m_path.clear();
                 m_hasKeys = m_hasValue = m_hasValueType = false;
-                m_stack.push_back({Ctx::kEntry, {}});
+                m_stack.push(Ctx::kEntry);
                 return true;
             case Ctx::kEntry:
                 if (top.key == "key_metadata") {
                     if (object) return fail(corruptionError(at() + " has no key_metadata list"));
                     m_hasKeys = true;
-                    m_stack.push_back({Ctx::kKeyList, {}});
+                    m_stack.push(Ctx::kKeyList);
                     return true;
                 }
                 if (top.key == "value_metadata") {
@@ -161,7 +165,7 @@ private:
                         return fail(corruptionError(at() + " has no value_metadata object"));
                     }
                     m_hasValue = true;
-                    m_stack.push_back({Ctx::kValueMeta, {}});
+                    m_stack.push(Ctx::kValueMeta);
                     return true;
                 }
                 break;
@@ -169,7 +173,7 @@ private:
                 if (!object) return fail(malformedKey());
                 m_keyEntry = KeyEntry{};
                 m_hasKey = m_hasKeyType = false;
-                m_stack.push_back({Ctx::kKeyObject, {}});
+                m_stack.push(Ctx::kKeyObject);
                 return true;
             case Ctx::kKeyObject:
                 if (top.key == "key") return fail(keyNotScalar());
@@ -178,14 +182,15 @@ private:
             case Ctx::kValueMeta:
                 if (top.key == "write_shape" && !object) {
                     m_leaf.writeShape = Shape{};
-                    m_stack.push_back({Ctx::kWriteShape, {}});
+                    m_leaf.writeShape->reserve(4);
+                    m_stack.push(Ctx::kWriteShape);
                     return true;
                 }
                 break;
             case Ctx::kWriteShape:
                 return fail(shapeEntry());
         }
-        m_stack.push_back({Ctx::kSkip, {}, 1});
+        m_stack.push(Ctx::kSkip, 1);
         return true;
     }
 
@@ -211,17 +216,22 @@ private:
                     return fail(corruptionError(at() + ": value_metadata has no value_type"));
                 }
                 m_hasValueType = false;
-                const auto [it, inserted] = m_index.emplace(m_entryKey, out.leaves.size());
-                if (inserted) {
-                    out.leaves.push_back(std::move(m_leaf));
+                // One allocation for the path (push_back would grow it 1, 2, 4, ...).
+                m_leaf.path.assign(std::make_move_iterator(m_path.begin()),
+                                   std::make_move_iterator(m_path.end()));
+                m_path.clear();
+                if (m_sink) {
+                    if (Status st = (*m_sink)(std::move(m_leaf)); !st.isOk()) {
+                        return fail(std::move(st));
+                    }
                 } else {
-                    out.leaves[it->second] = std::move(m_leaf);
+                    out.leaves.push_back(std::move(m_leaf));
                 }
                 break;
             }
             case Ctx::kKeyObject:
                 if (!m_hasKey || !m_hasKeyType) return fail(malformedKey());
-                m_leaf.path.push_back(std::move(m_keyEntry));
+                m_path.push_back(std::move(m_keyEntry));
                 break;
             case Ctx::kValueMeta:
                 if (!m_hasValueType) {
@@ -231,7 +241,7 @@ private:
             default:
                 break;
         }
-        m_stack.pop_back();
+        m_stack.pop();
         return true;
     }
 
@@ -249,7 +259,7 @@ private:
                     if (!startCustom(std::nullopt)) return false;
                     const bool ok = forwardCustom(kind);
                     finishCustom();
-                    m_stack.pop_back();
+                    m_stack.pop();
                     return ok;
                 }
                 if (kind == Value::kBool) {
@@ -338,7 +348,7 @@ private:
         m_customValue = nlohmann::ordered_json();
         m_custom = std::make_unique<nlohmann::detail::json_sax_dom_parser<nlohmann::ordered_json>>(
             m_customValue, /*allow_exceptions=*/false);
-        m_stack.push_back({Ctx::kCustom, {}, object ? 1 : 0});
+        m_stack.push(Ctx::kCustom, object ? 1 : 0);
         if (!object) return true;
         m_customObject.push_back(*object);
         return *object ? m_custom->start_object(std::size_t(-1))
@@ -370,8 +380,28 @@ private:
     }
 
     std::string m_where;
-    std::vector<Frame> m_stack;
-    std::unordered_map<std::string, std::size_t> m_index;  // tuple key -> place in out.leaves
+    const LeafSink* m_sink;  // null: leaves go to out.leaves
+    // Frames are reused, not destroyed on pop: their key strings keep their capacity (a key
+    // such as "skip_deserialize" would otherwise be allocated again for every leaf).
+    class FrameStack {
+    public:
+        bool empty() const { return m_size == 0; }
+        Frame& back() { return m_frames[m_size - 1]; }
+        void push(Ctx ctx, int depth = 0) {
+            if (m_size == m_frames.size()) m_frames.emplace_back();
+            Frame& f = m_frames[m_size++];
+            f.ctx = ctx;
+            f.key.clear();
+            f.depth = depth;
+        }
+        void pop() { --m_size; }
+
+    private:
+        std::vector<Frame> m_frames;
+        std::size_t m_size = 0;
+    };
+    FrameStack m_stack;
+    std::vector<KeyEntry> m_path;  // the current entry's keys (reused)
     std::string m_entryKey;
     LeafMetadata m_leaf;
     KeyEntry m_keyEntry;
@@ -392,6 +422,179 @@ private:
     std::vector<bool> m_customObject;  // open containers inside it: object (true) or array
 };
 
+// A strict JSON scanner for the plain text orbax writes, feeding the same SAX handler as
+// nlohmann's parser. nlohmann's lexer (a std::string per token, locale-aware number parsing) spent
+// most of the ~0.3 s a 28 MB `_METADATA` took; this one reuses one string buffer and scans
+// plain runs with memchr-like loops. It handles what orbax writes: objects, arrays, ASCII
+// strings with the simple escapes, integers, true/false/null. On anything else (\u escapes,
+// non-ASCII bytes, fractions and exponents, integers that do not fit 64 bits) and on any syntax
+// error it gives up, and the caller parses the whole text again with nlohmann, which stays the
+// reference for edge cases and error messages.
+class FastJsonScanner {
+public:
+    enum class Outcome { kDone, kHandlerStopped, kGiveUp };
+
+    Outcome run(std::string_view text, nlohmann::json_sax<json>& sax) {
+        m_p = text.data();
+        m_end = text.data() + text.size();
+        std::vector<char> stack;  // '{' or '[' per open container
+        bool needValue = true;    // else: a value just ended
+        while (true) {
+            if (needValue) {
+                skipSpace();
+                if (m_p == m_end) return Outcome::kGiveUp;
+                const char c = *m_p;
+                if (c == '{' || c == '[') {
+                    ++m_p;
+                    const bool object = c == '{';
+                    if (!(object ? sax.start_object(std::size_t(-1))
+                                 : sax.start_array(std::size_t(-1)))) {
+                        return Outcome::kHandlerStopped;
+                    }
+                    skipSpace();
+                    if (m_p < m_end && *m_p == (object ? '}' : ']')) {
+                        ++m_p;
+                        if (!(object ? sax.end_object() : sax.end_array())) {
+                            return Outcome::kHandlerStopped;
+                        }
+                        needValue = false;
+                        continue;
+                    }
+                    stack.push_back(c);
+                    if (object) {
+                        const Outcome o = key(sax);
+                        if (o != Outcome::kDone) return o;
+                    }
+                    continue;  // a value follows
+                }
+                bool ok = false;
+                if (c == '"') {
+                    ++m_p;
+                    if (!scanString()) return Outcome::kGiveUp;
+                    ok = sax.string(m_string);
+                } else if (c == 't' || c == 'f' || c == 'n') {
+                    if (literal("true")) {
+                        ok = sax.boolean(true);
+                    } else if (literal("false")) {
+                        ok = sax.boolean(false);
+                    } else if (literal("null")) {
+                        ok = sax.null();
+                    } else {
+                        return Outcome::kGiveUp;
+                    }
+                } else if (c == '-' || (c >= '0' && c <= '9')) {
+                    const Outcome o = number(sax, ok);
+                    if (o != Outcome::kDone) return o;
+                } else {
+                    return Outcome::kGiveUp;
+                }
+                if (!ok) return Outcome::kHandlerStopped;
+                needValue = false;
+                continue;
+            }
+            skipSpace();
+            if (stack.empty()) return m_p == m_end ? Outcome::kDone : Outcome::kGiveUp;
+            if (m_p == m_end) return Outcome::kGiveUp;
+            const bool object = stack.back() == '{';
+            if (*m_p == ',') {
+                ++m_p;
+                needValue = true;
+                if (object) {
+                    skipSpace();
+                    const Outcome o = key(sax);
+                    if (o != Outcome::kDone) return o;
+                }
+                continue;
+            }
+            if (*m_p != (object ? '}' : ']')) return Outcome::kGiveUp;
+            ++m_p;
+            stack.pop_back();
+            if (!(object ? sax.end_object() : sax.end_array())) return Outcome::kHandlerStopped;
+        }
+    }
+
+private:
+    void skipSpace() {
+        while (m_p < m_end && (*m_p == ' ' || *m_p == '\n' || *m_p == '\r' || *m_p == '\t')) ++m_p;
+    }
+
+    // `"key" :` at m_p (spaces before it already skipped); reports the key.
+    Outcome key(nlohmann::json_sax<json>& sax) {
+        if (m_p == m_end || *m_p != '"') return Outcome::kGiveUp;
+        ++m_p;
+        if (!scanString()) return Outcome::kGiveUp;
+        skipSpace();
+        if (m_p == m_end || *m_p != ':') return Outcome::kGiveUp;
+        ++m_p;
+        return sax.key(m_string) ? Outcome::kDone : Outcome::kHandlerStopped;
+    }
+
+    // The rest of a string after its opening quote, into m_string. False: give up.
+    bool scanString() {
+        m_string.clear();
+        while (true) {
+            const char* run = m_p;
+            while (m_p < m_end) {
+                const auto c = static_cast<unsigned char>(*m_p);
+                if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
+                ++m_p;
+            }
+            m_string.append(run, static_cast<std::size_t>(m_p - run));
+            if (m_p == m_end) return false;
+            const char c = *m_p++;
+            if (c == '"') return true;
+            if (c != '\\' || m_p == m_end) return false;  // control or non-ASCII byte
+            switch (*m_p++) {
+                case '"': m_string += '"'; break;
+                case '\\': m_string += '\\'; break;
+                case '/': m_string += '/'; break;
+                case 'b': m_string += '\b'; break;
+                case 'f': m_string += '\f'; break;
+                case 'n': m_string += '\n'; break;
+                case 'r': m_string += '\r'; break;
+                case 't': m_string += '\t'; break;
+                default: return false;  // \u and invalid escapes
+            }
+        }
+    }
+
+    bool literal(std::string_view word) {
+        if (static_cast<std::size_t>(m_end - m_p) < word.size() ||
+            std::string_view(m_p, word.size()) != word) {
+            return false;
+        }
+        m_p += word.size();
+        return true;
+    }
+
+    // An integer as JSON spells it; fractions, exponents and overflow give up.
+    Outcome number(nlohmann::json_sax<json>& sax, bool& ok) {
+        const char* start = m_p;
+        const bool negative = *m_p == '-';
+        if (negative) ++m_p;
+        const char* digits = m_p;
+        while (m_p < m_end && *m_p >= '0' && *m_p <= '9') ++m_p;
+        if (m_p == digits || (*digits == '0' && m_p - digits > 1)) return Outcome::kGiveUp;
+        if (m_p < m_end && (*m_p == '.' || *m_p == 'e' || *m_p == 'E')) return Outcome::kGiveUp;
+        if (negative) {
+            std::int64_t v = 0;
+            const auto [end, ec] = std::from_chars(start, m_p, v);
+            if (ec != std::errc() || end != m_p) return Outcome::kGiveUp;
+            ok = sax.number_integer(v);
+        } else {
+            std::uint64_t v = 0;
+            const auto [end, ec] = std::from_chars(start, m_p, v);
+            if (ec != std::errc() || end != m_p) return Outcome::kGiveUp;
+            ok = sax.number_unsigned(v);
+        }
+        return Outcome::kDone;
+    }
+
+    const char* m_p = nullptr;
+    const char* m_end = nullptr;
+    std::string m_string;  // the current string or key, reused
+};
+
 }  // namespace
 
 std::string pythonTupleRepr(const std::vector<std::string>& keys) {
@@ -404,8 +607,31 @@ std::string pythonTupleRepr(const std::vector<std::string>& keys) {
     return out + ")";
 }
 
-Result<TreeMetadata> parseTreeMetadata(std::string_view text, std::string_view source) {
-    MetadataSax sax{std::string(source)};
+namespace {
+
+Result<TreeMetadata> parse(std::string_view text, std::string_view source, const LeafSink* sink,
+                           const std::function<void()>* restart) {
+    {
+        MetadataSax sax{std::string(source), sink};
+        sax.out.customMetadataJson = "null";
+        // An entry takes 150-300 bytes of text; growing the vector by doubling moved ~100,000
+        // entries several times.
+        if (!sink) sax.out.leaves.reserve(std::min<std::size_t>(text.size() / 256, 1 << 20));
+        switch (FastJsonScanner().run(text, sax)) {
+            case FastJsonScanner::Outcome::kDone:
+                if (!sax.sawTree) {
+                    return corruptionError(std::string(source) + ": no \"tree_metadata\" object");
+                }
+                return std::move(sax.out);
+            case FastJsonScanner::Outcome::kHandlerStopped:
+                if (!sax.error.isOk()) return sax.error;
+                break;  // the custom_metadata DOM refused: let nlohmann say why
+            case FastJsonScanner::Outcome::kGiveUp:
+                break;
+        }
+    }
+    if (restart && *restart) (*restart)();
+    MetadataSax sax{std::string(source), sink};
     sax.out.customMetadataJson = "null";
     const bool ok = nlohmann::json::sax_parse(text, &sax, nlohmann::json::input_format_t::json,
                                               /*strict=*/true, /*ignore_comments=*/false);
@@ -415,6 +641,17 @@ Result<TreeMetadata> parseTreeMetadata(std::string_view text, std::string_view s
     }
     if (!sax.sawTree) return corruptionError(std::string(source) + ": no \"tree_metadata\" object");
     return std::move(sax.out);
+}
+
+}  // namespace
+
+Result<TreeMetadata> parseTreeMetadata(std::string_view text, std::string_view source) {
+    return parse(text, source, nullptr, nullptr);
+}
+
+Result<TreeMetadata> parseTreeMetadata(std::string_view text, std::string_view source,
+                                       const LeafSink& sink, const std::function<void()>& restart) {
+    return parse(text, source, &sink, &restart);
 }
 
 }  // namespace ckpt::orbax

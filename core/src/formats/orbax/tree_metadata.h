@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,6 +42,18 @@ struct TreeMetadata {
 
 // Parses `_METADATA`; `source` names the file in errors.
 Result<TreeMetadata> parseTreeMetadata(std::string_view json, std::string_view source);
+
+// Receives the leaves of `_METADATA` in file order as they are parsed (it may move from its
+// argument); a non-OK status stops the parse with that status.
+using LeafSink = std::function<Status(LeafMetadata&&)>;
+
+// As above, but each leaf goes to `sink` as soon as it is parsed instead of into the result's
+// `leaves` (left empty), so the caller can build while parsing goes on. `restart` runs when
+// parsing starts over from the beginning (text the fast scanner does not handle, such as \u
+// escapes, is parsed again by the full JSON parser): the leaves received so far must be
+// forgotten, they will be sent again.
+Result<TreeMetadata> parseTreeMetadata(std::string_view json, std::string_view source,
+                                       const LeafSink& sink, const std::function<void()>& restart);
 
 // Python's str(tuple(keys)) as orbax writes the tree_metadata keys: ('a',), ('b', 'c'), ().
 std::string pythonTupleRepr(const std::vector<std::string>& keys);

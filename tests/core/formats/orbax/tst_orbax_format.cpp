@@ -127,17 +127,28 @@ private slots:
         auto kernel = findNode(ckpt->tree, {"params", "Dense_0", "kernel"});
         CKPT_VERIFY_OK(kernel);
         QCOMPARE((*kernel)->kind(), NodeKind::kArray);
+        // Array metadata is read on first use, not at open.
+        QVERIFY(!(*kernel)->array()->metadataLoaded());
         QCOMPARE((*kernel)->array()->shape(), (Shape{5, 3}));
+        QVERIFY((*kernel)->array()->metadataLoaded());
+        CKPT_VERIFY_OK((*kernel)->array()->metadataStatus());
         auto data = (*kernel)->array()->readAll();
         QCOMPARE(data.status().code(), StatusCode::kCorruption);
         QVERIFY2(data.status().message().find("params/Dense_0/kernel") != std::string::npos,
                  data.status().toString().c_str());
+        // The bias is an array whose metadata status is the error (found when first used, so
+        // opening gives no warning), naming _METADATA and the key path; reads fail with it.
         auto bias = findNode(ckpt->tree, {"params", "Dense_0", "bias"});
         CKPT_VERIFY_OK(bias);
-        QCOMPARE((*bias)->kind(), NodeKind::kNone);
-        QCOMPARE((*bias)->attributes().size(), std::size_t{1});
-        QVERIFY((*bias)->attributes()[0].second.find("params/Dense_0/bias") != std::string::npos);
-        QCOMPARE(ckpt->warnings.size(), std::size_t{1});
+        QCOMPARE((*bias)->kind(), NodeKind::kArray);
+        QVERIFY(ckpt->warnings.empty());
+        const Status biasError = (*bias)->array()->metadataStatus();
+        CKPT_VERIFY_ERROR(biasError, StatusCode::kNotFound);
+        QVERIFY2(biasError.message().find("params/Dense_0/bias") != std::string::npos &&
+                     biasError.message().find("_METADATA") != std::string::npos,
+                 biasError.toString().c_str());
+        QCOMPARE((*bias)->array()->shape(), Shape{0});
+        QCOMPARE((*bias)->array()->readAll().status().toString(), biasError.toString());
         auto step = findNode(ckpt->tree, {"step"});
         CKPT_VERIFY_OK(step);
         QCOMPARE((*step)->kind(), NodeKind::kScalar);
@@ -148,6 +159,95 @@ private slots:
         QVERIFY2(stepValue.status().message().find("step") != std::string::npos,
                  stepValue.status().toString().c_str());
         QCOMPARE(int32s(ckpt->tree, {"data", "1"}), (std::vector<std::int32_t>{10, 11, 12, 13}));
+    }
+
+    // A _METADATA over 1 MiB is parsed on a second thread while the tree is built: the same tree
+    // as in line, in file order; a late \u escape (the parse starts over) and a duplicate key
+    // path (the build fails while the parser is still running) both come out right.
+    void largeMetadataIsParsedWhileBuilding() {
+        test::TempDir tmp;
+        const fs::path dir = tmp.path() / "ckpt";
+        WriteOptions o;
+        o.orbaxOcdbt = false;
+        CKPT_VERIFY_OK(writeCheckpoint(makeDemoTrainState(), dir, "orbax", o));
+        const fs::path metaPath = dir / "_METADATA";
+        std::string original;
+        {
+            std::ifstream in(metaPath);
+            original.assign(std::istreambuf_iterator<char>(in), {});
+        }
+        // Extra leaves (arrays without data: opened lazily, so only they are unreadable) go in
+        // front of the writer's own entries, right after the opening of tree_metadata.
+        const std::string marker = "\"tree_metadata\": {";
+        const std::size_t at = original.find(marker);
+        QVERIFY(at != std::string::npos);
+        const auto withExtra = [&](int count, const std::string& lastKey) {
+            std::string extra;
+            for (int i = 0; i < count; ++i) {
+                const std::string k = i + 1 == count ? lastKey : "extra_" + std::to_string(i);
+                extra += "\"('" + k + "', 'w')\": {\"key_metadata\": [{\"key\": \"" + k +
+                         "\", \"key_type\": 2}, {\"key\": \"w\", \"key_type\": 2}], "
+                         "\"value_metadata\": {\"value_type\": \"jax.Array\", "
+                         "\"skip_deserialize\": false, \"write_shape\": [4, 4]}}, ";
+            }
+            std::string text = original;
+            text.insert(at + marker.size(), extra);
+            std::ofstream(metaPath, std::ios::trunc) << text;
+            return text.size();
+        };
+        constexpr int kExtra = 8000;
+        QVERIFY(withExtra(kExtra, "extra_last") > (std::size_t{1} << 20));
+        auto ckpt = openCheckpoint(dir);
+        CKPT_VERIFY_OK(ckpt);
+        const NodePtr& root = ckpt->tree;
+        QCOMPARE(root->childCount(), std::size_t(kExtra) + makeDemoTrainState()->childCount());
+        for (int i : {0, 1, 4095, 7998}) {
+            QCOMPARE(root->childKey(static_cast<std::size_t>(i)), "extra_" + std::to_string(i));
+        }
+        QCOMPARE(root->childKey(kExtra - 1), std::string("extra_last"));
+        auto extra = findNode(root, {"extra_17", "w"});
+        CKPT_VERIFY_OK(extra);
+        CKPT_VERIFY_ERROR((*extra)->array()->metadataStatus(), StatusCode::kNotFound);
+        QCOMPARE(int32s(root, {"data", "1"}), (std::vector<std::int32_t>{10, 11, 12, 13}));
+
+        // A \u escape near the end: the fast scanner gives up there and the parse starts over.
+        withExtra(kExtra, "\\u00e9t\\u00e9");
+        auto escaped = openCheckpoint(dir);
+        CKPT_VERIFY_OK(escaped);
+        QCOMPARE(escaped->tree->childCount(), root->childCount());
+        QCOMPARE(escaped->tree->childKey(kExtra - 1), std::string("\xc3\xa9t\xc3\xa9"));
+        QCOMPARE(escaped->tree->childKey(3), std::string("extra_3"));
+
+        // The last extra leaf repeats the first (a JSON key given twice): as Python's json
+        // reads it, one leaf, in the first place.
+        withExtra(kExtra, "extra_0");
+        auto twice = openCheckpoint(dir);
+        CKPT_VERIFY_OK(twice);
+        QCOMPARE(twice->tree->childCount(), root->childCount() - 1);
+        QCOMPARE(twice->tree->childKey(0), std::string("extra_0"));
+        QCOMPARE(twice->tree->childKey(kExtra - 2), std::string("extra_7998"));
+
+        // A leaf that is also a container: the build fails while the parser is still running
+        // (the second entry is early), and the error names the key path.
+        withExtra(kExtra, "extra_last");
+        std::string text;
+        {
+            std::ifstream in(metaPath);
+            text.assign(std::istreambuf_iterator<char>(in), {});
+        }
+        const std::string bad = "\"('extra_1', 'w', 'x')\": {\"key_metadata\": [{\"key\": "
+                                "\"extra_1\", \"key_type\": 2}, {\"key\": \"w\", \"key_type\": 2}, "
+                                "{\"key\": \"x\", \"key_type\": 2}], \"value_metadata\": "
+                                "{\"value_type\": \"None\"}}, ";
+        const std::size_t second = text.find("\"('extra_2', 'w')\"");
+        QVERIFY(second != std::string::npos);
+        text.insert(second, bad);
+        std::ofstream(metaPath, std::ios::trunc) << text;
+        auto broken = openCheckpoint(dir);
+        CKPT_VERIFY_ERROR(broken, StatusCode::kCorruption);
+        QVERIFY2(broken.status().message().find("a leaf has children") != std::string::npos &&
+                     broken.status().message().find("extra_1/w/x") != std::string::npos,
+                 broken.status().toString().c_str());
     }
 };
 
