@@ -226,6 +226,7 @@ int main(int argc, char* argv[]) {
         });
     if (screenshot) {
         window.setErrorDialogsEnabled(false);
+        window.setConfirmDiscard(false);
         QObject::connect(&window, &ckpt::ui::MainWindow::errorOccurred, &app,
                          [](const QString& message) {
                              printError(message);

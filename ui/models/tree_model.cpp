@@ -1,5 +1,6 @@
 #include "models/tree_model.h"
 
+#include <QFont>
 #include <QGuiApplication>
 #include <QPalette>
 #include <algorithm>
@@ -435,7 +436,23 @@ QVariant TreeModel::data(const QModelIndex& index, int role) const {
             return displayText(index);
         case Qt::ToolTipRole:
             return toolTip(index);
+        case Qt::FontRole: {
+            if (m_edited.empty() || index.column() != kNameColumn) return {};
+            const EditMark mark = editMark(index);
+            if (mark == EditMark::kNone) return {};
+            QFont font;
+            font.setBold(mark == EditMark::kEdited);
+            font.setItalic(mark == EditMark::kContainsEdit);
+            return font;
+        }
+        case Qt::EditRole:
+            if (index.column() == kNameColumn) return displayText(index);
+            return {};
         case Qt::ForegroundRole:
+            if (!m_edited.empty() && index.column() == kNameColumn &&
+                editMark(index) == EditMark::kEdited) {
+                return QGuiApplication::palette().brush(QPalette::Link);
+            }
             // Container counts ("3 keys") are secondary to real shapes; mute them.
             if (index.column() == kShapeColumn) {
                 const NodePtr node = nodeAt(index);
@@ -525,7 +542,43 @@ Qt::ItemFlags TreeModel::flags(const QModelIndex& index) const {
     // Called for every row when a container is expanded: no shared_ptr copy here.
     const NodePtr& node = childNode(containerOf(index), index.row());
     if (node && node->isLeaf()) result |= Qt::ItemNeverHasChildren;
+    if (m_renamable && index.column() == kNameColumn) {
+        const Container* parent = containerOf(index);
+        if (parent && parent->node && parent->node->kind() == NodeKind::kDict) {
+            result |= Qt::ItemIsEditable;
+        }
+    }
     return result;
+}
+
+bool TreeModel::setData(const QModelIndex& index, const QVariant& value, int role) {
+    if (role != Qt::EditRole || !(flags(index) & Qt::ItemIsEditable)) return false;
+    const QString newKey = value.toString();
+    if (newKey == displayText(index)) return false;
+    // Not applied here: the edit layer renames and hands back a new tree.
+    emit renameRequested(keyPathAt(index), newKey);
+    return false;
+}
+
+void TreeModel::setEditedPaths(std::vector<KeyPath> paths) {
+    std::sort(paths.begin(), paths.end());
+    if (paths == m_edited) return;
+    m_edited = std::move(paths);
+    const int rows = rowCount();
+    if (rows > 0) emit dataChanged(index(0, kNameColumn), index(rows - 1, kNameColumn),
+                                   {Qt::FontRole, Qt::ForegroundRole});
+}
+
+TreeModel::EditMark TreeModel::editMark(const QModelIndex& index) const {
+    const KeyPath path = keyPathAt(index);
+    auto it = std::lower_bound(m_edited.begin(), m_edited.end(), path);
+    if (it == m_edited.end()) return EditMark::kNone;
+    if (*it == path) return EditMark::kEdited;
+    // The first path at or after `path` starts with it: an edit below this node.
+    if (it->size() > path.size() && std::equal(path.begin(), path.end(), it->begin())) {
+        return EditMark::kContainsEdit;
+    }
+    return EditMark::kNone;
 }
 
 }  // namespace ckpt::ui

@@ -83,6 +83,13 @@ public:
     void setRollups(std::shared_ptr<const TreeRollups> rollups);
     const std::shared_ptr<const TreeRollups>& rollups() const { return m_rollups; }
 
+    // Key paths changed by edits (EditSession::changedPaths), sorted: those nodes show bold in
+    // the accent colour, their ancestors in italics. Empty clears the marks.
+    void setEditedPaths(std::vector<KeyPath> paths);
+    // Names of dict children can be edited in place (F2) when this is on; a new name is not
+    // applied here but handed to renameRequested(), for the edit layer to apply.
+    void setRenamable(bool renamable) { m_renamable = renamable; }
+
     QModelIndex index(int row, int column, const QModelIndex& parent = {}) const override;
     QModelIndex parent(const QModelIndex& child) const override;
     int rowCount(const QModelIndex& parent = {}) const override;
@@ -92,6 +99,11 @@ public:
     QVariant headerData(int section, Qt::Orientation orientation,
                         int role = Qt::DisplayRole) const override;
     Qt::ItemFlags flags(const QModelIndex& index) const override;
+    bool setData(const QModelIndex& index, const QVariant& value, int role = Qt::EditRole) override;
+
+signals:
+    // The user typed `newKey` for the dict key at `path` (see setRenamable()).
+    void renameRequested(const ckpt::KeyPath& path, const QString& newKey);
 
 private:
     struct Container;
@@ -110,6 +122,10 @@ private:
     // The invisible parent of the top-level rows; null when there is no tree.
     std::unique_ptr<Container> m_top;
     bool m_rootIsLeaf = false;
+    bool m_renamable = false;
+    std::vector<KeyPath> m_edited;  // sorted
+    enum class EditMark { kNone, kEdited, kContainsEdit };
+    EditMark editMark(const QModelIndex& index) const;
 };
 
 }  // namespace ckpt::ui

@@ -13,6 +13,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
+#include <QMessageBox>
 #include <QSignalBlocker>
 #include <QSplitter>
 #include <QStandardItemModel>
@@ -186,6 +187,7 @@ void CheckpointPage::createTreeView() {
     copy->setShortcutContext(Qt::WidgetShortcut);
     connect(copy, &QAction::triggered, this, &CheckpointPage::copyCurrentKeyPath);
     m_view->addAction(copy);
+    createEditActions();
     m_view->setContextMenuPolicy(Qt::CustomContextMenu);
     connect(m_view, &QWidget::customContextMenuRequested, this,
             &CheckpointPage::showContextMenu);
@@ -345,6 +347,7 @@ void CheckpointPage::open(const QString& absolutePath, std::optional<std::string
             const std::optional<KeyPath> restore = std::exchange(m_restoreSelection, std::nullopt);
             m_proxy->setFilterResult(nullptr);
             m_model->setRoot(m_checkpoint->tree);
+            resetEdits();
             if (outcome.filter) {
                 finishFilter(outcome.filter);
             } else {
@@ -398,7 +401,7 @@ void CheckpointPage::startRollups() {
     m_rollupCancel = cancel;
     runInBackground(
         this,
-        [tree = m_checkpoint->tree, cancel] { return computeRollups(tree, cancel.get()); },
+        [tree = m_model->root(), cancel] { return computeRollups(tree, cancel.get()); },
         [this, generation](Result<TreeRollups> rollups) {
             if (generation != m_rollupGeneration || !rollups.isOk()) return;
             m_rollups = std::make_shared<const TreeRollups>(std::move(rollups).value());
@@ -477,6 +480,14 @@ void CheckpointPage::openSelectedStep(int index) {
     const QString step = m_stepCombo->itemData(index, Qt::UserRole).toString();
     if (m_checkpoint && m_checkpoint->step && toQString(*m_checkpoint->step) == step && !m_opening)
         return;
+    if (isModified() &&
+        QMessageBox::question(this, tr("Discard Edits?"),
+                              tr("Switching to step %1 discards the edits of this step.")
+                                  .arg(step),
+                              QMessageBox::Discard | QMessageBox::Cancel) != QMessageBox::Discard) {
+        updateStepSelector();  // back to the step shown
+        return;
+    }
     if (std::optional<KeyPath> current = currentKeyPath()) m_restoreSelection = std::move(current);
     open(m_path, step.toStdString());
 }
@@ -656,7 +667,7 @@ void CheckpointPage::applyFilter() {
     m_filterCancel = cancel;
     runInBackground(
         this,
-        [tree = m_checkpoint->tree, pattern = std::move(pattern).value(), cancel] {
+        [tree = m_model->root(), pattern = std::move(pattern).value(), cancel] {
             return filterTree(tree, pattern, cancel.get());
         },
         [this, generation](Result<TreeFilterResult> result) {

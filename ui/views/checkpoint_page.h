@@ -27,6 +27,7 @@
 
 #include "ckpt/core/cancel.h"
 #include "ckpt/core/checkpoint.h"
+#include "ckpt/core/edit.h"
 #include "ckpt/core/keypath.h"
 #include "ckpt/core/status.h"
 #include "ckpt/core/tree.h"
@@ -42,6 +43,7 @@ namespace ckpt::ui {
 
 class ArrayPreview;
 class DetailsPane;
+class EditController;
 class TreeFilterProxy;
 class TreeModel;
 
@@ -90,6 +92,32 @@ public:
 
     bool hasRollups() const { return m_rollups != nullptr; }
 
+    // ---- Editing (see EditController; the tree shown is the edited one) ----
+    // Null until a checkpoint has been opened.
+    EditController* edits() const { return m_edits; }
+    // The tree as edited (the opened tree when nothing was edited); null before an open.
+    NodePtr editedRoot() const;
+    // Unsaved edits.
+    bool isModified() const;
+    // Applies `edit` (pushed on the undo stack) and selects `select` afterwards when given.
+    // Errors are returned and also emitted as editFailed().
+    Status applyEdit(const Edit& edit, std::optional<KeyPath> select = std::nullopt);
+    // The tree actions on the current node; each asks what it needs in a dialog.
+    void renameCurrent();   // in place, F2
+    void deleteCurrent();   // Del
+    void duplicateCurrent();  // Ctrl+D: "key_copy" beside it (appended in a list)
+    void addChildToCurrent();  // to the current container, or beside the current leaf
+    void castCurrent();
+    void convertCurrent(NodeKind kind);
+
+    // Writes the edited tree to `target` in `format` (a FormatWriter name) on the thread pool;
+    // saveProgress() follows, then saveFinished(). `overwrite` replaces an existing target
+    // (written beside it and swapped in when complete: the opened path itself may be the
+    // target). After a successful save this tab shows the saved checkpoint.
+    void saveAs(const QString& target, const QString& format, bool overwrite);
+    bool isSaving() const { return m_saving; }
+    void cancelSave();
+
     TreeModel* model() const { return m_model; }
     TreeFilterProxy* proxy() const { return m_proxy; }
     QTreeView* treeView() const { return m_view; }
@@ -106,6 +134,10 @@ signals:
     void summaryChanged();
     void rollupsReady();
     void filterApplied();
+    void modifiedChanged(bool modified);
+    void editFailed(const QString& message);
+    void saveProgress(qulonglong done, qulonglong total);
+    void saveFinished(const QString& target, const ckpt::Status& status);
 
 protected:
     bool eventFilter(QObject* watched, QEvent* event) override;
@@ -129,6 +161,10 @@ private:
     void showFilterStatus(const QString& text, bool error);
     void showContextMenu(const QPoint& position);
     void fitColumns();
+    void createEditActions();
+    void runEdit(const Edit& edit, std::optional<KeyPath> select);
+    void resetEdits();
+    void showEditedRoot();
     QModelIndex viewIndexFor(const KeyPath& path) const;
 
     TreeModel* m_model = nullptr;
@@ -155,6 +191,10 @@ private:
     std::uint64_t m_filterGeneration = 0;
     std::uint64_t m_detailsGeneration = 0;
     std::shared_ptr<CancelToken> m_rollupCancel;
+    EditController* m_edits = nullptr;
+    std::optional<KeyPath> m_selectAfterEdit;
+    bool m_saving = false;
+    std::shared_ptr<CancelToken> m_saveCancel;
     bool m_rollupsAfterPaint = false;  // startRollups() once the tree's viewport has painted
     std::shared_ptr<CancelToken> m_filterCancel;
     // Selected when the pending open() lands (a step switch keeps the key path).

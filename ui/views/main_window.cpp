@@ -124,6 +124,9 @@ void MainWindow::createActions() {
     rebuildRecentMenu();
 
     fileMenu->addSeparator();
+    createSaveActions(fileMenu);
+
+    fileMenu->addSeparator();
     QAction* closeTab = fileMenu->addAction(tr("&Close Tab"), this, [this] {
         if (m_tabs->currentIndex() >= 0) closePage(m_tabs->currentIndex());
     });
@@ -136,6 +139,7 @@ void MainWindow::createActions() {
     quit->setMenuRole(QAction::QuitRole);
 
     QMenu* editMenu = menuBar()->addMenu(tr("&Edit"));
+    createEditActions(editMenu);
     QAction* copyPath = editMenu->addAction(tr("&Copy Key Path"), this, [this] {
         if (CheckpointPage* page = currentPage()) page->copyCurrentKeyPath();
     });
@@ -355,6 +359,7 @@ CheckpointPage* MainWindow::addPage() {
     connect(page, &CheckpointPage::summaryChanged, this, [this, page] {
         if (page == currentPage()) updateStatus();
     });
+    connectEditing(page);
     m_tabs->addTab(page, QString());
     m_stack->setCurrentWidget(m_tabs);
     return page;
@@ -406,6 +411,7 @@ CheckpointPage* MainWindow::pageForPath(const QString& path) const {
 void MainWindow::closePage(int index) {
     CheckpointPage* closing = page(index);
     if (!closing) return;
+    if (!confirmDiscard(closing)) return;
     m_recordOnOpen.removeAll(closing);
     m_tabs->removeTab(index);
     // Its pending results must not reach the window; deleting the page cancels its jobs and
@@ -423,6 +429,7 @@ void MainWindow::updatePageTitle(CheckpointPage* page) {
         title += QStringLiteral(" @ ") + toQString(*page->checkpoint()->step);
     }
     if (page->isOpening()) title += QStringLiteral(" \u2026");
+    if (page->isModified()) title += QStringLiteral(" *");
     m_tabs->setTabText(index, title);
     m_tabs->setTabToolTip(index, page->path());
 }
@@ -432,8 +439,12 @@ void MainWindow::currentPageChanged() {
     m_stack->setCurrentWidget(page ? static_cast<QWidget*>(m_tabs) : m_welcome);
     for (QAction* action : m_pageActions) action->setEnabled(page != nullptr);
     setWindowTitle(page && page->hasContent()
-                       ? tr("%1 \u2014 Checkpoint Studio").arg(page->displayName())
+                       ? tr("%1%2 \u2014 Checkpoint Studio")
+                             .arg(page->displayName(),
+                                  page->isModified() ? QStringLiteral(" *") : QString())
                        : tr("Checkpoint Studio"));
+    setWindowModified(page && page->isModified());
+    activateUndoStack(page);
     updateStatus();
 }
 

@@ -44,6 +44,8 @@ class QComboBox;
 class QLabel;
 class QMenu;
 class QProgressBar;
+class QProgressDialog;
+class QUndoGroup;
 class QStackedWidget;
 class QTabWidget;
 class QTreeView;
@@ -118,16 +120,35 @@ public:
     // (Qt::UserRole) is the step as written.
     QComboBox* stepSelector() const;
 
+    // Editing: the window's undo group follows the current tab's undo stack.
+    QUndoGroup* undoGroup() const { return m_undoGroup; }
+    // Whether closing a tab / the window asks before discarding unsaved edits (default true;
+    // off for tests and --screenshot, where unsaved edits are discarded).
+    void setConfirmDiscard(bool enabled) { m_confirmDiscard = enabled; }
+
 signals:
     void checkpointOpened(const QString& path);
     void errorOccurred(const QString& message);
 
+
 protected:
+    void closeEvent(QCloseEvent* event) override;
     void dragEnterEvent(QDragEnterEvent* event) override;
     void dropEvent(QDropEvent* event) override;
 
 private:
     void createActions();
+    // main_window_edit.cpp
+    void createSaveActions(QMenu* fileMenu);
+    void createEditActions(QMenu* editMenu);
+    void connectEditing(CheckpointPage* page);
+    void activateUndoStack(CheckpointPage* page);
+    bool confirmDiscard(CheckpointPage* page);
+    void saveCurrentAs();
+    void saveCurrentInPlace();
+    void exportRecipe();
+    void startSave(CheckpointPage* page, const QString& target, const QString& format,
+                   bool overwrite);
     QWidget* createWelcomePage();
     void chooseFile();
     void chooseDirectory();
@@ -157,6 +178,9 @@ private:
     RecentFiles m_recentFiles;
     QString m_lastError;
     bool m_errorDialogsEnabled = true;
+    bool m_confirmDiscard = true;
+    QUndoGroup* m_undoGroup = nullptr;
+    QProgressDialog* m_saveProgress = nullptr;
     std::optional<ArrayPreview::Tab> m_previewTab;
 };
 

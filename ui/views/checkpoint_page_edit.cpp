@@ -1,0 +1,268 @@
+// CheckpointPage: editing and saving (the rest of the page is in checkpoint_page.cpp).
+#include <QAction>
+#include <QInputDialog>
+#include <QPointer>
+#include <QTreeView>
+#include <QUndoStack>
+#include <atomic>
+#include <chrono>
+
+#include "bridge/background_job.h"
+#include "bridge/qt_convert.h"
+#include "bridge/status_text.h"
+#include "ckpt/core/format.h"
+#include "edit/edit_controller.h"
+#include "edit/edit_dialogs.h"
+#include "models/tree_filter_proxy.h"
+#include "models/tree_model.h"
+#include "views/checkpoint_page.h"
+
+namespace ckpt::ui {
+
+namespace {
+
+KeyPath parentOf(const KeyPath& path) { return KeyPath(path.begin(), path.end() - 1); }
+
+KeyPath childOf(const KeyPath& parent, std::string key) {
+    KeyPath out = parent;
+    out.push_back(std::move(key));
+    return out;
+}
+
+// A key not yet used in the dict `container`: `base`, else base_2, base_3, ...
+std::string freeKey(const Node& container, const std::string& base) {
+    const auto used = [&](const std::string& key) {
+        for (std::size_t i = 0; i < container.childCount(); ++i) {
+            if (container.childKey(i) == key) return true;
+        }
+        return false;
+    };
+    if (!used(base)) return base;
+    for (int n = 2;; ++n) {
+        std::string key = base + "_" + std::to_string(n);
+        if (!used(key)) return key;
+    }
+}
+
+}  // namespace
+
+void CheckpointPage::createEditActions() {
+    const auto add = [this](const QString& text, const QKeySequence& key, auto slot) {
+        auto* action = new QAction(text, m_view);
+        action->setShortcut(key);
+        action->setShortcutContext(Qt::WidgetShortcut);
+        connect(action, &QAction::triggered, this, slot);
+        m_view->addAction(action);
+        return action;
+    };
+    add(tr("&Rename"), QKeySequence(Qt::Key_F2), &CheckpointPage::renameCurrent);
+    add(tr("&Delete"), QKeySequence::Delete, &CheckpointPage::deleteCurrent);
+    add(tr("D&uplicate"), QKeySequence(Qt::CTRL | Qt::Key_D), &CheckpointPage::duplicateCurrent);
+    add(tr("&Add\u2026"), QKeySequence(Qt::CTRL | Qt::Key_Insert),
+        &CheckpointPage::addChildToCurrent);
+    add(tr("&Cast\u2026"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_T),
+        &CheckpointPage::castCurrent);
+    for (const auto& [kind, text] : {std::pair{NodeKind::kDict, tr("Convert to Di&ct")},
+                                     std::pair{NodeKind::kList, tr("Convert to &List")},
+                                     std::pair{NodeKind::kTuple, tr("Convert to T&uple")}}) {
+        auto* action = new QAction(text, m_view);
+        connect(action, &QAction::triggered, this, [this, k = kind] { convertCurrent(k); });
+        m_view->addAction(action);
+    }
+    m_model->setRenamable(true);
+    connect(m_model, &TreeModel::renameRequested, this,
+            [this](const KeyPath& path, const QString& newKey) {
+                if (path.empty()) return;
+                runEdit(Edit::rename(path, newKey.toStdString()),
+                          childOf(parentOf(path), newKey.toStdString()));
+            });
+}
+
+void CheckpointPage::resetEdits() {
+    if (m_edits) m_edits->deleteLater();
+    m_edits = new EditController(m_checkpoint ? m_checkpoint->tree : nullptr, this);
+    m_model->setEditedPaths({});
+    connect(m_edits, &EditController::rootChanged, this, &CheckpointPage::showEditedRoot);
+    connect(m_edits, &EditController::modifiedChanged, this, &CheckpointPage::modifiedChanged);
+    emit modifiedChanged(false);
+}
+
+NodePtr CheckpointPage::editedRoot() const { return m_edits ? m_edits->root() : nullptr; }
+
+bool CheckpointPage::isModified() const { return m_edits && m_edits->isModified(); }
+
+Status CheckpointPage::applyEdit(const Edit& edit, std::optional<KeyPath> select) {
+    if (!m_edits) return invalidArgumentError("no checkpoint is open");
+    if (m_saving) return invalidArgumentError("a save is running");
+    m_selectAfterEdit = std::move(select);
+    Status status = m_edits->apply(edit);
+    if (!status.isOk()) {
+        m_selectAfterEdit.reset();
+        emit editFailed(tr("Cannot %1: %2")
+                            .arg(toQString(edit.describe()), statusToUserText(status)));
+    }
+    return status;
+}
+
+void CheckpointPage::runEdit(const Edit& edit, std::optional<KeyPath> select) {
+    // A refused edit has been reported through editFailed().
+    static_cast<void>(applyEdit(edit, std::move(select)));
+}
+
+// The edited tree replaces the shown one; expanded rows, the selection (or what the edit
+// asked to select), the filter and the totals follow.
+void CheckpointPage::showEditedRoot() {
+    std::vector<KeyPath> expanded;
+    const std::function<void(const QModelIndex&)> collect = [&](const QModelIndex& parent) {
+        for (int row = 0; row < m_proxy->rowCount(parent); ++row) {
+            const QModelIndex index = m_proxy->index(row, 0, parent);
+            if (!m_view->isExpanded(index)) continue;
+            expanded.push_back(m_model->keyPathAt(m_proxy->mapToSource(index)));
+            collect(index);
+        }
+    };
+    collect({});
+    std::optional<KeyPath> select = std::exchange(m_selectAfterEdit, std::nullopt);
+    if (!select) select = currentKeyPath();
+
+    m_proxy->setFilterResult(nullptr);
+    m_model->setRoot(m_edits->root());
+    m_model->setEditedPaths(m_edits->changedPaths());
+    for (const KeyPath& path : expanded) {
+        const QModelIndex index = viewIndexFor(path);
+        if (index.isValid()) m_view->expand(index);
+    }
+    if (select) {
+        for (std::size_t length = select->size(); length > 0; --length) {
+            if (selectKeyPath(KeyPath(select->begin(), select->begin() + static_cast<long>(length))))
+                break;
+        }
+    }
+    if (!m_filterEdit->text().isEmpty()) applyFilter();
+    updateDetails();
+    startRollups();
+    emit summaryChanged();
+}
+
+void CheckpointPage::renameCurrent() {
+    const QModelIndex current = m_view->currentIndex();
+    if (!current.isValid()) return;
+    const QModelIndex name = current.siblingAtColumn(TreeModel::kNameColumn);
+    if (!(name.flags() & Qt::ItemIsEditable)) {
+        emit editFailed(tr("Only keys of a dict can be renamed (list and tuple items are "
+                           "numbered; convert the container to a dict first)."));
+        return;
+    }
+    m_view->edit(name);
+}
+
+void CheckpointPage::deleteCurrent() {
+    const std::optional<KeyPath> path = currentKeyPath();
+    if (!path || path->empty()) return;
+    runEdit(Edit::remove(*path), parentOf(*path));
+}
+
+void CheckpointPage::duplicateCurrent() {
+    const std::optional<KeyPath> path = currentKeyPath();
+    if (!path || path->empty() || !m_edits) return;
+    auto parent = findNode(m_edits->root(), parentOf(*path));
+    if (!parent.isOk()) return;
+    if ((*parent)->kind() == NodeKind::kDict) {
+        const KeyPath to = childOf(parentOf(*path), freeKey(**parent, path->back() + "_copy"));
+        runEdit(Edit::copy(*path, to), to);
+    } else {
+        // Appended to the list or tuple.
+        const KeyPath to = childOf(parentOf(*path), std::to_string((*parent)->childCount()));
+        runEdit(Edit::copy(*path, to), to);
+    }
+}
+
+void CheckpointPage::addChildToCurrent() {
+    if (!m_edits || !m_edits->root()) return;
+    // Into the current container; beside the current leaf; at the top level without a selection.
+    KeyPath container = currentKeyPath().value_or(KeyPath{});
+    auto node = findNode(m_edits->root(), container);
+    if (!node.isOk()) return;
+    if (!(*node)->isContainer()) {
+        if (container.empty()) return;  // the root is a leaf
+        container = parentOf(container);
+        node = findNode(m_edits->root(), container);
+        if (!node.isOk()) return;
+    }
+    AddNodeDialog dialog((*node)->kind(), this);
+    if (dialog.exec() != QDialog::Accepted) return;
+    QString error;
+    const std::optional<NodeSpec> spec = dialog.spec(&error);
+    if (!spec) return;
+    const std::string key = (*node)->kind() == NodeKind::kDict
+                                ? dialog.key().toStdString()
+                                : std::to_string((*node)->childCount());
+    const KeyPath path = childOf(container, key);
+    runEdit(Edit::add(path, *spec), path);
+}
+
+void CheckpointPage::castCurrent() {
+    const std::optional<KeyPath> path = currentKeyPath();
+    if (!path || !m_edits) return;
+    auto node = findNode(m_edits->root(), *path);
+    if (!node.isOk()) return;
+    CastDialog dialog(*node, *path, this);
+    if (dialog.exec() != QDialog::Accepted) return;
+    runEdit(Edit::cast(*path, dialog.dtype()), *path);
+}
+
+void CheckpointPage::convertCurrent(NodeKind kind) {
+    const std::optional<KeyPath> path = currentKeyPath();
+    if (!path) return;
+    runEdit(Edit::convert(*path, kind), *path);
+}
+
+// ---- Saving ----------------------------------------------------------------------------------
+
+void CheckpointPage::saveAs(const QString& target, const QString& format, bool overwrite) {
+    if (m_saving || !m_edits || !m_edits->root()) return;
+    m_saving = true;
+    auto cancel = std::make_shared<CancelToken>();
+    m_saveCancel = cancel;
+    // Progress comes from the writer's thread: forwarded at most every 50 ms.
+    auto lastReport = std::make_shared<std::atomic<std::int64_t>>(0);
+    QPointer<CheckpointPage> self(this);
+    WriteOptions options;
+    options.overwrite = overwrite;
+    options.cancel = cancel.get();
+    options.progress = [self, lastReport](std::uint64_t done, std::uint64_t total) {
+        const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count();
+        if (done < total && now - lastReport->load() < 50) return;
+        lastReport->store(now);
+        QMetaObject::invokeMethod(
+            self.data(),
+            [self, done, total] {
+                if (self) emit self->saveProgress(done, total);
+            },
+            Qt::QueuedConnection);
+    };
+    const NodePtr tree = m_edits->root();
+    runInBackground(
+        this,
+        [tree, fsTarget = toFsPath(target), format = format.toStdString(), options, cancel] {
+            return writeCheckpoint(tree, fsTarget, format, options);
+        },
+        [this, target](const Status& status) {
+            m_saving = false;
+            m_saveCancel.reset();
+            if (status.isOk()) {
+                m_edits->markSaved();
+                // The tab now shows what was written (read back from disk).
+                open(target, std::nullopt);
+            }
+            emit saveFinished(target, status);
+        });
+}
+
+void CheckpointPage::cancelSave() {
+    if (m_saveCancel) m_saveCancel->cancel();
+}
+
+}  // namespace ckpt::ui
