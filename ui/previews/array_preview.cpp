@@ -295,6 +295,15 @@ QWidget* ArrayPreview::createTableTab() {
     connect(copy, &QAction::triggered, this, &ArrayPreview::copyTableSelection);
     m_tableView->addAction(copy);
     m_tableView->setContextMenuPolicy(Qt::ActionsContextMenu);
+    m_tableView->setEditTriggers(QAbstractItemView::DoubleClicked |
+                                 QAbstractItemView::EditKeyPressed |
+                                 QAbstractItemView::AnyKeyPressed);
+    connect(m_tableModel, &SliceTableModel::cellEditRequested, this,
+            [this](std::int64_t row, std::int64_t col, const QString& text) {
+                if (!m_source) return;
+                const Selection cell = m_spec.select(m_source->shape(), row, 1, col, 1);
+                emit cellEditRequested(m_path, cell.start, text);
+            });
     layout->addWidget(m_tableView, 1);
     return tab;
 }
@@ -335,6 +344,8 @@ void ArrayPreview::setPreferredTab(Tab tab) {
     if (m_tabs->isTabEnabled(tab)) m_tabs->setCurrentIndex(tab);
 }
 
+void ArrayPreview::setCellsEditable(bool editable) { m_tableModel->setEditable(editable); }
+
 void ArrayPreview::showNode(const NodePtr& node, const KeyPath& path) {
     if (!node || node->isContainer()) {
         showHint(node ? tr("Select an array leaf to preview its values.")
@@ -350,6 +361,7 @@ void ArrayPreview::showNode(const NodePtr& node, const KeyPath& path) {
     m_line->clear();
     m_tableModel->clear();
     m_message->setText(toQString(formatKeyPath(path)));
+    m_path = path;
 
     // An array whose metadata is read on first use: read it off the GUI thread (as the stats
     // job, so the preview is busy and cancelAll() drops a late result), then show the node.

@@ -104,7 +104,14 @@ public:
     // What the Line tab plots for rank >= 2, e.g. "row 3 of axis 1 × axis 2: [2, 3, :]".
     QString lineTitle() const;
 
+    // Lets the table's cells be edited: a typed value becomes cellEditRequested().
+    void setCellsEditable(bool editable);
+
 signals:
+    // The user typed `text` for the element at `index` (one entry per axis) of the leaf at
+    // `path` in the table view.
+    void cellEditRequested(const ckpt::KeyPath& path, const std::vector<std::int64_t>& index,
+                           const QString& text);
     void statisticsFinished();
     void sliceFinished();
     void lineFinished();
@@ -148,6 +155,7 @@ private:
 
     // State of the shown node.
     NodePtr m_node;
+    KeyPath m_path;
     ArraySourcePtr m_source;
     SliceSpec m_spec;
     std::int64_t m_pageRow = 0;

@@ -37,12 +37,29 @@ QVariant SliceTableModel::data(const QModelIndex& index, int role) const {
     switch (role) {
         case Qt::DisplayRole:
         case Qt::ToolTipRole:
+        case Qt::EditRole:
             return i < m_page.cells.size() ? m_page.cells[i] : QString();
         case Qt::TextAlignmentRole:
             return QVariant::fromValue(Qt::AlignRight | Qt::AlignVCenter);
         default:
             return {};
     }
+}
+
+Qt::ItemFlags SliceTableModel::flags(const QModelIndex& index) const {
+    Qt::ItemFlags f = QAbstractTableModel::flags(index);
+    if (m_editable && index.isValid()) f |= Qt::ItemIsEditable;
+    return f;
+}
+
+bool SliceTableModel::setData(const QModelIndex& index, const QVariant& value, int role) {
+    if (role != Qt::EditRole || !m_editable || !checkIndex(index, CheckIndexOption::IndexIsValid)) {
+        return false;
+    }
+    if (value.toString() == data(index, Qt::DisplayRole).toString()) return false;
+    emit cellEditRequested(m_page.row0 + index.row(), m_page.col0 + index.column(),
+                           value.toString());
+    return false;  // the new value arrives with the next page read
 }
 
 QVariant SliceTableModel::headerData(int section, Qt::Orientation orientation, int role) const {

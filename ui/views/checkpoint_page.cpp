@@ -116,6 +116,7 @@ CheckpointPage::CheckpointPage(QWidget* parent) : QWidget(parent) {
 
     m_details = new DetailsPane;
     m_preview = new ArrayPreview;
+    connectPreviewEdits();
 
     // Details and the preview share the lower pane, side by side.
     auto* lower = new QSplitter(Qt::Horizontal);

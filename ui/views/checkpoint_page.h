@@ -109,6 +109,7 @@ public:
     void addChildToCurrent();  // to the current container, or beside the current leaf
     void castCurrent();
     void convertCurrent(NodeKind kind);
+    void setValueOfCurrent();  // a scalar's or string's value, Ctrl+E
 
     // Writes the edited tree to `target` in `format` (a FormatWriter name) on the thread pool;
     // saveProgress() follows, then saveFinished(). `overwrite` replaces an existing target
@@ -162,6 +163,7 @@ private:
     void showContextMenu(const QPoint& position);
     void fitColumns();
     void createEditActions();
+    void connectPreviewEdits();
     void runEdit(const Edit& edit, std::optional<KeyPath> select);
     void resetEdits();
     void showEditedRoot();

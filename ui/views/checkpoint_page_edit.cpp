@@ -1,6 +1,7 @@
 // CheckpointPage: editing and saving (the rest of the page is in checkpoint_page.cpp).
 #include <QAction>
 #include <QInputDialog>
+#include <QLineEdit>
 #include <QPointer>
 #include <QTreeView>
 #include <QUndoStack>
@@ -15,6 +16,7 @@
 #include "edit/edit_dialogs.h"
 #include "models/tree_filter_proxy.h"
 #include "models/tree_model.h"
+#include "previews/array_preview.h"
 #include "views/checkpoint_page.h"
 
 namespace ckpt::ui {
@@ -62,6 +64,8 @@ void CheckpointPage::createEditActions() {
         &CheckpointPage::addChildToCurrent);
     add(tr("&Cast\u2026"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_T),
         &CheckpointPage::castCurrent);
+    add(tr("Set &Value\u2026"), QKeySequence(Qt::CTRL | Qt::Key_E),
+        &CheckpointPage::setValueOfCurrent);
     for (const auto& [kind, text] : {std::pair{NodeKind::kDict, tr("Convert to Di&ct")},
                                      std::pair{NodeKind::kList, tr("Convert to &List")},
                                      std::pair{NodeKind::kTuple, tr("Convert to T&uple")}}) {
@@ -75,6 +79,21 @@ void CheckpointPage::createEditActions() {
                 if (path.empty()) return;
                 runEdit(Edit::rename(path, newKey.toStdString()),
                           childOf(parentOf(path), newKey.toStdString()));
+            });
+}
+
+void CheckpointPage::connectPreviewEdits() {
+    m_preview->setCellsEditable(true);
+    connect(m_preview, &ArrayPreview::cellEditRequested, this,
+            [this](const KeyPath& path, const std::vector<std::int64_t>& index,
+                   const QString& text) {
+                const std::optional<EditValue> value = parseEditValue(text);
+                if (!value) {
+                    emit editFailed(tr("'%1' is not a number (nor true, false, nan or inf)")
+                                        .arg(text));
+                    return;
+                }
+                runEdit(Edit::setCells(path, {CellEdit{index, *value}}), path);
             });
 }
 
@@ -215,6 +234,39 @@ void CheckpointPage::convertCurrent(NodeKind kind) {
     const std::optional<KeyPath> path = currentKeyPath();
     if (!path) return;
     runEdit(Edit::convert(*path, kind), *path);
+}
+
+void CheckpointPage::setValueOfCurrent() {
+    const std::optional<KeyPath> path = currentKeyPath();
+    if (!path || !m_edits) return;
+    auto node = findNode(m_edits->root(), *path);
+    if (!node.isOk()) return;
+    const NodeKind kind = (*node)->kind();
+    if (kind != NodeKind::kScalar && kind != NodeKind::kString) {
+        emit editFailed(tr("Only scalars and strings have a single value to set; array cells "
+                           "are edited in the Table tab."));
+        return;
+    }
+    QString current;
+    if (kind == NodeKind::kString) {
+        current = toQString((*node)->text());
+    } else if (auto scalar = (*node)->loadScalar(); scalar.isOk()) {
+        current = toQString(scalar->toText());
+    }
+    bool ok = false;
+    const QString text = QInputDialog::getText(
+        this, tr("Set Value"), toQString(formatKeyPath(*path)), QLineEdit::Normal, current, &ok);
+    if (!ok || text == current) return;
+    if (kind == NodeKind::kString) {
+        runEdit(Edit::setString(*path, text.toStdString()), *path);
+        return;
+    }
+    const std::optional<EditValue> value = parseEditValue(text);
+    if (!value) {
+        emit editFailed(tr("'%1' is not a number (nor true, false, nan or inf)").arg(text));
+        return;
+    }
+    runEdit(Edit::setScalar(*path, *value), *path);
 }
 
 // ---- Saving ----------------------------------------------------------------------------------
