@@ -12,6 +12,7 @@
 #include <cstring>
 #include <QUndoGroup>
 #include <QUndoStack>
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -272,6 +273,65 @@ private slots:
         QCOMPARE((*findNode(page.editedRoot(), {"config", "model"}))->text(), std::string("cnn"));
         page.edits()->undoStack()->undo();
         QCOMPARE((*findNode(page.editedRoot(), {"config", "model"}))->text(), std::string("mlp"));
+    }
+
+    void exportsSelectionAndPresets() {
+        QTemporaryDir tmp;
+        const fs::path dir = fs::path(tmp.path().toStdString());
+        const fs::path source = dir / "source";
+        CKPT_VERIFY_OK(writeCheckpoint(makeDemoTrainState(), source, "orbax"));
+        MainWindow w;
+        w.setErrorDialogsEnabled(false);
+        QVERIFY(openAndWait(w, toQString(source.string())));
+        CheckpointPage& page = *w.currentPage();
+        // Two top-level rows selected, as Ctrl-click does.
+        page.selectKeyPath({"step"});
+        const QAbstractItemModel* shown = page.treeView()->model();
+        for (int row = 0; row < shown->rowCount(); ++row) {
+            if (shown->index(row, 0).data().toString() == QStringLiteral("config")) {
+                page.treeView()->selectionModel()->select(
+                    shown->index(row, 0), QItemSelectionModel::Select | QItemSelectionModel::Rows);
+            }
+        }
+        const std::vector<KeyPath> selected = page.selectedKeyPaths();
+        QCOMPARE(selected, (std::vector<KeyPath>{{"config"}, {"step"}}));
+        const auto presets = ckpt::ui::ExportDialog::presetsFor(page.editedRoot(), selected);
+        QCOMPARE(presets.size(), std::size_t{3});
+        QCOMPARE(presets[1].paths, (std::vector<KeyPath>{{"params"}}));
+        std::vector<KeyPath> withoutOptimizer = presets[2].paths;
+        std::sort(withoutOptimizer.begin(), withoutOptimizer.end());
+        QCOMPARE(withoutOptimizer,
+                 (std::vector<KeyPath>{{"config"}, {"data"}, {"params"}, {"step"}}));
+
+        // "Parameters only", cast to bfloat16, as safetensors; the tab keeps its checkpoint.
+        QSignalSpy finished(&page, &CheckpointPage::saveFinished);
+        const fs::path target = dir / "params.safetensors";
+        page.exportSubtrees(presets[1].paths, DType::kBFloat16, toQString(target.string()),
+                            QStringLiteral("safetensors"));
+        QVERIFY(QTest::qWaitFor([&] { return !finished.isEmpty(); }, kTimeoutMs));
+        CKPT_VERIFY_OK(finished.front().at(1).value<Status>());
+        QCOMPARE(page.path(), toQString(source.string()));
+        auto exported = openCheckpoint(target);
+        CKPT_VERIFY_OK(exported);
+        QCOMPARE(exported->tree->childCount(), std::size_t{1});
+        QCOMPARE(exported->tree->childKey(0), std::string("params"));
+        const NodePtr kernel = *findNode(exported->tree, {"params", "Dense_0", "kernel"});
+        QCOMPARE(kernel->array()->dtype(), DType::kBFloat16);
+        auto expected = ckpt::applyEdit(
+            *selectSubtrees(makeDemoTrainState(), {{"params"}}), Edit::cast({}, DType::kBFloat16));
+        CKPT_VERIFY_OK(expected);
+        QVERIFY(identicalTrees(exported->tree, *expected));
+        // The selection itself, as npz.
+        finished.clear();
+        const fs::path npz = dir / "selection.npz";
+        page.exportSubtrees(selected, std::nullopt, toQString(npz.string()), QStringLiteral("npz"));
+        QVERIFY(QTest::qWaitFor([&] { return !finished.isEmpty(); }, kTimeoutMs));
+        CKPT_VERIFY_OK(finished.front().at(1).value<Status>());
+        auto npzRead = openCheckpoint(npz);
+        CKPT_VERIFY_OK(npzRead);
+        QVERIFY(findNode(npzRead->tree, {"config", "model"}).isOk() ||
+                findNode(npzRead->tree, {"step"}).isOk());
+        QVERIFY(!findNode(npzRead->tree, {"params"}).isOk());
     }
 
     void saveOverTheOpenedPathSwapsItIn() {

@@ -5,6 +5,7 @@
 #include <QFormLayout>
 #include <QLabel>
 #include <QLineEdit>
+#include <QPushButton>
 #include <QRegularExpression>
 #include <QVBoxLayout>
 #include <charconv>
@@ -289,5 +290,87 @@ void CastDialog::startPreview() {
             emit previewFinished();
         });
 }
+
+// ---- Export ----------------------------------------------------------------------------------
+
+std::vector<ExportDialog::Preset> ExportDialog::presetsFor(const NodePtr& root,
+                                                           const std::vector<KeyPath>& selection) {
+    std::vector<Preset> presets;
+    if (!selection.empty()) {
+        presets.push_back(
+            {tr("Selection (%n node(s))", nullptr, static_cast<int>(selection.size())), selection});
+    }
+    if (!root || root->kind() != NodeKind::kDict) return presets;
+    if (root->findChild("params")) {
+        presets.push_back({tr("Parameters only (params)"), {{"params"}}});
+    }
+    const auto isOptimizer = [](const std::string& key) {
+        return key == "opt_state" || key == "optimizer" || key == "opt_states";
+    };
+    std::vector<KeyPath> rest;
+    bool hasOptimizer = false;
+    for (std::size_t i = 0; i < root->childCount(); ++i) {
+        const std::string key = root->childKey(i);
+        if (isOptimizer(key)) {
+            hasOptimizer = true;
+        } else {
+            rest.push_back({key});
+        }
+    }
+    if (hasOptimizer && !rest.empty()) {
+        presets.push_back({tr("Without optimizer state"), std::move(rest)});
+    }
+    return presets;
+}
+
+ExportDialog::ExportDialog(std::vector<Preset> presets, const QString& suggestedTarget,
+                           QWidget* parent)
+    : QDialog(parent), m_presets(std::move(presets)) {
+    setWindowTitle(tr("Export Subtrees"));
+    m_preset = new QComboBox;
+    for (const Preset& preset : m_presets) m_preset->addItem(preset.name);
+    m_format = new QComboBox;
+    m_format->addItem(tr("Orbax (directory)"), QStringLiteral("orbax"));
+    m_format->addItem(tr("Flax msgpack"), QStringLiteral("flax"));
+    m_format->addItem(tr("HDF5"), QStringLiteral("hdf5"));
+    m_format->addItem(tr("safetensors"), QStringLiteral("safetensors"));
+    m_format->addItem(tr("NumPy npz"), QStringLiteral("npz"));
+    m_cast = new QComboBox;
+    m_cast->addItem(tr("Keep dtypes"), -1);
+    for (DType d : {DType::kFloat32, DType::kBFloat16, DType::kFloat16}) {
+        m_cast->addItem(tr("Cast to %1").arg(toQString(dtypeName(d))), static_cast<int>(d));
+    }
+    m_target = new QLineEdit(suggestedTarget);
+    auto* form = new QFormLayout;
+    form->addRow(tr("&Export:"), m_preset);
+    form->addRow(tr("&Format:"), m_format);
+    form->addRow(tr("&DTypes:"), m_cast);
+    form->addRow(tr("&To:"), m_target);
+    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
+    connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+    buttons->button(QDialogButtonBox::Ok)->setEnabled(!m_presets.empty());
+    auto* layout = new QVBoxLayout(this);
+    layout->addLayout(form);
+    layout->addWidget(buttons);
+}
+
+const std::vector<KeyPath>& ExportDialog::paths() const {
+    static const std::vector<KeyPath> kNone;
+    const int i = m_preset->currentIndex();
+    return i >= 0 && static_cast<std::size_t>(i) < m_presets.size()
+               ? m_presets[static_cast<std::size_t>(i)].paths
+               : kNone;
+}
+
+std::optional<DType> ExportDialog::cast() const {
+    const int d = m_cast->currentData().toInt();
+    if (d < 0) return std::nullopt;
+    return static_cast<DType>(d);
+}
+
+QString ExportDialog::format() const { return m_format->currentData().toString(); }
+
+QString ExportDialog::target() const { return m_target->text(); }
 
 }  // namespace ckpt::ui

@@ -7,6 +7,7 @@
 #include <QString>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "ckpt/core/cancel.h"
 #include "ckpt/core/edit.h"
@@ -85,6 +86,42 @@ private:
     std::shared_ptr<CancelToken> m_cancel;
     std::uint64_t m_generation = 0;
     bool m_running = false;
+};
+
+// Export part of a tree to a new checkpoint: which subtrees (a preset), the format, an optional
+// cast of every numeric leaf, and where.
+class ExportDialog final : public QDialog {
+    Q_OBJECT
+
+public:
+    struct Preset {
+        QString name;
+        std::vector<KeyPath> paths;
+    };
+    // The presets for `root` with the rows selected in the tree: "Selection (N nodes)" when
+    // there is one, "Parameters only" when there is a top-level params, "Without optimizer
+    // state" when there is a top-level opt_state / optimizer / opt_states.
+    static std::vector<Preset> presetsFor(const NodePtr& root, const std::vector<KeyPath>& selection);
+
+    ExportDialog(std::vector<Preset> presets, const QString& suggestedTarget,
+                 QWidget* parent = nullptr);
+
+    const std::vector<KeyPath>& paths() const;
+    std::optional<DType> cast() const;
+    QString format() const;  // a FormatWriter name
+    QString target() const;
+
+    QComboBox* presetBox() const { return m_preset; }
+    QComboBox* formatBox() const { return m_format; }
+    QComboBox* castBox() const { return m_cast; }
+    QLineEdit* targetEdit() const { return m_target; }
+
+private:
+    std::vector<Preset> m_presets;
+    QComboBox* m_preset = nullptr;
+    QComboBox* m_format = nullptr;
+    QComboBox* m_cast = nullptr;
+    QLineEdit* m_target = nullptr;
 };
 
 }  // namespace ckpt::ui

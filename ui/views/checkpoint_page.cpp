@@ -168,7 +168,7 @@ void CheckpointPage::createTreeView() {
     m_view->setAlternatingRowColors(true);
     m_view->setAllColumnsShowFocus(true);
     m_view->setSelectionBehavior(QAbstractItemView::SelectRows);
-    m_view->setSelectionMode(QAbstractItemView::SingleSelection);
+    m_view->setSelectionMode(QAbstractItemView::ExtendedSelection);  // export selection
     m_view->setEditTriggers(QAbstractItemView::NoEditTriggers);
     QHeaderView* header = m_view->header();
     header->setStretchLastSection(false);

@@ -21,9 +21,11 @@
 #include <QString>
 #include <QWidget>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ckpt/core/cancel.h"
 #include "ckpt/core/checkpoint.h"
@@ -116,6 +118,13 @@ public:
     // (written beside it and swapped in when complete: the opened path itself may be the
     // target). After a successful save this tab shows the saved checkpoint.
     void saveAs(const QString& target, const QString& format, bool overwrite);
+    // Writes only the subtrees at `paths` (with their ancestors) of the edited tree, optionally
+    // cast to `cast`, to a new `target`; saveProgress() and saveFinished() as for saveAs(), but
+    // this tab keeps showing its checkpoint.
+    void exportSubtrees(const std::vector<KeyPath>& paths, std::optional<DType> cast,
+                        const QString& target, const QString& format);
+    // The key paths of the selected rows (several with Ctrl/Shift-click), sorted.
+    std::vector<KeyPath> selectedKeyPaths() const;
     bool isSaving() const { return m_saving; }
     void cancelSave();
 
@@ -167,6 +176,8 @@ private:
     void runEdit(const Edit& edit, std::optional<KeyPath> select);
     void resetEdits();
     void showEditedRoot();
+    void startWrite(std::function<Result<NodePtr>()> makeTree, const QString& target,
+                    const QString& format, bool overwrite, bool showSaved);
     QModelIndex viewIndexFor(const KeyPath& path) const;
 
     TreeModel* m_model = nullptr;

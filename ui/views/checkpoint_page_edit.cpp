@@ -6,7 +6,9 @@
 #include <QTreeView>
 #include <QUndoStack>
 #include <atomic>
+#include <algorithm>
 #include <chrono>
+#include <functional>
 
 #include "bridge/background_job.h"
 #include "bridge/qt_convert.h"
@@ -273,6 +275,33 @@ void CheckpointPage::setValueOfCurrent() {
 
 void CheckpointPage::saveAs(const QString& target, const QString& format, bool overwrite) {
     if (m_saving || !m_edits || !m_edits->root()) return;
+    startWrite([tree = m_edits->root()]() -> Result<NodePtr> { return tree; }, target, format,
+               overwrite, /*showSaved=*/true);
+}
+
+void CheckpointPage::exportSubtrees(const std::vector<KeyPath>& paths, std::optional<DType> cast,
+                                    const QString& target, const QString& format) {
+    if (m_saving || !m_edits || !m_edits->root()) return;
+    startWrite(
+        [tree = m_edits->root(), paths, cast]() -> Result<NodePtr> {
+            CKPT_ASSIGN_OR_RETURN(NodePtr selected, selectSubtrees(tree, paths));
+            if (!cast) return selected;
+            return ckpt::applyEdit(selected, Edit::cast({}, *cast));
+        },
+        target, format, /*overwrite=*/false, /*showSaved=*/false);
+}
+
+std::vector<KeyPath> CheckpointPage::selectedKeyPaths() const {
+    std::vector<KeyPath> paths;
+    for (const QModelIndex& index : m_view->selectionModel()->selectedRows()) {
+        paths.push_back(m_model->keyPathAt(m_proxy->mapToSource(index)));
+    }
+    std::sort(paths.begin(), paths.end());
+    return paths;
+}
+
+void CheckpointPage::startWrite(std::function<Result<NodePtr>()> makeTree, const QString& target,
+                                const QString& format, bool overwrite, bool showSaved) {
     m_saving = true;
     auto cancel = std::make_shared<CancelToken>();
     m_saveCancel = cancel;
@@ -295,16 +324,17 @@ void CheckpointPage::saveAs(const QString& target, const QString& format, bool o
             },
             Qt::QueuedConnection);
     };
-    const NodePtr tree = m_edits->root();
     runInBackground(
         this,
-        [tree, fsTarget = toFsPath(target), format = format.toStdString(), options, cancel] {
+        [makeTree = std::move(makeTree), fsTarget = toFsPath(target),
+         format = format.toStdString(), options, cancel]() -> Status {
+            CKPT_ASSIGN_OR_RETURN(NodePtr tree, makeTree());
             return writeCheckpoint(tree, fsTarget, format, options);
         },
-        [this, target](const Status& status) {
+        [this, target, showSaved](const Status& status) {
             m_saving = false;
             m_saveCancel.reset();
-            if (status.isOk()) {
+            if (status.isOk() && showSaved) {
                 m_edits->markSaved();
                 // The tab now shows what was written (read back from disk).
                 open(target, std::nullopt);

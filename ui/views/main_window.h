@@ -147,6 +147,7 @@ private:
     void saveCurrentAs();
     void saveCurrentInPlace();
     void exportRecipe();
+    void exportSubtrees();
     void startSave(CheckpointPage* page, const QString& target, const QString& format,
                    bool overwrite);
     QWidget* createWelcomePage();

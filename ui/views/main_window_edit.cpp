@@ -17,6 +17,7 @@
 #include "bridge/qt_convert.h"
 #include "bridge/status_text.h"
 #include "edit/edit_controller.h"
+#include "edit/edit_dialogs.h"
 #include "views/checkpoint_page.h"
 #include "views/main_window.h"
 
@@ -50,6 +51,12 @@ void MainWindow::createSaveActions(QMenu* fileMenu) {
     saveAs->setShortcut(QKeySequence::SaveAs);
     saveAs->setStatusTip(tr("Write the edited checkpoint to a new place, in any format"));
     m_pageActions.append(saveAs);
+    QAction* exportAction = fileMenu->addAction(tr("&Export Subtrees\u2026"), this,
+                                                &MainWindow::exportSubtrees);
+    exportAction->setStatusTip(
+        tr("Write the selected subtrees (or a preset such as parameters only) to a new "
+           "checkpoint"));
+    m_pageActions.append(exportAction);
     QAction* recipe =
         fileMenu->addAction(tr("Export Edit &Recipe\u2026"), this, &MainWindow::exportRecipe);
     recipe->setStatusTip(tr("Save the edits as a JSON recipe that `ckpt apply` replays"));
@@ -202,6 +209,29 @@ void MainWindow::startSave(CheckpointPage* page, const QString& target, const QS
     m_saveProgress->setMinimumDuration(300);
     connect(m_saveProgress, &QProgressDialog::canceled, page, &CheckpointPage::cancelSave);
     page->saveAs(target, format, overwrite);
+}
+
+void MainWindow::exportSubtrees() {
+    CheckpointPage* page = currentPage();
+    if (!page || !page->hasContent() || page->isSaving()) return;
+    const QFileInfo source(page->path());
+    ExportDialog dialog(ExportDialog::presetsFor(page->editedRoot(), page->selectedKeyPaths()),
+                        source.dir().filePath(source.completeBaseName() +
+                                              QStringLiteral("-export")),
+                        this);
+    if (dialog.exec() != QDialog::Accepted || dialog.target().isEmpty()) return;
+    if (QFileInfo::exists(dialog.target())) {
+        reportError(tr("Cannot export"),
+                    alreadyExistsError(dialog.target().toStdString() +
+                                       " exists: choose a new name"));
+        return;
+    }
+    m_saveProgress = new QProgressDialog(tr("Exporting to %1\u2026").arg(dialog.target()),
+                                         tr("Cancel"), 0, 0, this);
+    m_saveProgress->setWindowModality(Qt::WindowModal);
+    m_saveProgress->setMinimumDuration(300);
+    connect(m_saveProgress, &QProgressDialog::canceled, page, &CheckpointPage::cancelSave);
+    page->exportSubtrees(dialog.paths(), dialog.cast(), dialog.target(), dialog.format());
 }
 
 void MainWindow::exportRecipe() {
