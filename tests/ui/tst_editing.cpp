@@ -3,6 +3,7 @@
 // several formats, save over the opened path, a cancelled save) read back and compared with the
 // engine; a recipe exported from the GUI replays through `ckpt apply` to the same bytes.
 #include <QLineEdit>
+#include <QMimeData>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -15,6 +16,7 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <sstream>
 
 #include "bridge/qt_convert.h"
@@ -332,6 +334,55 @@ private slots:
         QVERIFY(findNode(npzRead->tree, {"config", "model"}).isOk() ||
                 findNode(npzRead->tree, {"step"}).isOk());
         QVERIFY(!findNode(npzRead->tree, {"params"}).isOk());
+    }
+
+    void dragAndDropMovesWithinATabAndCopiesBetweenTabs() {
+        QTemporaryDir tmp;
+        const fs::path dir = fs::path(tmp.path().toStdString());
+        CKPT_VERIFY_OK(writeCheckpoint(makeDemoTrainState(), dir / "a", "orbax"));
+        CKPT_VERIFY_OK(writeCheckpoint(makeDemoTrainState(), dir / "b", "orbax"));
+        MainWindow w;
+        w.setErrorDialogsEnabled(false);
+        w.setConfirmDiscard(false);
+        QVERIFY(openAndWait(w, toQString((dir / "a").string())));
+        CheckpointPage& a = *w.currentPage();
+        QVERIFY(openAndWait(w, toQString((dir / "b").string())));
+        CheckpointPage& b = *w.currentPage();
+        QVERIFY(&a != &b);
+
+        // Within a tab: params/Dense_0/bias dropped on config moves it there (QTreeView passes
+        // row = column = -1 for a drop onto an item).
+        QAbstractItemModel* view = a.treeView()->model();
+        const QModelIndex bias = viewIndex(a, {"params", "Dense_0", "bias"});
+        std::unique_ptr<QMimeData> drag(view->mimeData({bias}));
+        QVERIFY(drag);
+        const QModelIndex config = viewIndex(a, {"config"});
+        QVERIFY(view->canDropMimeData(drag.get(), Qt::MoveAction, -1, -1, config));
+        view->dropMimeData(drag.get(), Qt::MoveAction, -1, -1, config);
+        QVERIFY(findNode(a.editedRoot(), {"config", "bias"}).isOk());
+        QVERIFY(!findNode(a.editedRoot(), {"params", "Dense_0", "bias"}).isOk());
+        QCOMPARE(a.edits()->undoStack()->count(), 1);
+        QCOMPARE(a.currentKeyPath(), std::optional<KeyPath>(KeyPath{"config", "bias"}));
+        // A leaf is no drop target.
+        QVERIFY(!view->canDropMimeData(drag.get(), Qt::MoveAction, -1, -1,
+                                       viewIndex(a, {"step"})));
+
+        // Between tabs: a's (edited) config dropped on b's top level is copied in, under a free
+        // key since b has its own config; a is unchanged.
+        std::unique_ptr<QMimeData> fromA(view->mimeData({viewIndex(a, {"config"})}));
+        QAbstractItemModel* viewB = b.treeView()->model();
+        QVERIFY(viewB->canDropMimeData(fromA.get(), Qt::CopyAction, -1, -1, QModelIndex()));
+        viewB->dropMimeData(fromA.get(), Qt::CopyAction, -1, -1, QModelIndex());
+        QVERIFY(findNode(b.editedRoot(), {"config_2", "bias"}).isOk());
+        QVERIFY(findNode(b.editedRoot(), {"config", "model"}).isOk());
+        QCOMPARE(a.edits()->undoStack()->count(), 1);
+        QCOMPARE(b.edits()->undoStack()->count(), 1);
+        b.edits()->undoStack()->undo();
+        QVERIFY(!findNode(b.editedRoot(), {"config_2"}).isOk());
+        // A drag whose model is gone is ignored.
+        w.closePage(0);
+        QTest::qWait(50);  // deleteLater
+        QVERIFY(!viewB->canDropMimeData(fromA.get(), Qt::CopyAction, -1, -1, QModelIndex()));
     }
 
     void saveOverTheOpenedPathSwapsItIn() {

@@ -1,6 +1,9 @@
 #include "models/tree_model.h"
 
+#include <QDataStream>
 #include <QFont>
+#include <QMimeData>
+#include <QSet>
 #include <QGuiApplication>
 #include <QPalette>
 #include <algorithm>
@@ -152,6 +155,17 @@ bool isNumberColumn(int column) {
 
 // The wrapper of one container whose children are (or have been) asked for. Rows under it are
 // addressed as (this, row); wrappers of its child containers are made on demand.
+namespace {
+
+// The models alive in this process: a drag names its model by address, which is only followed
+// while that model exists.
+QSet<const TreeModel*>& liveModels() {
+    static QSet<const TreeModel*> models;
+    return models;
+}
+
+}  // namespace
+
 struct TreeModel::Container {
     NodePtr node;  // a dict, list or tuple
     Container* parent = nullptr;
@@ -159,9 +173,9 @@ struct TreeModel::Container {
     std::unordered_map<int, std::unique_ptr<Container>> children;
 };
 
-TreeModel::TreeModel(QObject* parent) : QAbstractItemModel(parent) {}
+TreeModel::TreeModel(QObject* parent) : QAbstractItemModel(parent) { liveModels().insert(this); }
 
-TreeModel::~TreeModel() = default;
+TreeModel::~TreeModel() { liveModels().remove(this); }
 
 void TreeModel::setRoot(NodePtr root) {
     beginResetModel();
@@ -542,6 +556,10 @@ Qt::ItemFlags TreeModel::flags(const QModelIndex& index) const {
     // Called for every row when a container is expanded: no shared_ptr copy here.
     const NodePtr& node = childNode(containerOf(index), index.row());
     if (node && node->isLeaf()) result |= Qt::ItemNeverHasChildren;
+    if (m_renamable) {
+        result |= Qt::ItemIsDragEnabled;
+        if (node && node->isContainer()) result |= Qt::ItemIsDropEnabled;
+    }
     if (m_renamable && index.column() == kNameColumn) {
         const Container* parent = containerOf(index);
         if (parent && parent->node && parent->node->kind() == NodeKind::kDict) {
@@ -558,6 +576,66 @@ bool TreeModel::setData(const QModelIndex& index, const QVariant& value, int rol
     // Not applied here: the edit layer renames and hands back a new tree.
     emit renameRequested(keyPathAt(index), newKey);
     return false;
+}
+
+namespace {
+
+constexpr char kNodeMime[] = "application/x-ckpt-studio-node";
+
+}  // namespace
+
+QStringList TreeModel::mimeTypes() const { return {QString::fromLatin1(kNodeMime)}; }
+
+Qt::DropActions TreeModel::supportedDropActions() const {
+    return Qt::MoveAction | Qt::CopyAction;
+}
+
+Qt::DropActions TreeModel::supportedDragActions() const {
+    return Qt::MoveAction | Qt::CopyAction;
+}
+
+QMimeData* TreeModel::mimeData(const QModelIndexList& indexes) const {
+    for (const QModelIndex& index : indexes) {
+        if (!index.isValid() || index.column() != kNameColumn) continue;
+        QByteArray payload;
+        QDataStream out(&payload, QIODevice::WriteOnly);
+        out << quint64(reinterpret_cast<quintptr>(this))
+            << toQString(formatKeyPath(keyPathAt(index)));
+        auto* data = new QMimeData;
+        data->setData(QString::fromLatin1(kNodeMime), payload);
+        data->setText(toQString(formatKeyPath(keyPathAt(index))));
+        return data;  // one node per drag
+    }
+    return nullptr;
+}
+
+std::pair<const TreeModel*, KeyPath> TreeModel::dragSource(const QMimeData* data) {
+    if (!data || !data->hasFormat(QString::fromLatin1(kNodeMime))) return {nullptr, {}};
+    QDataStream in(data->data(QString::fromLatin1(kNodeMime)));
+    quint64 address = 0;
+    QString path;
+    in >> address >> path;
+    const auto* model = reinterpret_cast<const TreeModel*>(static_cast<quintptr>(address));
+    if (in.status() != QDataStream::Ok || !liveModels().contains(model)) return {nullptr, {}};
+    auto keyPath = parseKeyPath(path.toStdString());
+    if (!keyPath.isOk()) return {nullptr, {}};
+    return {model, std::move(keyPath).value()};
+}
+
+bool TreeModel::canDropMimeData(const QMimeData* data, Qt::DropAction, int, int,
+                                const QModelIndex& parent) const {
+    if (!m_renamable || !dragSource(data).first) return false;
+    if (!parent.isValid()) return m_root && m_root->isContainer();
+    const NodePtr node = nodeAt(parent);
+    return node && node->isContainer();
+}
+
+bool TreeModel::dropMimeData(const QMimeData* data, Qt::DropAction action, int row, int column,
+                             const QModelIndex& parent) {
+    if (!canDropMimeData(data, action, row, column, parent)) return false;
+    auto [source, from] = dragSource(data);
+    emit dropRequested(source, from, parent.isValid() ? keyPathAt(parent) : KeyPath{}, row);
+    return false;  // the edit layer applies it (and the view must not remove the dragged row)
 }
 
 void TreeModel::setEditedPaths(std::vector<KeyPath> paths) {

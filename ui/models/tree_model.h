@@ -99,11 +99,28 @@ public:
     QVariant headerData(int section, Qt::Orientation orientation,
                         int role = Qt::DisplayRole) const override;
     Qt::ItemFlags flags(const QModelIndex& index) const override;
+    // Drag and drop of nodes (when setRenamable(true)): the drag carries this model and the key
+    // path; a drop is not applied here but handed to dropRequested().
+    QStringList mimeTypes() const override;
+    QMimeData* mimeData(const QModelIndexList& indexes) const override;
+    Qt::DropActions supportedDropActions() const override;
+    Qt::DropActions supportedDragActions() const override;
+    bool canDropMimeData(const QMimeData* data, Qt::DropAction action, int row, int column,
+                         const QModelIndex& parent) const override;
+    bool dropMimeData(const QMimeData* data, Qt::DropAction action, int row, int column,
+                      const QModelIndex& parent) override;
+    // The model and key path a drag from a TreeModel carries (null model when `data` is not
+    // one, or its model no longer exists).
+    static std::pair<const TreeModel*, KeyPath> dragSource(const QMimeData* data);
     bool setData(const QModelIndex& index, const QVariant& value, int role = Qt::EditRole) override;
 
 signals:
     // The user typed `newKey` for the dict key at `path` (see setRenamable()).
     void renameRequested(const ckpt::KeyPath& path, const QString& newKey);
+    // `from` of `source` (this model or another one) was dropped into the container at
+    // `container` (of this model), at `row` (-1: appended).
+    void dropRequested(const ckpt::ui::TreeModel* source, const ckpt::KeyPath& from,
+                       const ckpt::KeyPath& container, int row);
 
 private:
     struct Container;

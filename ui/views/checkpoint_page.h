@@ -112,6 +112,9 @@ public:
     void castCurrent();
     void convertCurrent(NodeKind kind);
     void setValueOfCurrent();  // a scalar's or string's value, Ctrl+E
+    // A node dragged from `source` (this page's model: moved; another tab's: copied in) and
+    // dropped into `container` at `row` (-1: last). See TreeModel::dropRequested.
+    void dropNode(const TreeModel* source, const KeyPath& from, const KeyPath& container, int row);
 
     // Writes the edited tree to `target` in `format` (a FormatWriter name) on the thread pool;
     // saveProgress() follows, then saveFinished(). `overwrite` replaces an existing target

@@ -76,6 +76,12 @@ void CheckpointPage::createEditActions() {
         m_view->addAction(action);
     }
     m_model->setRenamable(true);
+    m_view->setDragEnabled(true);
+    m_view->setAcceptDrops(true);
+    m_view->setDropIndicatorShown(true);
+    m_view->setDragDropMode(QAbstractItemView::DragDrop);
+    m_view->setDefaultDropAction(Qt::MoveAction);
+    connect(m_model, &TreeModel::dropRequested, this, &CheckpointPage::dropNode);
     connect(m_model, &TreeModel::renameRequested, this,
             [this](const KeyPath& path, const QString& newKey) {
                 if (path.empty()) return;
@@ -236,6 +242,37 @@ void CheckpointPage::convertCurrent(NodeKind kind) {
     const std::optional<KeyPath> path = currentKeyPath();
     if (!path) return;
     runEdit(Edit::convert(*path, kind), *path);
+}
+
+void CheckpointPage::dropNode(const TreeModel* source, const KeyPath& from,
+                              const KeyPath& container, int row) {
+    if (!m_edits || !source || from.empty()) return;
+    auto target = findNode(m_edits->root(), container);
+    if (!target.isOk() || !(*target)->isContainer()) return;
+    const bool here = source == m_model;
+    const bool sameParent = here && parentOf(from) == container;
+    std::optional<std::int64_t> position;
+    if (row >= 0) position = row;
+    KeyPath to = container;
+    if ((*target)->kind() == NodeKind::kDict) {
+        to.push_back(sameParent ? from.back() : freeKey(**target, from.back()));
+    } else {
+        // A list or tuple: the item goes at `row` (counted once the node left, when it moves
+        // within the same container), or last.
+        std::int64_t size = static_cast<std::int64_t>((*target)->childCount());
+        if (sameParent) --size;
+        to.push_back(std::to_string(row >= 0 ? std::min<std::int64_t>(row, size) : size));
+        position.reset();
+    }
+    if (here) {
+        if (to == from) return;
+        runEdit(Edit::move(from, to, position), to);
+        return;
+    }
+    // From another tab: a copy of its node (as edited there) comes in; that tab is unchanged.
+    auto node = findNode(source->root(), from);
+    if (!node.isOk()) return;
+    runEdit(Edit::insert(to, *node, position), to);
 }
 
 void CheckpointPage::setValueOfCurrent() {
