@@ -154,11 +154,11 @@ int runConform(const ConformArgs& args, std::ostream& out, std::ostream& err) {
         auto tree = applyRecipe(src->tree, plan->steps);
         if (!tree.isOk()) return fail(err, tree.status());
         result = std::move(*tree);
-        if (args.recipeOut) {
-            if (Status s = writeText(*args.recipeOut, *recipe); !s.isOk()) return fail(err, s);
-        }
         Status s = writeCheckpoint(result, args.target, format, writeOptionsFrom(args));
         if (!s.isOk()) return fail(err, s);
+        if (args.recipeOut) {
+            if (Status r = writeText(*args.recipeOut, *recipe); !r.isOk()) return fail(err, r);
+        }
     }
 
     if (args.json) {

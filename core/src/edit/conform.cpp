@@ -19,10 +19,6 @@ std::string pathText(const KeyPath& path) { return describeKeyPath(path); }
 
 KeyPath parentOf(const KeyPath& path) { return {path.begin(), path.end() - 1}; }
 
-bool isPrefix(const KeyPath& prefix, const KeyPath& path) {
-    return prefix.size() <= path.size() && std::equal(prefix.begin(), prefix.end(), path.begin());
-}
-
 bool isSequence(NodeKind k) { return k == NodeKind::kList || k == NodeKind::kTuple; }
 
 std::string sideText(const DiffSide& side) {
@@ -209,38 +205,44 @@ private:
     }
 
     // Where the SRC node `orig` is now in the working tree.
-    KeyPath currentPath(const KeyPath& orig, const std::vector<RenameOp>& ops) const {
-        for (const RenameOp& op : ops) {
-            if (op.orig != orig) continue;
+    KeyPath currentPath(const KeyPath& orig) const {
+        if (orig.empty()) return {};
+        if (auto it = m_opIndex.find(orig); it != m_opIndex.end()) {
+            const RenameOp& op = (*m_ops)[it->second];
             if (op.done) return op.target;
             if (op.tempKey) {
-                KeyPath p = currentPath(parentOf(orig), ops);
+                KeyPath p = currentPath(parentOf(orig));
                 p.push_back(*op.tempKey);
                 return p;
             }
         }
-        if (orig.empty()) return {};
-        KeyPath p = currentPath(parentOf(orig), ops);
+        KeyPath p = currentPath(parentOf(orig));
         p.push_back(orig.back());
         return p;
     }
 
-    bool ancestorsDone(const RenameOp& op, const std::vector<RenameOp>& ops) const {
-        return std::all_of(ops.begin(), ops.end(), [&](const RenameOp& other) {
-            return other.done || &other == &op || !isPrefix(other.orig, op.orig);
-        });
+    bool ancestorsDone(const RenameOp& op) const {
+        KeyPath prefix = op.orig;
+        while (!prefix.empty()) {
+            prefix.pop_back();
+            auto it = m_opIndex.find(prefix);
+            if (it != m_opIndex.end() && !(*m_ops)[it->second].done) return false;
+        }
+        return true;
     }
 
     // Applies the renames, parents first; a rename whose target is still taken by a node that
     // moves away waits, and a cycle (a <-> b) parks one node under a temporary key.
     Status runRenames(std::vector<RenameOp>& ops) {
+        m_ops = &ops;
+        for (std::size_t i = 0; i < ops.size(); ++i) m_opIndex.emplace(ops[i].orig, i);
         std::size_t remaining = ops.size();
         while (remaining > 0) {
             if (isCancelled(m_cancel)) return cancelledError("conform cancelled");
             bool progress = false;
             for (RenameOp& op : ops) {
-                if (op.done || !ancestorsDone(op, ops)) continue;
-                const KeyPath current = currentPath(op.orig, ops);
+                if (op.done || !ancestorsDone(op)) continue;
+                const KeyPath current = currentPath(op.orig);
                 if (current == op.target) {
                     op.done = true;
                     --remaining;
@@ -257,7 +259,7 @@ private:
             // Stuck: park the first movable node whose target is taken, unless already parked.
             RenameOp* park = nullptr;
             for (RenameOp& op : ops) {
-                if (!op.done && ancestorsDone(op, ops)) {
+                if (!op.done && ancestorsDone(op)) {
                     park = &op;
                     break;
                 }
@@ -268,7 +270,7 @@ private:
                                             pathText(park->target) + " (rule '" + park->rule +
                                             "'): " + pathText(park->target) + " already exists");
             }
-            const KeyPath current = currentPath(park->orig, ops);
+            const KeyPath current = currentPath(park->orig);
             std::string temp = current.back() + ".conform_tmp";
             auto parent = findNode(m_work, parentOf(current));
             while (parent.isOk() && (*parent)->findChild(temp)) temp += "_";
@@ -539,6 +541,8 @@ private:
         return {stem, numbers};
     }
 
+    static constexpr double kMinSuggestionScore = 0.6;
+
     void suggest(const Preflight& pf) {
         struct Candidate {
             Suggestion s;
@@ -546,21 +550,21 @@ private:
             std::size_t to;
         };
         std::vector<Candidate> candidates;
-        std::vector<std::string> extraSig;
-        for (const DiffEntry& e : pf.extra) {
-            auto node = findNode(m_work, e.path);
-            extraSig.push_back(node.isOk() ? signature(*node) : std::string());
+        // Extra entries by signature: only structurally equal pairs are candidates.
+        std::map<std::string, std::vector<std::size_t>> extraBySig;
+        for (std::size_t i = 0; i < pf.extra.size(); ++i) {
+            if (pf.extra[i].path.empty()) continue;
+            auto node = findNode(m_work, pf.extra[i].path);
+            if (node.isOk()) extraBySig[signature(*node)].push_back(i);
         }
         for (std::size_t j = 0; j < pf.missing.size(); ++j) {
             const MissingKey& m = pf.missing[j];
             auto refNode = findNode(m_ref, m.path);
-            if (!refNode.isOk()) continue;
-            const std::string sig = signature(*refNode);
-            for (std::size_t i = 0; i < pf.extra.size(); ++i) {
+            if (!refNode.isOk() || m.path.empty()) continue;
+            auto bucket = extraBySig.find(signature(*refNode));
+            if (bucket == extraBySig.end()) continue;
+            for (std::size_t i : bucket->second) {
                 const KeyPath& from = pf.extra[i].path;
-                if (extraSig[i].empty() || extraSig[i] != sig || from.empty() || m.path.empty()) {
-                    continue;
-                }
                 const std::string& keyA = from.back();
                 const std::string& keyB = m.path.back();
                 const auto [stemA, numA] = splitDigits(keyA);
@@ -581,6 +585,7 @@ private:
                     s.reason = "same structure (dtypes and shapes); similar name";
                 }
                 s.score = 0.5 + 0.3 * name + 0.2 * parent;
+                if (s.score < kMinSuggestionScore) continue;  // same shapes, unrelated names
                 candidates.push_back({std::move(s), i, j});
             }
         }
@@ -618,6 +623,8 @@ private:
     ConformPlan m_plan;
     std::vector<std::string> m_errors;
     std::vector<const DiffEntry*> m_casts;
+    const std::vector<RenameOp>* m_ops = nullptr;  // runRenames: the planned renames
+    std::map<KeyPath, std::size_t> m_opIndex;      // their index by SRC path
 };
 
 }  // namespace

@@ -295,6 +295,37 @@ private slots:
         QVERIFY(first.score > second.score);
         // A different shape is never suggested ("other" is float32[9]).
         for (const Suggestion& s : plan->suggestions) QVERIFY(s.to != kp("params/other"));
+
+        // Same shape, unrelated names and parents: no suggestion.
+        const NodePtr a = dict({{"params", dict({{"alpha", arrayOf(DType::kFloat32, {7})}})}});
+        const NodePtr b = dict({{"params", dict({})},
+                                {"zz", dict({{"qqqq", arrayOf(DType::kFloat32, {7})}})}});
+        plan = planConform(a, b);
+        CKPT_VERIFY_OK(plan);
+        QVERIFY(plan->suggestions.empty());
+    }
+
+    void renamesThousandsOfKeys() {
+        std::vector<DictEntry> blocks;
+        std::vector<DictEntry> refBlocks;
+        for (int i = 0; i < 300; ++i) {
+            std::vector<DictEntry> leaves;
+            std::vector<DictEntry> refLeaves;
+            for (int j = 0; j < 10; ++j) {
+                leaves.push_back({"w" + std::to_string(j), arrayOf(DType::kFloat32, {2})});
+                refLeaves.push_back({"v" + std::to_string(j), arrayOf(DType::kFloat32, {2})});
+            }
+            blocks.push_back({"block_" + std::to_string(i), dict(std::move(leaves))});
+            refBlocks.push_back({"layer_" + std::to_string(i), dict(std::move(refLeaves))});
+        }
+        const NodePtr src = dict(std::move(blocks));
+        const NodePtr ref = dict(std::move(refBlocks));
+        ConformOptions options;
+        options.renames = {RenameRule{"w(\\d)", "v$1"}, RenameRule{"block_(\\d+)", "layer_$1"}};
+        auto plan = planConform(src, ref, options);
+        CKPT_VERIFY_OK(plan);
+        QCOMPARE(plan->steps.size(), std::size_t{3300});
+        QCOMPARE(outcomeAfter(src, ref, *plan), PreflightOutcome::kExact);
     }
 
     void planRoundTripsThroughRecipeJson() {
