@@ -120,6 +120,13 @@ public:
             for (std::size_t i = 0; i < m_errors.size(); ++i) {
                 text += (i ? "; " : "") + m_errors[i];
             }
+            // A key renamed in SRC often shows up as one missing and one extra key.
+            for (std::size_t i = 0; i < m_plan.suggestions.size(); ++i) {
+                const Suggestion& s = m_plan.suggestions[i];
+                text += (i ? ", " : " (maybe renamed: ") + pathText(s.from) + " -> " +
+                        pathText(s.to);
+            }
+            if (!m_plan.suggestions.empty()) text += ")";
             return invalidArgumentError(std::move(text));
         }
         CKPT_RETURN_IF_ERROR(verify());

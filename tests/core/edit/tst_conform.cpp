@@ -293,6 +293,15 @@ private slots:
         QCOMPARE(second.to, kp("params/Dense_1"));
         QVERIFY2(second.reason.find("another index") != std::string::npos, second.reason.c_str());
         QVERIFY(first.score > second.score);
+        // When the plan fails, the error still names the likely renames.
+        ConformOptions none;
+        none.fill = FillFrom::kNone;
+        auto failed = planConform(src, ref, none);
+        QCOMPARE(failed.status().code(), StatusCode::kInvalidArgument);
+        QVERIFY2(contains(failed.status(), "(maybe renamed: 'params/layers_3' -> "
+                                           "'params/layers_03', 'params/Dense_2' -> "
+                                           "'params/Dense_1')"),
+                 failed.status().toString().c_str());
         // A different shape is never suggested ("other" is float32[9]).
         for (const Suggestion& s : plan->suggestions) QVERIFY(s.to != kp("params/other"));
 
