@@ -10,8 +10,9 @@
 // What cannot be fixed (a shape mismatch, a missing key with no fill, a leaf of another kind) is
 // an InvalidArgument naming every key path concerned; nothing partial is returned.
 //
-// Pure functions of immutable trees; thread-safe. Arrays are never read while planning, except
-// that FillFrom::kReference checks that the reference has values (structure files may not).
+// Pure functions of immutable trees; thread-safe. No array data is read while planning (only
+// scalars: a fill keeps the reference scalar's Python/numpy flavour, and FillFrom::kReference
+// checks that the reference has values, which structure files may lack).
 #pragma once
 
 #include <string>
@@ -68,9 +69,10 @@ struct Suggestion {
 };
 
 struct ConformPlan {
-    // Rename rules' renames/moves first, then converts (dict <-> list/tuple), deletes of extra
-    // keys, adds of missing keys and casts. A recipe (recipeToJson) unless a step adds from the
-    // reference: those are written as {"kind": "reference", "from": PATH} nodes.
+    // In order: the rename rules' renames/moves (with dicts added for moves into new parents),
+    // deletes of extra keys, list/tuple -> dict converts, adds of missing keys, dict -> list/tuple
+    // converts (after the adds that complete a Flax state dict), casts. Always a valid recipe
+    // (recipeToJson); fills from the reference are {"kind": "reference", "from": PATH} nodes.
     std::vector<Edit> steps;
     std::vector<std::string> notes;  // one line per decision, in step order
     std::vector<Suggestion> suggestions;  // best first
