@@ -550,51 +550,84 @@ private:
 
     static constexpr double kMinSuggestionScore = 0.6;
 
+    // Pairs (SRC key, REF key) whose subtrees have equal signatures: SRC keys that are extra or
+    // mismatched, REF keys that are missing or mismatched (a shifted layer mismatches its
+    // neighbour's shape), scored by name and parent similarity; layers shifted by one offset
+    // together score higher. Greedy, best first, each key used once.
     void suggest(const Preflight& pf) {
+        std::vector<KeyPath> froms;
+        std::vector<KeyPath> tos;
+        for (const DiffEntry& e : pf.extra) froms.push_back(e.path);
+        for (const MissingKey& m : pf.missing) tos.push_back(m.path);
+        for (const DiffEntry& e : pf.mismatches) {
+            if (!e.error.empty()) continue;
+            froms.push_back(e.path);
+            tos.push_back(e.path);
+        }
         struct Candidate {
             Suggestion s;
             std::size_t from;
             std::size_t to;
+            std::string shiftGroup;  // parents, stem and offset of a renumbering; empty if none
         };
         std::vector<Candidate> candidates;
-        // Extra entries by signature: only structurally equal pairs are candidates.
-        std::map<std::string, std::vector<std::size_t>> extraBySig;
-        for (std::size_t i = 0; i < pf.extra.size(); ++i) {
-            if (pf.extra[i].path.empty()) continue;
-            auto node = findNode(m_work, pf.extra[i].path);
-            if (node.isOk()) extraBySig[signature(*node)].push_back(i);
+        // SRC keys by signature: only structurally equal pairs are candidates.
+        std::map<std::string, std::vector<std::size_t>> fromBySig;
+        for (std::size_t i = 0; i < froms.size(); ++i) {
+            if (froms[i].empty()) continue;
+            auto node = findNode(m_work, froms[i]);
+            if (node.isOk()) fromBySig[signature(*node)].push_back(i);
         }
-        for (std::size_t j = 0; j < pf.missing.size(); ++j) {
-            const MissingKey& m = pf.missing[j];
-            auto refNode = findNode(m_ref, m.path);
-            if (!refNode.isOk() || m.path.empty()) continue;
-            auto bucket = extraBySig.find(signature(*refNode));
-            if (bucket == extraBySig.end()) continue;
+        for (std::size_t j = 0; j < tos.size(); ++j) {
+            const KeyPath& to = tos[j];
+            auto refNode = findNode(m_ref, to);
+            if (!refNode.isOk() || to.empty()) continue;
+            auto bucket = fromBySig.find(signature(*refNode));
+            if (bucket == fromBySig.end()) continue;
             for (std::size_t i : bucket->second) {
-                const KeyPath& from = pf.extra[i].path;
+                const KeyPath& from = froms[i];
+                if (from == to) continue;
                 const std::string& keyA = from.back();
-                const std::string& keyB = m.path.back();
+                const std::string& keyB = to.back();
                 const auto [stemA, numA] = splitDigits(keyA);
                 const auto [stemB, numB] = splitDigits(keyB);
-                const double parent = parentOf(from) == parentOf(m.path)
+                const double parent = parentOf(from) == parentOf(to)
                                           ? 1.0
                                           : similarity(formatKeyPath(parentOf(from)),
-                                                       formatKeyPath(parentOf(m.path)));
-                Suggestion s{from, m.path, 0.0, {}};
+                                                       formatKeyPath(parentOf(to)));
+                Candidate c{{from, to, 0.0, {}}, i, j, {}};
                 double name = similarity(keyA, keyB);
                 if (stemA == stemB && !numA.empty() && numA == numB) {
                     name = 1.0;
-                    s.reason = "same structure; same name and index, numbers written differently";
+                    c.s.reason = "same structure; same name and index, numbers written differently";
                 } else if (stemA == stemB && !numA.empty()) {
                     name = std::max(name, 0.8);
-                    s.reason = "same structure; same name with another index (layers renumbered?)";
+                    c.s.reason = "same structure; same name with another index (layers renumbered?)";
+                    if (numA.size() == 1 && numA[0].size() <= 9 && numB[0].size() <= 9) {
+                        const long long offset = std::stoll(numB[0]) - std::stoll(numA[0]);
+                        c.shiftGroup = formatKeyPath(parentOf(from)) + "|" +
+                                       formatKeyPath(parentOf(to)) + "|" + stemA + "|" +
+                                       std::to_string(offset);
+                    }
                 } else {
-                    s.reason = "same structure (dtypes and shapes); similar name";
+                    c.s.reason = "same structure (dtypes and shapes); similar name";
                 }
-                s.score = 0.5 + 0.3 * name + 0.2 * parent;
-                if (s.score < kMinSuggestionScore) continue;  // same shapes, unrelated names
-                candidates.push_back({std::move(s), i, j});
+                c.s.score = 0.5 + 0.3 * name + 0.2 * parent;
+                if (c.s.score < kMinSuggestionScore) continue;  // same shapes, unrelated names
+                candidates.push_back(std::move(c));
             }
+        }
+        // Renumberings that several keys share (every layer after an inserted one) win.
+        std::map<std::string, std::size_t> groupSize;
+        for (const Candidate& c : candidates) {
+            if (!c.shiftGroup.empty()) ++groupSize[c.shiftGroup];
+        }
+        for (Candidate& c : candidates) {
+            if (c.shiftGroup.empty() || groupSize[c.shiftGroup] < 2) continue;
+            const std::string offset = c.shiftGroup.substr(c.shiftGroup.rfind('|') + 1);
+            c.s.reason = "same structure; layers renumbered by " + offset + " (" +
+                         std::to_string(groupSize[c.shiftGroup]) + " keys shift alike)";
+            c.s.score = std::min(1.0, c.s.score + 0.05);
         }
         std::stable_sort(candidates.begin(), candidates.end(),
                          [](const Candidate& x, const Candidate& y) { return x.s.score > y.s.score; });

@@ -314,6 +314,34 @@ private slots:
         QVERIFY(plan->suggestions.empty());
     }
 
+    void suggestsALayerShiftFromMismatchedNeighbours() {
+        // REF lost its first layer: every SRC layer matches the REF layer one index lower, so
+        // SRC's Dense_1 mismatches REF's Dense_1 in shape.
+        const NodePtr d1 = floats({3}, {1, 2, 3});
+        const NodePtr d2 = floats({4}, {4, 5, 6, 7});
+        const NodePtr src = dict({{"params", dict({{"Dense_0", arrayOf(DType::kFloat32, {2})},
+                                                   {"Dense_1", d1},
+                                                   {"Dense_2", d2}})}});
+        const NodePtr ref = dict({{"params", dict({{"Dense_0", arrayOf(DType::kFloat32, {3})},
+                                                   {"Dense_1", arrayOf(DType::kFloat32, {4})}})}});
+        auto plan = planConform(src, ref);
+        QCOMPARE(plan.status().code(), StatusCode::kInvalidArgument);
+        QVERIFY2(contains(plan.status(), "(maybe renamed: 'params/Dense_1' -> 'params/Dense_0', "
+                                         "'params/Dense_2' -> 'params/Dense_1')"),
+                 plan.status().toString().c_str());
+        // The suggested renames (with the old first layer moved out of the way) conform.
+        ConformOptions options;
+        options.renames = {RenameRule{"params/Dense_0", "params/old_Dense_0"},
+                           RenameRule{"params/Dense_1", "params/Dense_0"},
+                           RenameRule{"params/Dense_2", "params/Dense_1"}};
+        plan = planConform(src, ref, options);
+        CKPT_VERIFY_OK(plan);
+        NodePtr out;
+        QCOMPARE(outcomeAfter(src, ref, *plan, &out), PreflightOutcome::kExact);
+        QCOMPARE(node(out, "params/Dense_0"), d1);
+        QCOMPARE(node(out, "params/Dense_1"), d2);
+    }
+
     void renamesThousandsOfKeys() {
         std::vector<DictEntry> blocks;
         std::vector<DictEntry> refBlocks;
