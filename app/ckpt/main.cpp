@@ -5,6 +5,7 @@
 
 #include "ckpt/core/format.h"
 #include "commands.h"
+#include "conform_command.h"
 #include "doctor_command.h"
 #include "structure_commands.h"
 
@@ -137,8 +138,48 @@ int main(int argc, char** argv) {
         ->required();
     applyCmd->add_option("--to", apply.to, "Output format (default: the source's format)")
         ->check(CLI::IsMember(ckpt::FormatRegistry::builtin().writerNames()));
+    applyCmd->add_option("--reference", apply.reference,
+                         "REF checkpoint or structure file that \"reference\" add steps "
+                         "(written by ckpt conform) take their nodes from");
+    applyCmd->add_option("--reference-step", apply.referenceStep, "Step of REF (run directories)");
     addWriterOptions(applyCmd, apply);
     applyCmd->footer(kKeyPathHelp);
+
+    ckpt::cli::ConformArgs conform;
+    auto* conformCmd = app.add_subcommand(
+        "conform", "Edit SRC so that it restores into REF's structure exactly (renames, drops "
+                   "extra keys, fills missing ones, casts dtypes) and write it to DST. "
+                   "Exit 0 ok, 2 error");
+    addSource(conformCmd, conform.source);
+    conformCmd->add_option("--reference", conform.reference,
+                           "REF: a checkpoint or a structure file (ckpt skeleton)")
+        ->required();
+    conformCmd->add_option("--reference-step", conform.referenceStep,
+                           "Step of REF (run directories)");
+    conformCmd->add_option("DST", conform.target,
+                           "Output file (or directory with --write-step); never SRC or inside "
+                           "it; may be left out with --dry-run");
+    conformCmd->add_option("--to", conform.to, "Output format (default: the source's format)")
+        ->check(CLI::IsMember(ckpt::FormatRegistry::builtin().writerNames()));
+    conformCmd->add_option("--rename", conform.renames,
+                           "REGEX=REPLACEMENT (repeatable): ECMAScript regex matching a whole key "
+                           "path or a whole single dict key; $1 or \\1 for captures; the first "
+                           "matching rule wins");
+    conformCmd->add_flag("--keep-extra", conform.keepExtra,
+                         "Keep keys REF lacks (Orbax drops them on restore) instead of deleting");
+    conformCmd->add_option("--fill", conform.fill,
+                           "Keys REF has and SRC lacks: reference (REF's values, default), "
+                           "zeros, constant:VALUE, or none (an error)");
+    conformCmd->add_flag("--no-cast", conform.noCast,
+                         "Do not cast to REF's dtypes (a dtype difference is then an error)");
+    conformCmd->add_option("--recipe-out", conform.recipeOut,
+                           "Also write the plan as a recipe (ckpt apply; reference fills need "
+                           "--reference there)");
+    conformCmd->add_flag("--dry-run", conform.dryRun,
+                         "Print the plan and suggestions; write nothing");
+    conformCmd->add_flag("--json", conform.json, "Print JSON (shape in README)");
+    addWriterOptions(conformCmd, conform);
+    conformCmd->footer(kKeyPathHelp);
 
     ckpt::cli::SkeletonArgs skeleton;
     auto* skeletonCmd = app.add_subcommand(
@@ -203,6 +244,7 @@ int main(int argc, char** argv) {
     if (catCmd->parsed()) return ckpt::cli::runCat(cat, std::cout, std::cerr);
     if (convertCmd->parsed()) return ckpt::cli::runConvert(convert, std::cout, std::cerr);
     if (applyCmd->parsed()) return ckpt::cli::runApply(apply, std::cout, std::cerr);
+    if (conformCmd->parsed()) return ckpt::cli::runConform(conform, std::cout, std::cerr);
     if (skeletonCmd->parsed()) return ckpt::cli::runSkeleton(skeleton, std::cout, std::cerr);
     if (diffCmd->parsed()) return ckpt::cli::runDiff(diff, std::cout, std::cerr);
     if (checkCmd->parsed()) return ckpt::cli::runCheck(check, std::cout, std::cerr);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "ckpt/core/diff.h"
 #include "ckpt/core/edit.h"
 #include "ckpt/core/format.h"
 #include "ckpt/core/keypath.h"
@@ -457,6 +458,21 @@ int runCat(const CatArgs& args, std::ostream& out, std::ostream& err) {
 
 namespace {
 
+// Writes `tree` and prints what was written (convert and apply).
+int writeTree(const NodePtr& tree, const std::filesystem::path& target, const std::string& format,
+              const WriterArgs& args, std::ostream& out, std::ostream& err) {
+    Status s = writeCheckpoint(tree, target, format, writeOptionsFrom(args));
+    if (!s.isOk()) return fail(err, s);
+    const TreeSummary summary = summarizeTree(tree);
+    out << "wrote " << summary.leafCount << " leaves (" << humanBytes(summary.byteCount) << ") to "
+        << target.string();
+    if (args.writeStep) out << " (step " << *args.writeStep << ")";
+    out << " as " << format << "\n";
+    return 0;
+}
+
+}  // namespace
+
 WriteOptions writeOptionsFrom(const WriterArgs& args) {
     WriteOptions options;
     options.overwrite = args.overwrite;
@@ -472,19 +488,6 @@ WriteOptions writeOptionsFrom(const WriterArgs& args) {
     return options;
 }
 
-// Writes `tree` and prints what was written (convert and apply).
-int writeTree(const NodePtr& tree, const std::filesystem::path& target, const std::string& format,
-              const WriterArgs& args, std::ostream& out, std::ostream& err) {
-    Status s = writeCheckpoint(tree, target, format, writeOptionsFrom(args));
-    if (!s.isOk()) return fail(err, s);
-    const TreeSummary summary = summarizeTree(tree);
-    out << "wrote " << summary.leafCount << " leaves (" << humanBytes(summary.byteCount) << ") to "
-        << target.string();
-    if (args.writeStep) out << " (step " << *args.writeStep << ")";
-    out << " as " << format << "\n";
-    return 0;
-}
-
 // `inner` is `outer` or somewhere below it (both made absolute and normalised).
 bool isSameOrInside(const std::filesystem::path& inner, const std::filesystem::path& outer) {
     std::error_code ec;
@@ -497,8 +500,6 @@ bool isSameOrInside(const std::filesystem::path& inner, const std::filesystem::p
     }
     return true;
 }
-
-}  // namespace
 
 int runConvert(const ConvertArgs& args, std::ostream& out, std::ostream& err) {
     auto ckpt = openSource(args.source);
@@ -533,6 +534,25 @@ int runApply(const ApplyArgs& args, std::ostream& out, std::ostream& err) {
                                  src.string() + "; apply never modifies its source, write "
                                  "elsewhere"));
         }
+    }
+    if (args.reference) {
+        // A checkpoint or a structure file with values, as `ckpt conform --reference` takes.
+        Result<NodePtr> ref = invalidArgumentError("unreachable");
+        if (isStructureFile(*args.reference)) {
+            ref = loadStructure(*args.reference);
+        } else {
+            SourceArgs refArgs;
+            refArgs.path = *args.reference;
+            refArgs.step = args.referenceStep;
+            auto opened = openSource(refArgs);
+            ref = opened.isOk() ? Result<NodePtr>(opened->tree) : Result<NodePtr>(opened.status());
+        }
+        if (!ref.isOk()) return fail(err, ref.status());
+        *steps = bindReference(std::move(*steps), *ref);
+    } else if (needsReference(*steps)) {
+        return fail(err, invalidArgumentError(
+                             args.recipe.string() + ": the recipe adds nodes from a reference "
+                             "checkpoint (\"kind\": \"reference\"); give it with --reference REF"));
     }
     auto tree = applyRecipe(ckpt->tree, *steps);
     if (!tree.isOk()) return fail(err, tree.status().withContext(args.recipe.string()));

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "ckpt/core/format.h"
+
 namespace ckpt::cli {
 
 struct SourceArgs {
@@ -74,6 +76,9 @@ struct ApplyArgs : WriterArgs {
     SourceArgs source;
     std::filesystem::path target;
     std::string to;  // empty = the source's format
+    // --reference: the tree that "reference" add steps (ckpt conform's fills) take nodes from.
+    std::optional<std::filesystem::path> reference;
+    std::optional<std::string> referenceStep;
 };
 
 int runInfo(const InfoArgs& args, std::ostream& out, std::ostream& err);
@@ -84,5 +89,10 @@ int runConvert(const ConvertArgs& args, std::ostream& out, std::ostream& err);
 // Exit 1 without writing anything when the recipe does not parse or a step fails (the message
 // names the step), or when DST is SRC, inside it, or (without --write-step) a parent of it.
 int runApply(const ApplyArgs& args, std::ostream& out, std::ostream& err);
+
+// Shared by the commands that write (convert, apply, conform).
+WriteOptions writeOptionsFrom(const WriterArgs& args);
+// `inner` is `outer` or somewhere below it (both made absolute and normalised).
+bool isSameOrInside(const std::filesystem::path& inner, const std::filesystem::path& outer);
 
 }  // namespace ckpt::cli

@@ -229,6 +229,16 @@ Result<NodePtr> buildNode(const NodePtr& root, const NodeSpec& spec) {
             return Node::makeArray(std::move(source));
         }
         case NodeSpec::Kind::kCopyOf: return lookup(root, spec.from);
+        case NodeSpec::Kind::kReference: {
+            if (!spec.reference) {
+                return invalidArgumentError(
+                    "the node comes from " + quoted(spec.from) +
+                    " of a reference checkpoint, and none was given (ckpt apply --reference REF)");
+            }
+            auto node = lookup(spec.reference, spec.from);
+            if (!node.isOk()) return node.status().withContext("reference");
+            return node;
+        }
     }
     return internalError("unknown node kind");
 }
@@ -478,6 +488,28 @@ NodeSpec NodeSpec::copyOf(KeyPath from) {
     NodeSpec s = ofKind(Kind::kCopyOf);
     s.from = std::move(from);
     return s;
+}
+
+NodeSpec NodeSpec::fromReference(KeyPath from, NodePtr reference) {
+    NodeSpec s = ofKind(Kind::kReference);
+    s.from = std::move(from);
+    s.reference = std::move(reference);
+    return s;
+}
+
+bool needsReference(const std::vector<Edit>& steps) {
+    return std::any_of(steps.begin(), steps.end(), [](const Edit& e) {
+        return e.kind == EditKind::kAdd && e.node.kind == NodeSpec::Kind::kReference;
+    });
+}
+
+std::vector<Edit> bindReference(std::vector<Edit> steps, const NodePtr& reference) {
+    for (Edit& e : steps) {
+        if (e.kind == EditKind::kAdd && e.node.kind == NodeSpec::Kind::kReference) {
+            e.node.reference = reference;
+        }
+    }
+    return steps;
 }
 
 Edit Edit::rename(KeyPath path, std::string newKey) {

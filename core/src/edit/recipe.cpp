@@ -62,6 +62,10 @@ ordered_json nodeSpecJson(const NodeSpec& spec) {
             j["kind"] = "copy";
             j["from"] = formatKeyPath(spec.from);
             break;
+        case NodeSpec::Kind::kReference:
+            j["kind"] = "reference";
+            j["from"] = formatKeyPath(spec.from);
+            break;
     }
     return j;
 }
@@ -246,9 +250,14 @@ Result<NodeSpec> nodeSpecFrom(const json& j) {
         CKPT_ASSIGN_OR_RETURN(KeyPath from, f.path("from"));
         return NodeSpec::copyOf(std::move(from));
     }
+    if (kind == "reference") {
+        CKPT_RETURN_IF_ERROR(f.checkKnown({"kind", "from"}));
+        CKPT_ASSIGN_OR_RETURN(KeyPath from, f.path("from"));
+        return NodeSpec::fromReference(std::move(from));
+    }
     return invalidArgumentError("unknown node kind '" + kind +
                                 "' (dict, list, tuple, none, string, scalar, zeros, ones, full, "
-                                "copy)");
+                                "copy, reference)");
 }
 
 Result<std::vector<CellEdit>> cellsFrom(const json& j) {

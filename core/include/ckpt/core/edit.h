@@ -39,14 +39,22 @@ std::string editValueText(const EditValue& value);
 
 // What `add` creates.
 struct NodeSpec {
-    enum class Kind { kDict, kList, kTuple, kNone, kString, kScalar, kZeros, kOnes, kFull, kCopyOf };
+    enum class Kind {
+        kDict, kList, kTuple, kNone, kString, kScalar, kZeros, kOnes, kFull, kCopyOf,
+        kReference,  // the node at `from` in a reference tree (ckpt conform's fill)
+    };
     Kind kind = Kind::kNone;
     DType dtype = DType::kFloat32;  // scalar, zeros, ones, full
     Shape shape;                    // zeros, ones, full
     EditValue value = std::int64_t{0};  // scalar, full
     bool native = false;            // scalar: a Python builtin rather than a numpy scalar
     std::string text;               // string
-    KeyPath from;                   // copy_of: the node to copy (in the tree being edited)
+    KeyPath from;                   // copy_of: the node to copy (in the tree being edited);
+                                    // reference: the node's path in the reference tree
+    // reference: the reference tree the node is taken from (shared, values read lazily). A
+    // recipe cannot hold it: recipeFromJson leaves it null, and applying such a step fails with
+    // InvalidArgument until bindReference() gives it one (`ckpt apply --reference REF`).
+    NodePtr reference;
 
     static NodeSpec ofKind(Kind kind);
     static NodeSpec dict() { return ofKind(Kind::kDict); }
@@ -59,6 +67,7 @@ struct NodeSpec {
     static NodeSpec ones(DType dtype, Shape shape);
     static NodeSpec full(DType dtype, Shape shape, EditValue value);
     static NodeSpec copyOf(KeyPath from);
+    static NodeSpec fromReference(KeyPath from, NodePtr reference = nullptr);
 };
 
 struct CellEdit {
@@ -155,6 +164,12 @@ Result<NodePtr> applyRecipe(const NodePtr& root, const std::vector<Edit>& steps)
 Result<std::string> recipeToJson(const std::vector<Edit>& steps);
 // Unknown ops, unknown or missing fields and wrong types are InvalidArgument naming the step.
 Result<std::vector<Edit>> recipeFromJson(std::string_view json);
+
+// Whether any add step takes its node from a reference tree (NodeSpec::Kind::kReference).
+bool needsReference(const std::vector<Edit>& steps);
+// `steps` with every reference add step pointed at `reference` (the tree those steps' `from`
+// paths are looked up in when they are applied).
+std::vector<Edit> bindReference(std::vector<Edit> steps, const NodePtr& reference);
 
 // --- Lazy edited arrays (what applyEdit builds; usable on their own) ------------------------
 

@@ -1,0 +1,205 @@
+"""`ckpt conform SRC --reference REF DST`: checkpoints the real orbax wrote, conformed to another
+structure, must restore with orbax into the reference's target (StandardRestore of the abstract
+tree: no transforms, no warnings) with the values expected: the source's where it had them, the
+reference's where conform filled them in. The source is never modified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+import pytest
+from flax.training import train_state
+
+
+class _Model(nn.Module):
+    prefix: str = "Dense"
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.Dense(4, name=f"{self.prefix}_0")(x)
+        x = nn.BatchNorm(use_running_average=True)(x)
+        return nn.Dense(2, name=f"{self.prefix}_1")(x)
+
+
+class CustomTrainState(train_state.TrainState):
+    batch_stats: Any = None
+
+
+def _perturb(tree, seed):
+    """Distinct, non-trivial values per leaf (so a value taken from the wrong side shows)."""
+    leaves, treedef = jax.tree.flatten(tree)
+    rng = np.random.default_rng(seed)
+    return jax.tree.unflatten(
+        treedef, [jnp.asarray(rng.standard_normal(np.shape(x)).astype(np.asarray(x).dtype))
+                  for x in leaves])
+
+
+def _states(seed: int, prefix: str = "Dense"):
+    model = _Model(prefix=prefix)
+    variables = model.init(jax.random.PRNGKey(0), jnp.ones((1, 3)))
+    params = _perturb(variables["params"], seed)
+    tx = optax.adam(1e-3)
+    plain = train_state.TrainState.create(apply_fn=model.apply, params=params, tx=tx)
+    # One real optimizer step: non-zero adam moments and count.
+    grads = _perturb(params, seed + 1)
+    plain = plain.apply_gradients(grads=grads)
+    custom = CustomTrainState.create(apply_fn=model.apply, params=params, tx=tx,
+                                     batch_stats=_perturb(variables["batch_stats"], seed + 2))
+    custom = custom.apply_gradients(grads=grads)
+    return plain, custom
+
+
+def _save(path: Path, state) -> Path:
+    with ocp.StandardCheckpointer() as c:
+        c.save(path.resolve(), state)
+    return path
+
+
+def _restore_exactly(path: Path, target):
+    """Orbax restore into `target`'s structure; any warning fails the test."""
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with ocp.StandardCheckpointer() as c:
+            restored = c.restore(path.resolve(), abstract)
+    assert not caught, [str(w.message) for w in caught]
+    return restored
+
+
+def _assert_equal_trees(got, want):
+    got_leaves, got_def = jax.tree_util.tree_flatten_with_path(got)
+    want_leaves, want_def = jax.tree_util.tree_flatten_with_path(want)
+    assert got_def == want_def
+    for (path, g), (_, w) in zip(got_leaves, want_leaves):
+        g, w = np.asarray(g), np.asarray(w)
+        assert g.dtype == w.dtype and g.shape == w.shape, jax.tree_util.keystr(path)
+        assert g.tobytes() == w.tobytes(), f"{jax.tree_util.keystr(path)}: {g!r} != {w!r}"
+
+
+def _checksums(root: Path):
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    root = tmp_path_factory.mktemp("conform")
+    plain, custom = _states(seed=10)
+    _, ref_custom = _states(seed=20)
+    ref_plain, _ = _states(seed=30)
+    return {
+        "plain": (_save(root / "plain", plain), plain),
+        "custom": (_save(root / "custom", custom), custom),
+        "ref_custom": (_save(root / "ref_custom", ref_custom), ref_custom),
+        "ref_plain": (_save(root / "ref_plain", ref_plain), ref_plain),
+    }
+
+
+def test_train_state_conformed_to_custom_train_state(ckpt, saved, tmp_path):
+    src, plain = saved["plain"]
+    ref, ref_state = saved["ref_custom"]
+    before = _checksums(src)
+    dst = tmp_path / "dst"
+    cp = ckpt.ok("conform", src, "--reference", ref, dst)
+    assert b"add batch_stats" in cp.stdout and b"from the reference" in cp.stdout
+    restored = _restore_exactly(dst, ref_state)
+    assert isinstance(restored, CustomTrainState)
+    _assert_equal_trees(restored.params, plain.params)
+    _assert_equal_trees(restored.opt_state, plain.opt_state)
+    assert int(restored.step) == int(plain.step) == 1
+    _assert_equal_trees(restored.batch_stats, ref_state.batch_stats)
+    assert _checksums(src) == before
+
+
+def test_custom_train_state_conformed_to_train_state_drops_batch_stats(ckpt, saved, tmp_path):
+    src, custom = saved["custom"]
+    ref, ref_state = saved["ref_plain"]
+    dst = tmp_path / "dst"
+    plan = ckpt.json("conform", src, "--reference", ref, "--dry-run", "--json")
+    assert plan["steps"] == [{"op": "delete", "path": "batch_stats"}]
+    assert plan["written"] is None and not dst.exists()
+    ckpt.ok("conform", src, "--reference", ref, dst)
+    restored = _restore_exactly(dst, ref_state)
+    assert type(restored) is train_state.TrainState
+    _assert_equal_trees(restored.params, custom.params)
+    _assert_equal_trees(restored.opt_state, custom.opt_state)
+    # Without conform the restore into this target is refused by orbax.
+    with pytest.raises(ValueError):
+        _restore_exactly(src, ref_state)
+
+
+def test_regex_rename_restores_into_layer_names(ckpt, saved, tmp_path):
+    src, plain = saved["plain"]
+    renamed, _ = _states(seed=40, prefix="layer")
+    ref = _save(tmp_path / "ref_layers", renamed)
+    dst = tmp_path / "dst"
+    cp = ckpt.ok("conform", src, "--reference", ref, dst, "--rename", r"Dense_(\d+)=layer_\1",
+                 "--recipe-out", tmp_path / "recipe.json")
+    assert b"rename params/Dense_0 -> layer_0" in cp.stdout
+    restored = _restore_exactly(dst, renamed)
+
+    def rename(tree):
+        if isinstance(tree, dict):
+            return {k.replace("Dense_", "layer_"): rename(v) for k, v in tree.items()}
+        return tree
+
+    _assert_equal_trees(restored.params, rename(plain.params))
+    mu = jax.tree.map(np.asarray, restored.opt_state[0].mu)
+    _assert_equal_trees(mu, rename(jax.tree.map(np.asarray, plain.opt_state[0].mu)))
+    steps = json.loads((tmp_path / "recipe.json").read_text())["steps"]
+    # params, mu and nu each hold Dense_0 and Dense_1: six renames, nothing else.
+    assert [s["op"] for s in steps] == ["rename"] * 6
+
+
+def test_recipe_with_reference_fills_needs_the_reference_in_apply(ckpt, saved, tmp_path):
+    src, plain = saved["plain"]
+    ref, ref_state = saved["ref_custom"]
+    recipe = tmp_path / "recipe.json"
+    ckpt.ok("conform", src, "--reference", ref, tmp_path / "first", "--recipe-out", recipe)
+    node = json.loads(recipe.read_text())["steps"][0]["node"]
+    assert node == {"kind": "reference", "from": "batch_stats"}
+    ckpt.fails("apply", recipe, src, tmp_path / "never", mentions=["--reference"])
+    assert not (tmp_path / "never").exists()
+    ckpt.ok("apply", recipe, src, tmp_path / "applied", "--reference", ref)
+    restored = _restore_exactly(tmp_path / "applied", ref_state)
+    _assert_equal_trees(restored.batch_stats, ref_state.batch_stats)
+    _assert_equal_trees(restored.params, plain.params)
+
+
+def test_unfixable_shape_mismatch_exits_2_naming_the_key_path(ckpt, saved, tmp_path):
+    src, _ = saved["plain"]
+    wide = train_state.TrainState.create(
+        apply_fn=None, params={"Dense_0": {"kernel": jnp.zeros((3, 5))}}, tx=optax.sgd(0.1))
+    ref = _save(tmp_path / "ref_wide", wide)
+    dst = tmp_path / "dst"
+    cp = ckpt("conform", src, "--reference", ref, dst)
+    assert cp.returncode == 2, cp
+    assert b"'params/Dense_0/kernel' has shape (3, 4) in the source and (3, 5)" in cp.stderr
+    assert not dst.exists()
+
+
+def test_zeros_fill_from_a_structure_file(ckpt, saved, tmp_path):
+    src, plain = saved["plain"]
+    ref, ref_state = saved["ref_custom"]
+    skeleton = tmp_path / "ref.json"
+    ckpt.ok("skeleton", ref, "-o", skeleton)
+    # A structure file has no values: filling from it needs zeros (or a constant).
+    ckpt.fails("conform", src, "--reference", skeleton, tmp_path / "never",
+               mentions=["'batch_stats'", "structure only"])
+    dst = tmp_path / "dst"
+    ckpt.ok("conform", src, "--reference", skeleton, dst, "--fill", "constant:0.5")
+    restored = _restore_exactly(dst, ref_state)
+    for leaf in jax.tree.leaves(restored.batch_stats):
+        assert np.all(np.asarray(leaf) == np.float32(0.5))
+    _assert_equal_trees(restored.params, plain.params)
