@@ -58,11 +58,13 @@
 
 #include "ckpt/core/array_source.h"
 #include "ckpt/core/checkpoint.h"
+#include "ckpt/core/edit.h"
 #include "ckpt/core/format.h"
 #include "ckpt/core/tree.h"
 #include "models/tree_model.h"
 #include "previews/array_preview.h"
 #include "previews/heatmap_widget.h"
+#include "views/checkpoint_page.h"
 #include "views/main_window.h"
 
 namespace fs = std::filesystem;
@@ -587,6 +589,92 @@ int measureHeatmap(const Options& o) {
     return 0;
 }
 
+// Saving the big checkpoint after a one-cell edit (Save As, Orbax): how long, the longest GUI
+// stall, the peak RSS as a share of the checkpoint's size, whether progress was reported; then
+// a second save cancelled after 1 s must leave nothing behind.
+int measureSave(const Options& o) {
+    ui::MainWindow w;
+    w.setErrorDialogsEnabled(false);
+    w.setConfirmDiscard(false);
+    w.resize(1280, 900);
+    w.show();
+    waitUntil([] { return false; }, 200);
+    PaintProbe treeProbe;
+    if (openAndPaint(w, bigPath(o), treeProbe, 60000) < 0) return 2;
+    ui::CheckpointPage* page = w.currentPage();
+    const std::vector<std::int64_t> cell = {o.planes - 1, kPlane - 1, kPlane - 1};
+    if (Status s = page->applyEdit(Edit::setCells(kBigLeaf, {CellEdit{cell, 42.0}})); !s.isOk()) {
+        std::fprintf(stderr, "edit failed: %s\n", s.toString().c_str());
+        return 2;
+    }
+    const double sizeMiB = static_cast<double>(o.planes) * kPlane * kPlane * 4 / (1 << 20);
+    const fs::path target = o.work / "saved.orbax";
+    const fs::path cancelled = o.work / "cancelled.orbax";
+    fs::remove_all(target);
+    fs::remove_all(cancelled);
+    int progressSignals = 0;
+    QObject::connect(page, &ui::CheckpointPage::saveProgress, [&] { ++progressSignals; });
+    std::optional<Status> finished;
+    QObject::connect(page, &ui::CheckpointPage::saveFinished,
+                     [&](const QString&, const Status& s) { finished = s; });
+    const double rssBefore = peakRssMiB();
+    StallMonitor stalls;
+    stalls.reset();
+    QElapsedTimer t;
+    t.start();
+    page->saveAs(QString::fromStdString(target.string()), QStringLiteral("orbax"), false);
+    if (!waitUntil([&] { return finished.has_value(); }, 600000) || !finished->isOk()) {
+        std::fprintf(stderr, "save failed: %s\n", finished ? finished->toString().c_str() : "timeout");
+        return 2;
+    }
+    QJsonObject r;
+    r["save_ms"] = msSince(t);
+    r["save_stall_ms"] = stalls.maxMs();
+    r["save_stall_log"] = stalls.log();
+    r["save_peak_rss_mib"] = peakRssMiB();
+    r["save_peak_rss_pct"] = 100.0 * peakRssMiB() / sizeMiB;
+    r["save_rss_before_mib"] = rssBefore;
+    r["save_progress_signals"] = progressSignals;
+    r["save_mib_per_s"] = sizeMiB / (msSince(t) / 1000.0);
+    // The saved array has the edited cell (read back from disk).
+    auto reopened = openCheckpoint(target);
+    bool cellOk = false;
+    if (reopened.isOk()) {
+        if (auto leaf = findNode(reopened->tree, kBigLeaf); leaf.isOk()) {
+            Selection sel;
+            sel.start = cell;
+            sel.count = {1, 1, 1};
+            float value = 0;
+            auto bytes = std::as_writable_bytes(std::span(&value, 1));
+            cellOk = (*leaf)->array()->readInto(sel, bytes, nullptr).isOk() && value == 42.0f;
+        }
+    }
+    r["save_cell_read_back"] = cellOk;
+    // The tab shows the saved checkpoint now; edit again and cancel a save after 1 s.
+    waitUntil([&] { return !page->isOpening(); }, 60000);
+    waitUntil([] { return false; }, 200);
+    if (Status s = page->applyEdit(Edit::setCells(kBigLeaf, {CellEdit{cell, 7.0}})); !s.isOk()) {
+        return 2;
+    }
+    finished.reset();
+    page->saveAs(QString::fromStdString(cancelled.string()), QStringLiteral("orbax"), false);
+    waitUntil([] { return false; }, 1000);
+    page->cancelSave();
+    QElapsedTimer c;
+    c.start();
+    if (!waitUntil([&] { return finished.has_value(); }, 60000)) return 2;
+    r["cancel_ms"] = msSince(c);
+    r["cancel_clean"] = finished->code() == StatusCode::kCancelled && !fs::exists(cancelled);
+    std::size_t leftovers = 0;
+    for (const auto& e : fs::directory_iterator(o.work)) {
+        if (e.path().filename().string().find("cancelled") != std::string::npos) ++leftovers;
+    }
+    r["cancel_leftovers"] = static_cast<double>(leftovers);
+    fs::remove_all(target);
+    emitResult(r);
+    return 0;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parent side: data, repetitions, the table.
 
@@ -612,6 +700,14 @@ const Metric kMetrics[] = {
     {"stats_ms", "  statistics+histogram of the whole 4 GiB (info)", "ms", 0},
     {"stats_stall_ms", "  longest GUI stall until statistics done", "ms", 50},
     {"stats_peak_rss_mib", "  peak RSS (statistics done)", "MiB", 0},
+    {"save_peak_rss_pct", "save big array after a 1-cell edit: peak RSS % of size", "%", 25},
+    {"save_ms", "  save time (Orbax, OCDBT, zstd)", "ms", 0},
+    {"save_mib_per_s", "  save throughput", "MiB/s", 0},
+    {"save_peak_rss_mib", "  peak RSS (save)", "MiB", 0},
+    {"save_stall_ms", "  longest GUI stall during the save", "ms", 50},
+    {"save_progress_signals", "  progress updates received", "", 0},
+    {"cancel_ms", "  cancel a second save after 1 s: until finished", "ms", 0},
+    {"cancel_leftovers", "  files left by the cancelled save", "", 0},
 };
 
 std::optional<QJsonObject> runChild(const Options& o, const char* scenario) {
@@ -659,9 +755,10 @@ int runParent(const Options& o) {
 
     std::map<std::string, std::vector<double>> values;
     std::map<std::string, QString> notes;
-    for (const char* scenario : {"open", "heatmap"}) {
+    for (const char* scenario : {"open", "heatmap", "save"}) {
         for (int i = 0; i < o.repeat; ++i) {
             if (i == 0) evictFromPageCache(std::string(scenario) == "open" ? treePath(o) : bigPath(o));
+            if (std::string(scenario) == "save" && i > 0) break;  // one save: it takes a while
             std::printf("run %s %d/%d%s\n", scenario, i + 1, o.repeat, i == 0 ? " (evicted cache)" : "");
             std::fflush(stdout);
             const std::optional<QJsonObject> r = runChild(o, scenario);
@@ -766,6 +863,7 @@ int main(int argc, char** argv) {
     QApplication app(argc, argv);
     if (options->measure == "open") return measureOpen(*options);
     if (options->measure == "heatmap") return measureHeatmap(*options);
+    if (options->measure == "save") return measureSave(*options);
     usage();
     return 64;
 }
