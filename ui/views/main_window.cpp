@@ -125,7 +125,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     const QSettings settings = openSettings();
     restoreGeometry(settings.value(kGeometryKey).toByteArray());
     restoreState(settings.value(kWindowStateKey).toByteArray());
-    // The system look needs nothing done: a first window does not switch the style to say so.
+    // System needs nothing applied: the application starts with the system look.
     const Theme stored = themeFromKey(settings.value(kThemeKey).toString());
     if (stored != Theme::kSystem) setTheme(stored);
 }
@@ -379,8 +379,8 @@ bool MainWindow::openPath(const QString& path, std::optional<std::string> step, 
         reportError(tr("Nothing to open."), invalidArgumentError("no path was given"));
         return false;
     }
-    // Only checkpointPathFor()'s isDir() touches the disk here; openCheckpoint does, on a
-    // worker thread.
+    // Nothing here reads the disk but checkpointPathFor()'s stat of a file named like Orbax
+    // metadata; openCheckpoint reads on a worker thread.
     const QString absolute = checkpointPathFor(path);
     CheckpointPage* page = pageForPath(absolute);
     if (page && !step && !page->isOpening()) {
