@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install-deps.sh [--no-python] — installs what Checkpoint Studio needs to build, run and test:
-# Debian packages (compiler, CMake, Qt 6, HDF5, msgpack-cxx, CLI11, zstd, nlohmann_json, Xvfb)
-# and, unless --no-python, a git-ignored venv (.venv) with the real Python peers pinned in
+# Debian packages (compiler, CMake, Qt 6, HDF5, msgpack-cxx, CLI11, zstd, nlohmann_json, Xvfb;
+# dpkg-dev for the .deb's Depends, shared-mime-info and desktop-file-utils to check its desktop
+# integration) and, unless --no-python, a git-ignored venv (.venv) with the real Python peers pinned in
 # packaging/requirements-interop.txt. Idempotent and quick when everything is there.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,6 +14,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   qt6-base-dev libgl-dev libhdf5-dev nlohmann-json3-dev libzstd-dev zlib1g-dev libmsgpack-cxx-dev libcli11-dev
   xvfb xauth fonts-dejavu-core python3 python3-venv
+  dpkg-dev shared-mime-info desktop-file-utils
 )
 
 missing=()

@@ -6,8 +6,9 @@
 #include <QApplication>
 #include <QCommandLineOption>
 #include <QCommandLineParser>
-#include <QDir>
 #include <QFileInfo>
+#include <QGuiApplication>
+#include <QIcon>
 #include <QPixmap>
 #include <QPointer>
 #include <QTemporaryDir>
@@ -60,6 +61,13 @@ int main(int argc, char* argv[]) {
     QApplication::setOrganizationName(ckpt::ui::RecentFiles::organizationName());
     QApplication::setApplicationName(ckpt::ui::RecentFiles::applicationName());
     QApplication::setApplicationVersion(QStringLiteral(CKPT_VERSION));
+    // Matches packaging/linux/ckpt-studio.desktop, so that desktops find the launcher's icon.
+    QGuiApplication::setDesktopFileName(QStringLiteral("ckpt-studio"));
+    QIcon icon;
+    for (const int size : {48, 128, 256}) {
+        icon.addFile(QStringLiteral(":/icons/ckpt-studio-%1.png").arg(size), QSize(size, size));
+    }
+    QApplication::setWindowIcon(icon);
 
     QCommandLineParser parser;
     parser.setApplicationDescription(
@@ -186,7 +194,7 @@ int main(int argc, char* argv[]) {
     const QString screenshotFile = parser.value(screenshotOption);
     // The screenshot waits for the last tab.
     const QString lastPath =
-        paths.isEmpty() ? QString() : QDir::cleanPath(QFileInfo(paths.last()).absoluteFilePath());
+        paths.isEmpty() ? QString() : ckpt::ui::MainWindow::checkpointPathFor(paths.last());
     // Once a checkpoint is shown: filter and select in its tab, then (for a screenshot, once the
     // sizes and the filter are in) expand, select and take the picture.
     QObject::connect(

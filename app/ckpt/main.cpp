@@ -64,7 +64,7 @@ void addWriterOptions(CLI::App* cmd, ckpt::cli::WriterArgs& writer) {
 int main(int argc, char** argv) {
     std::ios::sync_with_stdio(false);
     CLI::App app{"ckpt — inspect, convert and fix JAX/Flax checkpoints", "ckpt"};
-    app.set_version_flag("--version", "ckpt 0.1.0");
+    app.set_version_flag("--version", "ckpt " CKPT_VERSION);
     app.require_subcommand(1);
     app.footer(kKeyPathHelp);
 

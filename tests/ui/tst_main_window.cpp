@@ -8,6 +8,7 @@
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFile>
+#include <QFileInfo>
 #include <QLabel>
 #include <QMenu>
 #include <QMessageBox>
@@ -596,6 +597,36 @@ private slots:
         QTest::keyClick(selector, Qt::Key_Down);
         QCOMPARE(selector->currentIndex(), 0);
         QVERIFY(!window.isOpening());
+    }
+
+    void opensOrbaxDirectoryFromItsMetadataFile() {
+        const QString step = m_orbaxRunPath + QStringLiteral("/5");
+        const QString item = step + QStringLiteral("/default");
+        const QString itemMetadata = item + QStringLiteral("/_METADATA");
+        const QString stepMetadata = step + QStringLiteral("/_CHECKPOINT_METADATA");
+        QVERIFY(QFileInfo(itemMetadata).isFile());
+        QVERIFY(QFileInfo(stepMetadata).isFile());
+        QCOMPARE(MainWindow::checkpointPathFor(itemMetadata), item);
+        QCOMPARE(MainWindow::checkpointPathFor(stepMetadata), step);
+        QCOMPARE(MainWindow::checkpointPathFor(m_demoPath), m_demoPath);
+        // Only files of those names stand for their directory.
+        QTemporaryDir dir;
+        QVERIFY(QDir(dir.path()).mkdir(QStringLiteral("_METADATA")));
+        const QString metadataDir = QDir(dir.path()).filePath(QStringLiteral("_METADATA"));
+        QCOMPARE(MainWindow::checkpointPathFor(metadataDir), metadataDir);
+
+        MainWindow window;
+        window.setErrorDialogsEnabled(false);
+        QVERIFY(openAndWait(window, itemMetadata));
+        QCOMPARE(window.currentPath(), item);
+        QCOMPARE(window.checkpoint()->format, std::string("orbax"));
+        QVERIFY(window.model()->indexForKeyPath({"params", "Dense_0", "kernel"}).isValid());
+        QCOMPARE(window.recentFiles().value(0), item);
+
+        QVERIFY(openAndWait(window, stepMetadata));
+        QCOMPARE(window.pageCount(), 2);
+        QCOMPARE(window.currentPath(), step);
+        QCOMPARE(window.checkpoint()->format, std::string("orbax"));
     }
 
     void closedWindowGetsNoCallback() {

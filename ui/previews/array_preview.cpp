@@ -204,7 +204,8 @@ QWidget* ArrayPreview::createHeatmapTab() {
     layout->addWidget(m_heatmapHover);
     connect(m_heatmap, &HeatmapWidget::hoverTextChanged, m_heatmapHover, &QLabel::setText);
     connect(m_colormap, &QComboBox::currentIndexChanged, this, [this] {
-        m_heatmap->setColormap(static_cast<Colormap>(m_colormap->currentData().toInt()));
+        m_heatmap->setColormap(colormap());
+        emit colormapChanged(colormap());
     });
     connect(m_rangeMode, &QComboBox::currentIndexChanged, this, [this] {
         const bool custom =
@@ -928,6 +929,15 @@ void ArrayPreview::startPage() {
             if (!isBusy() && m_errorText.isEmpty()) m_message->clear();
             emit pageFinished();
         });
+}
+
+void ArrayPreview::setColormap(Colormap map) {
+    const int index = m_colormap->findData(static_cast<int>(map));
+    if (index >= 0) m_colormap->setCurrentIndex(index);
+}
+
+Colormap ArrayPreview::colormap() const {
+    return static_cast<Colormap>(m_colormap->currentData().toInt());
 }
 
 void ArrayPreview::setRangeMode(RangeMode mode) {

@@ -27,6 +27,7 @@
 #include "ckpt/core/keypath.h"
 #include "ckpt/core/status.h"
 #include "ckpt/core/tree.h"
+#include "previews/colormap.h"
 #include "previews/preview_data.h"
 
 class QComboBox;
@@ -92,6 +93,10 @@ public:
     // Shows the table page starting at slice row `row0` and column `col0`.
     void setTablePage(std::int64_t row0, std::int64_t col0);
     void setRangeMode(RangeMode mode);
+    // The heatmap's colormap (the Heatmap tab's colormap box); colormapChanged() follows a change
+    // made here or by the user.
+    void setColormap(Colormap map);
+    Colormap colormap() const;
     void setCustomRange(double lo, double hi);
     // Copies the table view's selected cells to the clipboard as TSV.
     void copyTableSelection();
@@ -116,6 +121,7 @@ signals:
     void sliceFinished();
     void lineFinished();
     void pageFinished();
+    void colormapChanged(ckpt::ui::Colormap map);
 
 private:
     enum class JobKind { kStats, kSlice, kLine, kPage };

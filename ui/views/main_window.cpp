@@ -1,7 +1,9 @@
 #include "views/main_window.h"
 
 #include <QAction>
+#include <QActionGroup>
 #include <QApplication>
+#include <QCloseEvent>
 #include <QComboBox>
 #include <QDir>
 #include <QDragEnterEvent>
@@ -47,6 +49,13 @@ namespace ckpt::ui {
 namespace {
 
 const QString kLastDirectoryKey = QStringLiteral("lastDirectory");
+const QString kThemeKey = QStringLiteral("theme");
+const QString kGeometryKey = QStringLiteral("window/geometry");
+const QString kWindowStateKey = QStringLiteral("window/state");
+const QString kColormapKey = QStringLiteral("preview/heatmapColormap");
+// Orbax files that name the checkpoint directory holding them.
+const QStringList kOrbaxMetadataFiles{QStringLiteral("_METADATA"),
+                                      QStringLiteral("_CHECKPOINT_METADATA")};
 // How many recent checkpoints the welcome page links to.
 constexpr qsizetype kWelcomeRecentCount = 5;
 
@@ -62,6 +71,19 @@ QString droppedPath(const QMimeData* mime) {
 QString displayName(const QString& path) {
     const QString name = QFileInfo(QDir::cleanPath(path)).fileName();
     return name.isEmpty() ? QDir::cleanPath(path) : name;
+}
+
+QSettings openSettings() {
+    return QSettings(RecentFiles::organizationName(), RecentFiles::applicationName());
+}
+
+// The colormap names stored in the settings.
+QString colormapKey(Colormap map) {
+    return map == Colormap::kDiverging ? QStringLiteral("diverging") : QStringLiteral("viridis");
+}
+
+Colormap colormapFromKey(const QString& key) {
+    return key == colormapKey(Colormap::kDiverging) ? Colormap::kDiverging : Colormap::kViridis;
 }
 
 }  // namespace
@@ -99,6 +121,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     createActions();  // after createWelcomePage(): the recent menu also fills the welcome page
     currentPageChanged();
     resize(1200, 760);
+
+    const QSettings settings = openSettings();
+    restoreGeometry(settings.value(kGeometryKey).toByteArray());
+    restoreState(settings.value(kWindowStateKey).toByteArray());
+    // System needs nothing applied: the application starts with the system look.
+    const Theme stored = themeFromKey(settings.value(kThemeKey).toString());
+    if (stored != Theme::kSystem) setTheme(stored);
 }
 
 MainWindow::~MainWindow() = default;
@@ -167,6 +196,21 @@ void MainWindow::createActions() {
     m_pageActions.append(nextTab);
     m_pageActions.append(previousTab);
 
+    viewMenu->addSeparator();
+    QMenu* themeMenu = viewMenu->addMenu(tr("&Theme"));
+    m_themeActions = new QActionGroup(this);
+    m_themeActions->setExclusive(true);
+    const std::pair<Theme, QString> themes[] = {{Theme::kSystem, tr("&System")},
+                                                {Theme::kLight, tr("&Light")},
+                                                {Theme::kDark, tr("&Dark")}};
+    for (const auto& [theme, text] : themes) {
+        QAction* action = themeMenu->addAction(text, this, [this, theme] { setTheme(theme); });
+        action->setCheckable(true);
+        action->setChecked(theme == m_theme);
+        action->setData(static_cast<int>(theme));
+        m_themeActions->addAction(action);
+    }
+
     QMenu* helpMenu = menuBar()->addMenu(tr("&Help"));
     helpMenu->addAction(tr("&Keyboard Shortcuts"), this, &MainWindow::showShortcuts);
     QAction* about =
@@ -223,7 +267,7 @@ QWidget* MainWindow::createWelcomePage() {
 }
 
 void MainWindow::chooseFile() {
-    QSettings settings(RecentFiles::organizationName(), RecentFiles::applicationName());
+    QSettings settings = openSettings();
     const QString path = QFileDialog::getOpenFileName(this, tr("Open Checkpoint File"),
                                                       settings.value(kLastDirectoryKey).toString());
     if (path.isEmpty()) return;
@@ -232,7 +276,7 @@ void MainWindow::chooseFile() {
 }
 
 void MainWindow::chooseDirectory() {
-    QSettings settings(RecentFiles::organizationName(), RecentFiles::applicationName());
+    QSettings settings = openSettings();
     const QString path = QFileDialog::getExistingDirectory(
         this, tr("Open Checkpoint Directory"), settings.value(kLastDirectoryKey).toString());
     if (path.isEmpty()) return;
@@ -316,13 +360,32 @@ void MainWindow::showShortcuts() {
                  QKeySequence(QKeySequence::Copy).toString(QKeySequence::NativeText)));
 }
 
+QString MainWindow::checkpointPathFor(const QString& path) {
+    const QFileInfo info(QDir::cleanPath(QFileInfo(path).absoluteFilePath()));
+    if (kOrbaxMetadataFiles.contains(info.fileName()) && !info.isDir()) {
+        return QDir::cleanPath(info.absolutePath());
+    }
+    return info.absoluteFilePath();
+}
+
+void MainWindow::setTheme(Theme theme) {
+    m_theme = theme;
+    applyTheme(theme);
+    for (QAction* action : m_themeActions->actions()) {
+        action->setChecked(action->data().toInt() == static_cast<int>(theme));
+    }
+    QSettings settings = openSettings();
+    settings.setValue(kThemeKey, themeKey(theme));
+}
+
 bool MainWindow::openPath(const QString& path, std::optional<std::string> step, Recent recent) {
     if (path.trimmed().isEmpty()) {
         reportError(tr("Nothing to open."), invalidArgumentError("no path was given"));
         return false;
     }
-    // absoluteFilePath() does not touch the disk; openCheckpoint does, on a worker thread.
-    const QString absolute = QDir::cleanPath(QFileInfo(path).absoluteFilePath());
+    // Nothing here reads the disk but checkpointPathFor()'s stat of a file named like Orbax
+    // metadata; openCheckpoint reads on a worker thread.
+    const QString absolute = checkpointPathFor(path);
     CheckpointPage* page = pageForPath(absolute);
     if (page && !step && !page->isOpening()) {
         // Already open: bring it forward.
@@ -346,6 +409,12 @@ bool MainWindow::openPath(const QString& path, std::optional<std::string> step, 
 CheckpointPage* MainWindow::addPage() {
     auto* page = new CheckpointPage;
     if (m_previewTab) page->arrayPreview()->setPreferredTab(*m_previewTab);
+    page->arrayPreview()->setColormap(
+        colormapFromKey(openSettings().value(kColormapKey).toString()));
+    connect(page->arrayPreview(), &ArrayPreview::colormapChanged, this, [](Colormap map) {
+        QSettings settings = openSettings();
+        settings.setValue(kColormapKey, colormapKey(map));
+    });
     connect(page, &CheckpointPage::opened, this,
             [this, page](const QString& path) { pageOpened(page, path); });
     connect(page, &CheckpointPage::openFailed, this,
@@ -534,6 +603,13 @@ void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
         return;
     }
     event->acceptProposedAction();
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+    QSettings settings = openSettings();
+    settings.setValue(kGeometryKey, saveGeometry());
+    settings.setValue(kWindowStateKey, saveState());
+    QMainWindow::closeEvent(event);
 }
 
 void MainWindow::dropEvent(QDropEvent* event) {

@@ -3,11 +3,18 @@
 // Each open checkpoint is a tab (a CheckpointPage: step bar, filter bar, tree, details and array
 // preview); a welcome page with Open buttons and recent checkpoints shows when none is open. The
 // status bar summarises the current tab; File/Edit/View/Help menus carry Open, Open Recent, Close
-// Tab, Copy Key Path, Find (the filter box) and About. Files and directories dropped on the window
-// are opened.
+// Tab, Copy Key Path, Find (the filter box), Theme and About. Files and directories dropped on the
+// window are opened.
+//
+// Settings (QSettings of RecentFiles::organizationName()/applicationName()): Open Recent, the last
+// directory chosen, the theme (View › Theme: System, Light, Dark; see theme.h), the heatmap
+// colormap new tabs start with (the last one chosen in any tab), and the window geometry and
+// dock/toolbar state, restored by the constructor and saved when the window closes.
 //
 // openPath() opens a checkpoint in a new tab, or, when that path is already open, brings its tab
-// forward (and switches it to `step` when one is given). A run directory (Orbax
+// forward (and switches it to `step` when one is given). A path to an Orbax metadata file
+// (`_METADATA`, `_CHECKPOINT_METADATA`) opens the directory holding it: the file manager's "Open
+// With" offers files, and Orbax checkpoints are directories (see checkpointPathFor()). A run directory (Orbax
 // CheckpointManager root, flax checkpoint_<N> files) opens at its latest complete step; its tab's
 // "Step" selector re-opens it at another step, keeping the selected key path.
 //
@@ -38,8 +45,10 @@
 #include "ckpt/core/tree.h"
 #include "previews/array_preview.h"
 #include "views/recent_files.h"
+#include "views/theme.h"
 
 class QAction;
+class QActionGroup;
 class QComboBox;
 class QLabel;
 class QMenu;
@@ -74,6 +83,10 @@ public:
     bool openPath(const QString& path, Recent recent = Recent::kRecord) {
         return openPath(path, std::nullopt, recent);
     }
+    // What openPath() opens for `path`, absolute and clean: the containing directory for a file
+    // named _METADATA or _CHECKPOINT_METADATA (an Orbax item or step), else `path` itself. Does
+    // not touch the disk beyond asking whether `path` is a directory.
+    static QString checkpointPathFor(const QString& path);
     // Whether the current tab is opening (a checkpoint or another step).
     bool isOpening() const;
 
@@ -111,6 +124,10 @@ public:
     QString summaryText() const;
     QStringList recentFiles() const { return m_recentFiles.paths(); }
 
+    // Applies `theme` to the application, checks it under View › Theme and stores it.
+    void setTheme(Theme theme);
+    Theme theme() const { return m_theme; }
+
     TreeModel* model() const;
     QTreeView* treeView() const;
     DetailsPane* detailsPane() const;
@@ -135,6 +152,8 @@ protected:
     void closeEvent(QCloseEvent* event) override;
     void dragEnterEvent(QDragEnterEvent* event) override;
     void dropEvent(QDropEvent* event) override;
+    // Saves the geometry and state.
+    void closeEvent(QCloseEvent* event) override;
 
 private:
     void createActions();
@@ -171,6 +190,7 @@ private:
     QProgressBar* m_busyBar = nullptr;
     QMenu* m_recentMenu = nullptr;
     QAction* m_clearRecentAction = nullptr;
+    QActionGroup* m_themeActions = nullptr;  // data: the Theme as int
     QLabel* m_welcomeRecent = nullptr;
     QList<QAction*> m_pageActions;  // enabled only while a tab is open
     // Pages whose pending open goes to Open Recent once it succeeds.
@@ -183,6 +203,7 @@ private:
     QUndoGroup* m_undoGroup = nullptr;
     QProgressDialog* m_saveProgress = nullptr;
     std::optional<ArrayPreview::Tab> m_previewTab;
+    Theme m_theme = Theme::kSystem;
 };
 
 }  // namespace ckpt::ui
