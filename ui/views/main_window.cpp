@@ -606,6 +606,12 @@ void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {
+    for (int i = 0; i < pageCount(); ++i) {
+        if (!confirmDiscard(page(i))) {
+            event->ignore();
+            return;
+        }
+    }
     QSettings settings = openSettings();
     settings.setValue(kGeometryKey, saveGeometry());
     settings.setValue(kWindowStateKey, saveState());

@@ -149,11 +149,10 @@ signals:
 
 
 protected:
+    // Asks before discarding unsaved edits; then saves the geometry and state.
     void closeEvent(QCloseEvent* event) override;
     void dragEnterEvent(QDragEnterEvent* event) override;
     void dropEvent(QDropEvent* event) override;
-    // Saves the geometry and state.
-    void closeEvent(QCloseEvent* event) override;
 
 private:
     void createActions();

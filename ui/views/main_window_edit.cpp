@@ -1,7 +1,6 @@
 // MainWindow: the editing side — undo/redo, the tree edit actions, Save / Save As, recipe export,
 // and the prompts before unsaved edits are discarded (the rest is in main_window.cpp).
 #include <QAction>
-#include <QCloseEvent>
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -140,16 +139,6 @@ bool MainWindow::confirmDiscard(CheckpointPage* page) {
     if (answer == QMessageBox::Discard) return true;
     if (answer == QMessageBox::Save) saveCurrentAs();  // asynchronous: the tab stays open
     return false;
-}
-
-void MainWindow::closeEvent(QCloseEvent* event) {
-    for (int i = 0; i < pageCount(); ++i) {
-        if (!confirmDiscard(page(i))) {
-            event->ignore();
-            return;
-        }
-    }
-    event->accept();
 }
 
 void MainWindow::saveCurrentAs() {
