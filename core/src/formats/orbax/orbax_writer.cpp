@@ -179,6 +179,11 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
                 // One chunk, as a single-device save writes, unless that is too big.
                 zo.chunkShape = boundedChunkShape(source.shape(), itemSize(source.dtype()),
                                                   options.orbaxMaxChunkBytes);
+                if (options.progress) {
+                    zo.progress = [&options, base = done, total](std::uint64_t d, std::uint64_t) {
+                        options.progress(base + d, total);
+                    };
+                }
                 Shape writeShape = source.shape();
                 for (auto& d : writeShape) d = std::max<std::int64_t>(d, 1);
                 Status s = zarr::writeZarrArray(*store, param.empty() ? "" : param + "/", source,

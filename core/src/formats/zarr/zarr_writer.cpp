@@ -280,6 +280,7 @@ Status writeZarrArray(kv::KvWriter& out, std::string_view prefixIn, const ArrayS
         std::optional<ByteBuffer> buffer;  // for ragged edge chunks only, allocated on first use
 
         std::vector<std::int64_t> index(rank, 0);
+        std::uint64_t bytesDone = 0;
         Selection sel;
         sel.start.resize(rank);
         sel.count.resize(rank);
@@ -335,6 +336,10 @@ Status writeZarrArray(kv::KvWriter& out, std::string_view prefixIn, const ArrayS
                 if (!encodedOr.isOk()) return encodedOr.status().withContext(chunkContext(key));
                 const Status put = out.put(prefix + key, *encodedOr);
                 if (!put.isOk()) return put.withContext(chunkContext(key));
+            }
+            if (opt.progress) {
+                bytesDone += sel.elementCount() * item;
+                opt.progress(bytesDone, source.byteSize());
             }
             // Next grid index in C order.
             std::size_t d = rank;

@@ -45,6 +45,9 @@ struct ZarrWriteOptions {
     // v3 only: wrap each chunk in `sharding_indexed` with one inner chunk of the same shape, as
     // Orbax does. false = plain `bytes` (+ `zstd`) codecs.
     bool v3Sharding = true;
+    // Called after each chunk with the array's bytes done so far and its total (a save of one
+    // large array can then report progress as it goes).
+    ProgressFn progress;
 };
 
 // The zarr v2 dtype string TensorStore writes ("<f4", "|b1", "bfloat16", "float8_e4m3fn") and the

@@ -360,6 +360,21 @@ private slots:
         QVERIFY(listKeys(dir.path() / "a").empty());
     }
 
+    void reportsProgressAfterEachChunk() {
+        // (5, 3) uint16 in (2, 2) chunks: 6 chunks of 4, 2, 4, 2, 2, 1 elements.
+        ArraySourcePtr src = makeMemorySource(makeArray(DType::kUInt16, {5, 3}, 3));
+        test::TempDir dir;
+        auto w = kv::openDirectoryWriter(dir.path());
+        QVERIFY(w.isOk());
+        ZarrWriteOptions o = opts(3, {2, 2});
+        std::vector<std::pair<std::uint64_t, std::uint64_t>> calls;
+        o.progress = [&](std::uint64_t done, std::uint64_t total) { calls.emplace_back(done, total); };
+        CKPT_VERIFY_OK(writeZarrArray(**w, "a/", *src, o, nullptr));
+        const std::vector<std::pair<std::uint64_t, std::uint64_t>> expected = {
+            {8, 30}, {12, 30}, {20, 30}, {24, 30}, {28, 30}, {30, 30}};
+        QCOMPARE(calls, expected);
+    }
+
     void stopsWhenCancelled() {
         CancelToken token;
         token.cancel();
