@@ -177,6 +177,7 @@ private:
     void createEditActions();
     void connectPreviewEdits();
     void runEdit(const Edit& edit, std::optional<KeyPath> select);
+    void askValue(const KeyPath& path, NodeKind kind, const QString& current);
     void resetEdits();
     void showEditedRoot();
     void startWrite(std::function<Result<NodePtr>()> makeTree, const QString& target,

@@ -286,18 +286,26 @@ void CheckpointPage::setValueOfCurrent() {
                            "are edited in the Table tab."));
         return;
     }
-    QString current;
     if (kind == NodeKind::kString) {
-        current = toQString((*node)->text());
-    } else if (auto scalar = (*node)->loadScalar(); scalar.isOk()) {
-        current = toQString(scalar->toText());
+        askValue(*path, kind, toQString((*node)->text()));
+        return;
     }
+    // A lazy scalar's value is on disk: read off the GUI thread, then asked for.
+    runInBackground(
+        this, [scalar = *node] { return scalar->loadScalar(); },
+        [this, path = *path](const Result<Scalar>& value) {
+            askValue(path, NodeKind::kScalar,
+                     value.isOk() ? toQString(value->toText()) : QString());
+        });
+}
+
+void CheckpointPage::askValue(const KeyPath& path, NodeKind kind, const QString& current) {
     bool ok = false;
     const QString text = QInputDialog::getText(
-        this, tr("Set Value"), toQString(formatKeyPath(*path)), QLineEdit::Normal, current, &ok);
+        this, tr("Set Value"), toQString(formatKeyPath(path)), QLineEdit::Normal, current, &ok);
     if (!ok || text == current) return;
     if (kind == NodeKind::kString) {
-        runEdit(Edit::setString(*path, text.toStdString()), *path);
+        runEdit(Edit::setString(path, text.toStdString()), path);
         return;
     }
     const std::optional<EditValue> value = parseEditValue(text);
@@ -305,7 +313,7 @@ void CheckpointPage::setValueOfCurrent() {
         emit editFailed(tr("'%1' is not a number (nor true, false, nan or inf)").arg(text));
         return;
     }
-    runEdit(Edit::setScalar(*path, *value), *path);
+    runEdit(Edit::setScalar(path, *value), path);
 }
 
 // ---- Saving ----------------------------------------------------------------------------------
