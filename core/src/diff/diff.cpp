@@ -406,21 +406,6 @@ Result<TreeDiff> diffTrees(const NodePtr& a, const NodePtr& b, const DiffOptions
 
 namespace {
 
-// Every leaf under `node` holds a value a restore could use as a default.
-bool hasDefaults(const NodePtr& node) {
-    bool ok = true;
-    walkTree(node, [&](const KeyPath&, const Node& n) {
-        if (!ok) return false;
-        if (n.kind() == NodeKind::kArray) {
-            ok = !isStructureOnly(*n.array());
-        } else if (n.kind() == NodeKind::kScalar) {
-            ok = n.loadScalar().isOk();
-        }
-        return ok;
-    });
-    return ok;
-}
-
 bool isContainer(NodeKind k) {
     return k == NodeKind::kDict || k == NodeKind::kList || k == NodeKind::kTuple;
 }
@@ -440,6 +425,20 @@ bool restoreAccepts(const DiffSide& src, const DiffSide& ref) {
 
 }  // namespace
 
+bool hasValues(const NodePtr& node) {
+    bool ok = true;
+    walkTree(node, [&](const KeyPath&, const Node& n) {
+        if (!ok) return false;
+        if (n.kind() == NodeKind::kArray) {
+            ok = !isStructureOnly(*n.array());
+        } else if (n.kind() == NodeKind::kScalar) {
+            ok = n.loadScalar().isOk();
+        }
+        return ok;
+    });
+    return ok;
+}
+
 Result<Preflight> preflight(const NodePtr& src, const NodePtr& ref, const CancelToken* cancel) {
     DiffOptions options;
     options.values = false;
@@ -455,7 +454,7 @@ Result<Preflight> preflight(const NodePtr& src, const NodePtr& ref, const Cancel
                 m.path = e.path;
                 m.ref = *e.b;
                 auto node = findNode(ref, e.path);
-                m.hasDefault = node.isOk() && hasDefaults(*node);
+                m.hasDefault = node.isOk() && hasValues(*node);
                 out.missing.push_back(std::move(m));
                 break;
             }

@@ -33,21 +33,6 @@ std::string sideText(const DiffSide& side) {
            (side.kind == NodeKind::kScalar ? std::string("scalar") : formatShape(side.shape));
 }
 
-// Every leaf under `node` has a value that can be read (structure files may lack them).
-bool hasValues(const NodePtr& node) {
-    bool ok = true;
-    walkTree(node, [&](const KeyPath&, const Node& n) {
-        if (!ok) return false;
-        if (n.kind() == NodeKind::kArray) {
-            ok = !isStructureOnly(*n.array());
-        } else if (n.kind() == NodeKind::kScalar) {
-            ok = n.loadScalar().isOk();
-        }
-        return ok;
-    });
-    return ok;
-}
-
 // ---- rename rules ---------------------------------------------------------------------------
 
 struct CompiledRule {

@@ -169,6 +169,10 @@ struct Preflight {
     std::uint64_t leavesMatched = 0;  // leaves of ref found in src with equal structure
 };
 
+// Every leaf under `node` holds a value that can be read: arrays that are not structure only
+// (structure files may lack values) and scalars that load. Reads scalars, never array data.
+bool hasValues(const NodePtr& node);
+
 // diffTrees(src, ref) on structure only, classified. Never reads array data.
 Result<Preflight> preflight(const NodePtr& src, const NodePtr& ref,
                             const CancelToken* cancel = nullptr);
