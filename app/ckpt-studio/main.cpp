@@ -24,6 +24,8 @@
 #include "ckpt/core/tree_query.h"
 #include "previews/array_preview.h"
 #include "views/checkpoint_page.h"
+#include "views/conform_wizard.h"
+#include "views/diff_view.h"
 #include "views/main_window.h"
 #include "views/recent_files.h"
 
@@ -44,7 +46,7 @@ void printError(const QString& text) {
 }
 
 // Grabs `window` into `file` and ends the event loop with the outcome.
-void saveScreenshot(ckpt::ui::MainWindow& window, const QString& file) {
+void saveScreenshot(QWidget& window, const QString& file) {
     const QPixmap pixmap = window.grab();
     if (pixmap.isNull() || !pixmap.save(file, "PNG")) {
         printError(QStringLiteral("could not save the screenshot to %1").arg(file));
@@ -52,6 +54,54 @@ void saveScreenshot(ckpt::ui::MainWindow& window, const QString& file) {
         return;
     }
     QCoreApplication::exit(0);
+}
+
+// --compare / --conform: opens the Compare window or the Conform wizard (at its Rules page) on
+// the current tab; with a `screenshotFile`, saves a picture of it once its work is done.
+void openSecondWindow(ckpt::ui::MainWindow& window, const QString& compareWith,
+                      const QString& conformTo, const QString& screenshotFile) {
+    QWidget* shown = nullptr;
+    if (!compareWith.isEmpty()) {
+        ckpt::ui::DiffView* view = window.compareCurrentWith(compareWith);
+        if (!view) return;
+        shown = view;
+        QObject::connect(view, &ckpt::ui::DiffView::failed, view, [](const QString& message) {
+            printError(message);
+        });
+        if (!screenshotFile.isEmpty()) {
+            QObject::connect(view, &ckpt::ui::DiffView::finished, view, [view, screenshotFile] {
+                QTimer::singleShot(kScreenshotSettleMs, view, [view, screenshotFile] {
+                    saveScreenshot(*view, screenshotFile);
+                });
+            });
+            QObject::connect(view, &ckpt::ui::DiffView::failed, view,
+                             [] { QCoreApplication::exit(kExitOpenFailed); });
+        }
+    } else {
+        ckpt::ui::ConformWizard* wizard = window.conformCurrent(conformTo);
+        if (!wizard) return;
+        shown = wizard;
+        QObject::connect(wizard, &ckpt::ui::ConformWizard::referenceLoaded, wizard, [wizard] {
+            if (!wizard->reference()) {
+                printError(wizard->preflightText());
+                return;
+            }
+            wizard->next();
+        });
+        if (!screenshotFile.isEmpty()) {
+            QObject::connect(wizard, &ckpt::ui::ConformWizard::planFinished, wizard,
+                             [wizard, screenshotFile] {
+                                 QTimer::singleShot(kScreenshotSettleMs, wizard,
+                                                    [wizard, screenshotFile] {
+                                                        saveScreenshot(*wizard, screenshotFile);
+                                                    });
+                             });
+            QObject::connect(wizard, &ckpt::ui::ConformWizard::referenceLoaded, wizard, [wizard] {
+                if (!wizard->reference()) QCoreApplication::exit(kExitOpenFailed);
+            });
+        }
+    }
+    shown->raise();
 }
 
 }  // namespace
@@ -108,6 +158,20 @@ int main(int argc, char* argv[]) {
         QStringLiteral("filter-syntax"),
         QStringLiteral("How --filter is read: contains (default), glob or regex."),
         QStringLiteral("syntax"), QStringLiteral("contains"));
+    const QCommandLineOption compareOption(
+        QStringLiteral("compare"),
+        QStringLiteral("Once the (last) checkpoint is shown, compare it with this checkpoint "
+                       "file, directory or structure file in a Compare window (with "
+                       "--screenshot: a picture of that window)."),
+        QStringLiteral("path"));
+    const QCommandLineOption conformOption(
+        QStringLiteral("conform"),
+        QStringLiteral("Once the (last) checkpoint is shown, open the Conform to Reference "
+                       "wizard with this reference and go to its Rules page (with "
+                       "--screenshot: a picture of the wizard)."),
+        QStringLiteral("reference"));
+    parser.addOption(compareOption);
+    parser.addOption(conformOption);
     parser.addOption(demoOption);
     parser.addOption(filterOption);
     parser.addOption(filterSyntaxOption);
@@ -118,6 +182,12 @@ int main(int argc, char* argv[]) {
     parser.process(app);
 
     const QStringList positional = parser.positionalArguments();
+    if (parser.isSet(compareOption) && parser.isSet(conformOption)) {
+        printError(QStringLiteral("give --compare or --conform, not both"));
+        return kExitUsage;
+    }
+    const QString compareWith = parser.value(compareOption);
+    const QString conformTo = parser.value(conformOption);
     const bool demo = parser.isSet(demoOption);
     if (demo && !positional.isEmpty()) {
         printError(QStringLiteral("give PATHs or --demo, not both (see --help)"));
@@ -199,12 +269,16 @@ int main(int argc, char* argv[]) {
     // sizes and the filter are in) expand, select and take the picture.
     QObject::connect(
         &window, &ckpt::ui::MainWindow::checkpointOpened, &window,
-        [&window, &select, &filter, screenshot, screenshotFile, lastPath](const QString& opened) {
+        [&window, &select, &filter, screenshot, screenshotFile, lastPath, compareWith,
+         conformTo](const QString& opened) {
             QPointer<ckpt::ui::CheckpointPage> page = window.pageForPath(opened);
             if (!page) return;
             if (filter) page->setFilter(filter->first, filter->second);
-            const bool takeShot = screenshot && opened == lastPath;
-            auto finish = [&window, &select, &filter, page, takeShot, screenshotFile] {
+            const bool last = opened == lastPath;
+            const bool takeShot = screenshot && last;
+            const bool second = !compareWith.isEmpty() || !conformTo.isEmpty();
+            auto finish = [&window, &select, &filter, page, takeShot, second, last, screenshotFile,
+                           compareWith, conformTo] {
                 if (!page) return;
                 // expandToDepth() collapses what is deeper: not over a filter's expansion.
                 if (takeShot && !filter) page->expandToDepth(kScreenshotExpandDepth);
@@ -212,7 +286,12 @@ int main(int argc, char* argv[]) {
                     printError(QStringLiteral("--select: no node at '%1'")
                                    .arg(QString::fromStdString(ckpt::formatKeyPath(*select))));
                 }
-                if (!takeShot) return;
+                if (last && second) {
+                    window.setCurrentPage(page);
+                    openSecondWindow(window, compareWith, conformTo,
+                                     takeShot ? screenshotFile : QString());
+                }
+                if (!takeShot || second) return;
                 if (!select) page->selectFirstArray();
                 QTimer::singleShot(kScreenshotSettleMs, &window, [&window, screenshotFile] {
                     saveScreenshot(window, screenshotFile);

@@ -75,19 +75,9 @@ Result<NodePtr> openReference(const ConformArgs& args, std::string& format) {
     return ref.tree;
 }
 
-// A --rename rule that moves `from` to `to` exactly (metacharacters and '=' escaped).
+// A --rename option that moves `from` to `to` exactly.
 std::string renameOption(const KeyPath& from, const KeyPath& to) {
-    std::string pattern;
-    for (char c : formatKeyPath(from)) {
-        if (std::string_view("\\^$.|?*+()[]{}=").find(c) != std::string_view::npos) pattern += '\\';
-        pattern += c;
-    }
-    std::string replacement;
-    for (char c : formatKeyPath(to)) {
-        if (c == '$' || c == '\\') replacement += c;
-        replacement += c;
-    }
-    return "--rename '" + pattern + "=" + replacement + "'";
+    return "--rename '" + formatRenameRule(exactRenameRule(from, to)) + "'";
 }
 
 Status writeText(const std::filesystem::path& path, const std::string& text) {

@@ -42,6 +42,27 @@ Status EditController::apply(const Edit& edit) {
     return okStatus();
 }
 
+Status EditController::applyAll(const std::vector<Edit>& edits, const QString& text) {
+    if (edits.empty()) return okStatus();
+    // Checked on a copy first, so that a failing step leaves nothing half applied.
+    CKPT_RETURN_IF_ERROR(applyRecipe(m_session.root(), edits).status());
+    m_stack->beginMacro(text);
+    Status status = okStatus();
+    for (const Edit& edit : edits) {
+        status = m_session.apply(edit);
+        if (!status.isOk()) break;
+        m_stack->push(new Command(this, edit));
+    }
+    m_stack->endMacro();
+    if (!status.isOk()) {
+        // Cannot happen after the check above; if it did, undo the part that went in.
+        m_stack->undo();
+        return status;
+    }
+    emit rootChanged();
+    return okStatus();
+}
+
 void EditController::sessionStep(bool undo) {
     // The stack and the session move in lockstep, so these cannot fail; a failure would mean
     // the two disagree, and the tree is left as it is rather than guessed.

@@ -37,6 +37,9 @@ public:
 
     // Applies `edit` and pushes it on the undo stack; on error nothing changes.
     Status apply(const Edit& edit);
+    // Applies `edits` in order as one undo step named `text` (a QUndoStack macro): all or
+    // nothing, checked with the engine before anything is pushed. rootChanged() once.
+    Status applyAll(const std::vector<Edit>& edits, const QString& text);
     // Whether the tree differs from the last saved (or opened) state: the undo stack's clean
     // index, so undoing back to it is clean again.
     bool isModified() const;

@@ -104,6 +104,8 @@ public:
     // Applies `edit` (pushed on the undo stack) and selects `select` afterwards when given.
     // Errors are returned and also emitted as editFailed().
     Status applyEdit(const Edit& edit, std::optional<KeyPath> select = std::nullopt);
+    // Applies `edits` as one undo step named `text` (all or nothing; e.g. a conform plan).
+    Status applyEdits(const std::vector<Edit>& edits, const QString& text);
     // The tree actions on the current node; each asks what it needs in a dialog.
     void renameCurrent();   // in place, F2
     void deleteCurrent();   // Del

@@ -131,6 +131,16 @@ Status CheckpointPage::applyEdit(const Edit& edit, std::optional<KeyPath> select
     return status;
 }
 
+Status CheckpointPage::applyEdits(const std::vector<Edit>& edits, const QString& text) {
+    if (!m_edits) return invalidArgumentError("no checkpoint is open");
+    if (m_saving) return invalidArgumentError("a save is running");
+    Status status = m_edits->applyAll(edits, text);
+    if (!status.isOk()) {
+        emit editFailed(tr("Cannot %1: %2").arg(text, statusToUserText(status)));
+    }
+    return status;
+}
+
 void CheckpointPage::runEdit(const Edit& edit, std::optional<KeyPath> select) {
     // A refused edit has been reported through editFailed().
     static_cast<void>(applyEdit(edit, std::move(select)));

@@ -154,6 +154,11 @@ void MainWindow::createActions() {
 
     fileMenu->addSeparator();
     createSaveActions(fileMenu);
+    QAction* compareAction =
+        fileMenu->addAction(tr("Co&mpare With…"), this, &MainWindow::chooseComparison);
+    compareAction->setStatusTip(tr("Compare this checkpoint (as edited) with another tab, step, "
+                                   "file or directory: keys, dtypes, shapes and values"));
+    m_pageActions.append(compareAction);
 
     fileMenu->addSeparator();
     QAction* closeTab = fileMenu->addAction(tr("&Close Tab"), this, [this] {
@@ -169,6 +174,12 @@ void MainWindow::createActions() {
 
     QMenu* editMenu = menuBar()->addMenu(tr("&Edit"));
     createEditActions(editMenu);
+    QAction* conformAction = editMenu->addAction(tr("C&onform to Reference…"), this,
+                                                 [this] { conformCurrent(); });
+    conformAction->setStatusTip(tr("Rename, drop, fill and cast so that this checkpoint "
+                                   "restores exactly into another one's structure"));
+    m_pageActions.append(conformAction);
+    editMenu->addSeparator();
     QAction* copyPath = editMenu->addAction(tr("&Copy Key Path"), this, [this] {
         if (CheckpointPage* page = currentPage()) page->copyCurrentKeyPath();
     });
@@ -475,6 +486,10 @@ CheckpointPage* MainWindow::pageForPath(const QString& path) const {
         if (candidate && candidate->path() == path) return candidate;
     }
     return nullptr;
+}
+
+void MainWindow::setCurrentPage(CheckpointPage* page) {
+    if (page && m_tabs->indexOf(page) >= 0) m_tabs->setCurrentWidget(page);
 }
 
 void MainWindow::closePage(int index) {

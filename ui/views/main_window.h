@@ -62,7 +62,10 @@ class QTreeView;
 namespace ckpt::ui {
 
 class CheckpointPage;
+class ConformWizard;
 class DetailsPane;
+class DiffView;
+struct DiffSideSpec;
 class TreeModel;
 
 class MainWindow final : public QMainWindow {
@@ -104,6 +107,7 @@ public:
     CheckpointPage* currentPage() const;
     // The tab showing `path` (absolute, as openPath() made it), or null.
     CheckpointPage* pageForPath(const QString& path) const;
+    void setCurrentPage(CheckpointPage* page);
     void closePage(int index);
 
     // On the current tab (false / nothing when none is open):
@@ -143,6 +147,18 @@ public:
     // off for tests and --screenshot, where unsaved edits are discarded).
     void setConfirmDiscard(bool enabled) { m_confirmDiscard = enabled; }
 
+    // Structure mismatches (main_window_compare.cpp).
+    // Opens a DiffView window comparing `a` with `b` (File › Compare With… asks for B and uses
+    // the current tab, as edited, for A). The window deletes itself when closed.
+    DiffView* compare(DiffSideSpec a, DiffSideSpec b);
+    // The current tab (as edited) compared with the checkpoint, run step or structure file at
+    // `path`; null when no tab is open.
+    DiffView* compareCurrentWith(const QString& path, std::optional<std::string> step = {});
+    // Opens the ConformWizard on the current tab's edited tree (Edit › Conform to Reference…),
+    // with `referencePath` loading when given; on Finish its plan is applied to the tab as one
+    // undo step. Null when no tab is open. The wizard deletes itself when closed.
+    ConformWizard* conformCurrent(const QString& referencePath = {});
+
 signals:
     void checkpointOpened(const QString& path);
     void errorOccurred(const QString& message);
@@ -166,6 +182,7 @@ private:
     void saveCurrentInPlace();
     void exportRecipe();
     void exportSubtrees();
+    void chooseComparison();
     void startSave(CheckpointPage* page, const QString& target, const QString& format,
                    bool overwrite);
     QWidget* createWelcomePage();

@@ -660,6 +660,33 @@ private:
 
 }  // namespace
 
+RenameRule exactRenameRule(const KeyPath& from, const KeyPath& to) {
+    RenameRule rule;
+    for (char c : formatKeyPath(from)) {
+        if (std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos) {
+            rule.pattern += '\\';
+        }
+        rule.pattern += c;
+    }
+    for (char c : formatKeyPath(to)) {
+        if (c == '$' || c == '\\') rule.replacement += c;
+        rule.replacement += c;
+    }
+    return rule;
+}
+
+std::string formatRenameRule(const RenameRule& rule) {
+    const auto escape = [](const std::string& part) {
+        std::string out;
+        for (char c : part) {
+            if (c == '=') out += '\\';
+            out += c;
+        }
+        return out;
+    };
+    return escape(rule.pattern) + "=" + escape(rule.replacement);
+}
+
 Result<RenameRule> parseRenameRule(std::string_view text) {
     std::optional<std::size_t> split;
     for (std::size_t i = 0; i < text.size(); ++i) {

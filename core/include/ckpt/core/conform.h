@@ -48,6 +48,14 @@ enum class FillFrom {
     kNone,       // missing keys are an error
 };
 
+// The rule that moves exactly `from` to `to` (regex metacharacters in the pattern and '$', '\\'
+// in the replacement escaped): how an accepted Suggestion becomes a rule.
+RenameRule exactRenameRule(const KeyPath& from, const KeyPath& to);
+
+// "REGEX=REPLACEMENT" for `rule`, each '=' in either part escaped as "\=": parseRenameRule's
+// input.
+std::string formatRenameRule(const RenameRule& rule);
+
 // "reference", "zeros", "constant", "none".
 std::string_view fillFromName(FillFrom fill);
 
