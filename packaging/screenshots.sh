@@ -4,7 +4,9 @@
 # Installs what is needed (Debian packages and the venv), builds the release preset, writes a
 # three-step Orbax CheckpointManager run with the real orbax-checkpoint
 # (packaging/screenshots/make_run.py) and saves one PNG per view into resources/screenshots/:
-# heatmap, histogram, statistics and a filtered tree. Look at them before committing.
+# heatmap, histogram, statistics, a filtered tree, the Compare window (step 300 against step 100)
+# and the Conform wizard (the run against "the new code's" checkpoint). Look at them before
+# committing.
 # CKPT_STUDIO=/path/to/ckpt-studio uses an existing build instead of building the release preset.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +22,7 @@ out="$root/resources/screenshots"
 mkdir -p "$out"
 run=$(mktemp -d)
 trap 'rm -rf "$run"' EXIT
-"$root/.venv/bin/python" "$root/packaging/screenshots/make_run.py" "$run/run" >/dev/null
+"$root/.venv/bin/python" "$root/packaging/screenshots/make_run.py" "$run/run" "$run/new" >/dev/null
 
 shot() {  # shot NAME ARGS... — one screenshot of the run
   local name=$1
@@ -34,3 +36,5 @@ shot histogram --select default/params/layers_2/mlp/wi/kernel --preview histogra
 shot statistics --select default/params/embed/embedding --preview statistics
 shot filtered-tree --filter '**/layers_[02]/**/kernel' --filter-syntax glob \
   --select default/opt_state/mu/layers_0/attention/value/kernel --preview heatmap
+shot compare --compare "$run/run/100"
+shot conform --conform "$run/new"

@@ -4,7 +4,11 @@ Uses the real orbax-checkpoint (from the project's venv): three steps of a 4-lay
 transformer-like TrainState (params, Adam mu/nu, step) saved by ocp.CheckpointManager with
 StandardSave, so the screenshots show what users see on their own checkpoints.
 
-    .venv/bin/python packaging/screenshots/make_run.py OUT_DIR
+    .venv/bin/python packaging/screenshots/make_run.py OUT_DIR [REFERENCE_DIR]
+
+With REFERENCE_DIR it also writes what "the new code" saves (a CheckpointManager run of one step):
+the head renamed to lm_head, a new batch_stats, the MLP kernels in float32 - the reference the
+Conform wizard screenshot conforms the run to.
 """
 
 import sys
@@ -43,8 +47,31 @@ def make_params(rng, step):
     return params
 
 
+def write_reference(out):
+    rng = np.random.default_rng(0)
+    params = make_params(rng, 0)
+    params["lm_head"] = params.pop("head")
+    for i in range(4):
+        mlp = params[f"layers_{i}"]["mlp"]
+        for name in ("wi", "wo"):
+            mlp[name]["kernel"] = mlp[name]["kernel"].astype(jnp.float32)
+    state = {
+        "step": jnp.asarray(0, jnp.int32),
+        "params": params,
+        "batch_stats": {"embed_norm": {"mean": jnp.zeros((256,), jnp.float32),
+                                       "var": jnp.ones((256,), jnp.float32)}},
+        "opt_state": {"mu": make_params(np.random.default_rng(1), 0),
+                      "count": jnp.asarray(0, jnp.int32)},
+    }
+    with ocp.CheckpointManager(out) as manager:
+        manager.save(0, args=ocp.args.StandardSave(state))
+        manager.wait_until_finished()
+
+
 def main():
     out = sys.argv[1]
+    if len(sys.argv) > 2:
+        write_reference(sys.argv[2])
     options = ocp.CheckpointManagerOptions(max_to_keep=3)
     with ocp.CheckpointManager(out, options=options) as manager:
         for step in (100, 200, 300):
