@@ -360,6 +360,15 @@ void MainWindow::showShortcuts() {
            "<tr><td><b>Arrows, Page Up/Down, Home/End</b></td><td>Move in the tree; Left/Right "
            "collapse and expand; typing jumps to a name</td></tr>"
            "<tr><td><b>Alt+S</b></td><td>Step selector of a run directory</td></tr>"
+           "<tr><td colspan=2><br><b>Editing</b> (in the tree)</td></tr>"
+           "<tr><td><b>%9</b> / <b>%10</b></td><td>Undo / redo</td></tr>"
+           "<tr><td><b>F2</b></td><td>Rename the selected key in place</td></tr>"
+           "<tr><td><b>Del</b></td><td>Delete the selected node</td></tr>"
+           "<tr><td><b>Ctrl+D</b></td><td>Duplicate the selected node</td></tr>"
+           "<tr><td><b>Ctrl+Ins</b></td><td>Add a node</td></tr>"
+           "<tr><td><b>Ctrl+E</b></td><td>Set a scalar's or string's value</td></tr>"
+           "<tr><td><b>Ctrl+Shift+T</b></td><td>Cast the selected leaf or subtree</td></tr>"
+           "<tr><td><b>%11</b> / <b>%12</b></td><td>Save / Save As</td></tr>"
            "</table>")
             .arg(QKeySequence(QKeySequence::Open).toString(QKeySequence::NativeText),
                  QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O).toString(QKeySequence::NativeText),
@@ -368,7 +377,11 @@ void MainWindow::showShortcuts() {
                  QKeySequence(QKeySequence::PreviousChild).toString(QKeySequence::NativeText),
                  QKeySequence(QKeySequence::Find).toString(QKeySequence::NativeText),
                  QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_C).toString(QKeySequence::NativeText),
-                 QKeySequence(QKeySequence::Copy).toString(QKeySequence::NativeText)));
+                 QKeySequence(QKeySequence::Copy).toString(QKeySequence::NativeText),
+                 QKeySequence(QKeySequence::Undo).toString(QKeySequence::NativeText))
+            .arg(QKeySequence(QKeySequence::Redo).toString(QKeySequence::NativeText),
+                 QKeySequence(QKeySequence::Save).toString(QKeySequence::NativeText),
+                 QKeySequence(QKeySequence::SaveAs).toString(QKeySequence::NativeText)));
 }
 
 QString MainWindow::checkpointPathFor(const QString& path) {
@@ -527,7 +540,7 @@ void MainWindow::currentPageChanged() {
                              .arg(page->displayName(),
                                   page->isModified() ? QStringLiteral(" *") : QString())
                        : tr("Checkpoint Studio"));
-    setWindowModified(page && page->isModified());
+    // The " *" is in the title itself (no "[*]" placeholder, so setWindowModified() is not used).
     activateUndoStack(page);
     updateStatus();
 }

@@ -217,6 +217,32 @@ private slots:
         QCOMPARE(parseRenameRule(R"(a\=b=c)").value().pattern, std::string("a=b"));
     }
 
+    void exactRulesMoveOnlyTheirPathAndRoundTripAsText() {
+        // Keys full of regex metacharacters, '=', '$' and '\\' move exactly, nothing else.
+        const KeyPath from{"p", "a.b(1)=[x]", "w$"};
+        const KeyPath to{"p", "q=$1\\z", "w$"};
+        const NodePtr leaf = floats({2}, {1.0F, 2.0F});
+        const NodePtr src = dict({{"p", dict({{"a.b(1)=[x]", dict({{"w$", leaf}})},
+                                              {"aXb(1)=[x]", dict({{"w$", leaf}})}})}});
+        const NodePtr ref = dict({{"p", dict({{"q=$1\\z", dict({{"w$", leaf}})},
+                                              {"aXb(1)=[x]", dict({{"w$", leaf}})}})}});
+        const RenameRule rule = exactRenameRule({"p", "a.b(1)=[x]"}, {"p", "q=$1\\z"});
+        const auto reparsed = parseRenameRule(formatRenameRule(rule));
+        CKPT_VERIFY_OK(reparsed);
+        QCOMPARE(reparsed->pattern, rule.pattern);
+        QCOMPARE(reparsed->replacement, rule.replacement);
+        ConformOptions options;
+        options.renames = {*reparsed};
+        auto plan = planConform(src, ref, options);
+        CKPT_VERIFY_OK(plan);
+        QCOMPARE(countKind(*plan, EditKind::kDelete), std::size_t{0});
+        QCOMPARE(countKind(*plan, EditKind::kAdd), std::size_t{0});
+        const NodePtr out = applyRecipe(src, plan->steps).value();
+        QCOMPARE(findNode(out, to).value(), leaf);
+        QVERIFY(findNode(out, {"p", "aXb(1)=[x]", "w$"}).isOk());
+        QVERIFY(!findNode(out, from).isOk());
+    }
+
     void castsToTheReferenceDtype() {
         const NodePtr src = dict({{"w", floats({2}, {1.5F, 3.0F})}, {"n", arrayOf(DType::kInt32, {})}});
         const NodePtr ref = dict({{"w", arrayOf(DType::kFloat64, {2})}, {"n", arrayOf(DType::kInt64, {})}});
