@@ -26,6 +26,7 @@
 #include "views/checkpoint_page.h"
 #include "views/conform_wizard.h"
 #include "views/diff_view.h"
+#include "views/health_view.h"
 #include "views/main_window.h"
 #include "views/recent_files.h"
 
@@ -56,12 +57,33 @@ void saveScreenshot(QWidget& window, const QString& file) {
     QCoreApplication::exit(0);
 }
 
-// --compare / --conform: opens the Compare window or the Conform wizard (at its Rules page) on
-// the current tab; with a `screenshotFile`, saves a picture of it once its work is done.
+// Saves a picture of `widget` a moment after `signal` (its work is done), or exits on `failure`.
+template <typename Widget, typename Done, typename Failed>
+void screenshotWhenDone(Widget* widget, Done signal, Failed failure, const QString& file) {
+    QObject::connect(widget, signal, widget, [widget, file] {
+        QTimer::singleShot(kScreenshotSettleMs, widget,
+                           [widget, file] { saveScreenshot(*widget, file); });
+    });
+    QObject::connect(widget, failure, widget, [] { QCoreApplication::exit(kExitOpenFailed); });
+}
+
+// --compare / --conform / --health: opens the Compare window, the Conform wizard (at its Rules
+// page) or the Health Check on the current tab; with a `screenshotFile`, saves a picture of it
+// once its work is done.
 void openSecondWindow(ckpt::ui::MainWindow& window, const QString& compareWith,
-                      const QString& conformTo, const QString& screenshotFile) {
+                      const QString& conformTo, bool health, const QString& screenshotFile) {
     QWidget* shown = nullptr;
-    if (!compareWith.isEmpty()) {
+    if (health) {
+        ckpt::ui::HealthView* view = window.checkCurrentHealth();
+        if (!view) return;
+        shown = view;
+        QObject::connect(view, &ckpt::ui::HealthView::failed, view,
+                         [](const QString& message) { printError(message); });
+        if (!screenshotFile.isEmpty()) {
+            screenshotWhenDone(view, &ckpt::ui::HealthView::finished,
+                               &ckpt::ui::HealthView::failed, screenshotFile);
+        }
+    } else if (!compareWith.isEmpty()) {
         ckpt::ui::DiffView* view = window.compareCurrentWith(compareWith);
         if (!view) return;
         shown = view;
@@ -69,13 +91,8 @@ void openSecondWindow(ckpt::ui::MainWindow& window, const QString& compareWith,
             printError(message);
         });
         if (!screenshotFile.isEmpty()) {
-            QObject::connect(view, &ckpt::ui::DiffView::finished, view, [view, screenshotFile] {
-                QTimer::singleShot(kScreenshotSettleMs, view, [view, screenshotFile] {
-                    saveScreenshot(*view, screenshotFile);
-                });
-            });
-            QObject::connect(view, &ckpt::ui::DiffView::failed, view,
-                             [] { QCoreApplication::exit(kExitOpenFailed); });
+            screenshotWhenDone(view, &ckpt::ui::DiffView::finished, &ckpt::ui::DiffView::failed,
+                               screenshotFile);
         }
     } else {
         ckpt::ui::ConformWizard* wizard = window.conformCurrent(conformTo);
@@ -170,6 +187,11 @@ int main(int argc, char* argv[]) {
                        "wizard with this reference and go to its Rules page (with "
                        "--screenshot: a picture of the wizard)."),
         QStringLiteral("reference"));
+    const QCommandLineOption healthOption(
+        QStringLiteral("health"),
+        QStringLiteral("Once the (last) checkpoint is shown, run Tools > Health Check on it "
+                       "(with --screenshot: a picture of the report)."));
+    parser.addOption(healthOption);
     parser.addOption(compareOption);
     parser.addOption(conformOption);
     parser.addOption(demoOption);
@@ -182,10 +204,12 @@ int main(int argc, char* argv[]) {
     parser.process(app);
 
     const QStringList positional = parser.positionalArguments();
-    if (parser.isSet(compareOption) && parser.isSet(conformOption)) {
-        printError(QStringLiteral("give --compare or --conform, not both"));
+    if (int{parser.isSet(compareOption)} + int{parser.isSet(conformOption)} +
+            int{parser.isSet(healthOption)} > 1) {
+        printError(QStringLiteral("give one of --compare, --conform and --health"));
         return kExitUsage;
     }
+    const bool health = parser.isSet(healthOption);
     const QString compareWith = parser.value(compareOption);
     const QString conformTo = parser.value(conformOption);
     const bool demo = parser.isSet(demoOption);
@@ -270,15 +294,15 @@ int main(int argc, char* argv[]) {
     QObject::connect(
         &window, &ckpt::ui::MainWindow::checkpointOpened, &window,
         [&window, &select, &filter, screenshot, screenshotFile, lastPath, compareWith,
-         conformTo](const QString& opened) {
+         conformTo, health](const QString& opened) {
             QPointer<ckpt::ui::CheckpointPage> page = window.pageForPath(opened);
             if (!page) return;
             if (filter) page->setFilter(filter->first, filter->second);
             const bool last = opened == lastPath;
             const bool takeShot = screenshot && last;
-            const bool second = !compareWith.isEmpty() || !conformTo.isEmpty();
+            const bool second = !compareWith.isEmpty() || !conformTo.isEmpty() || health;
             auto finish = [&window, &select, &filter, page, takeShot, second, last, screenshotFile,
-                           compareWith, conformTo] {
+                           compareWith, conformTo, health] {
                 if (!page) return;
                 // expandToDepth() collapses what is deeper: not over a filter's expansion.
                 if (takeShot && !filter) page->expandToDepth(kScreenshotExpandDepth);
@@ -288,7 +312,7 @@ int main(int argc, char* argv[]) {
                 }
                 if (last && second) {
                     window.setCurrentPage(page);
-                    openSecondWindow(window, compareWith, conformTo,
+                    openSecondWindow(window, compareWith, conformTo, health,
                                      takeShot ? screenshotFile : QString());
                 }
                 if (!takeShot || second) return;

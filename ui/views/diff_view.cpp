@@ -12,10 +12,10 @@
 #include <QTimer>
 #include <QTreeView>
 #include <QVBoxLayout>
-#include <atomic>
 #include <utility>
 
 #include "bridge/background_job.h"
+#include "bridge/progress_relay.h"
 #include "bridge/qt_convert.h"
 #include "bridge/status_text.h"
 #include "ckpt/core/format.h"
@@ -42,11 +42,6 @@ Result<NodePtr> openSide(const DiffSideSpec& side) {
 }
 
 }  // namespace
-
-struct DiffView::Progress {
-    std::atomic<std::uint64_t> done{0};
-    std::atomic<std::uint64_t> total{0};
-};
 
 struct DiffView::Outcome {
     Result<TreeDiff> diff = internalError("not run");
@@ -135,7 +130,7 @@ void DiffView::compare(DiffSideSpec a, DiffSideSpec b) {
     if (m_cancel) m_cancel->cancel();
     const std::uint64_t generation = ++m_generation;
     m_cancel = std::make_shared<CancelToken>();
-    m_progressState = std::make_shared<Progress>();
+    m_progressState = std::make_shared<ProgressRelay>();
     m_running = true;
     m_error.clear();
     m_nameA->setText(a.name.isEmpty() ? a.path : a.name);
@@ -147,7 +142,8 @@ void DiffView::compare(DiffSideSpec a, DiffSideSpec b) {
     m_progressTimer->start();
     runInBackground(
         this,
-        [a = std::move(a), b = std::move(b), cancel = m_cancel, progress = m_progressState] {
+        [a = std::move(a), b = std::move(b), cancel = m_cancel,
+         progress = ProgressRelay::callback(m_progressState)] {
             Outcome outcome;
             auto rootA = openSide(a);
             if (!rootA.isOk()) {
@@ -161,11 +157,7 @@ void DiffView::compare(DiffSideSpec a, DiffSideSpec b) {
             }
             DiffOptions options;
             options.includeEqual = true;
-            outcome.diff = diffTrees(*rootA, *rootB, options, cancel.get(),
-                                     [progress](std::uint64_t done, std::uint64_t total) {
-                                         progress->done.store(done, std::memory_order_relaxed);
-                                         progress->total.store(total, std::memory_order_relaxed);
-                                     });
+            outcome.diff = diffTrees(*rootA, *rootB, options, cancel.get(), progress);
             return outcome;
         },
         [this, generation](Outcome outcome) { finish(generation, std::move(outcome)); });
@@ -177,9 +169,9 @@ void DiffView::cancel() {
 
 void DiffView::updateProgress() {
     if (!m_progressState) return;
-    const std::uint64_t total = m_progressState->total.load(std::memory_order_relaxed);
-    const std::uint64_t done = m_progressState->done.load(std::memory_order_relaxed);
-    m_progress->setValue(total > 0 ? static_cast<int>(done * 1000 / total) : 0);
+    const std::uint64_t total = m_progressState->total();
+    const std::uint64_t done = m_progressState->done();
+    m_progress->setValue(m_progressState->perMille());
     if (total > 0) {
         m_summary->setText(tr("Comparing\u2026 %1 of %2").arg(humanBytes(done), humanBytes(total)));
     }

@@ -36,6 +36,7 @@ class QTreeView;
 namespace ckpt::ui {
 
 class DiffFilterProxy;
+class ProgressRelay;
 class DiffTreeModel;
 
 // One side of a comparison.
@@ -93,8 +94,7 @@ private:
     QPushButton* m_cancelButton = nullptr;
     QTimer* m_progressTimer = nullptr;
 
-    struct Progress;
-    std::shared_ptr<Progress> m_progressState;
+    std::shared_ptr<ProgressRelay> m_progressState;
     std::shared_ptr<CancelToken> m_cancel;
     std::uint64_t m_generation = 0;
     bool m_running = false;

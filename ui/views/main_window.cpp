@@ -222,6 +222,14 @@ void MainWindow::createActions() {
         m_themeActions->addAction(action);
     }
 
+    QMenu* toolsMenu = menuBar()->addMenu(tr("&Tools"));
+    QAction* health = toolsMenu->addAction(tr("&Health Check\u2026"), this,
+                                           [this] { checkCurrentHealth(); });
+    health->setStatusTip(tr("Read every array of the checkpoint on disk and report NaN/Inf, "
+                            "all-zero and constant leaves, unreadable data, incomplete steps "
+                            "and metadata/data mismatches"));
+    m_pageActions.append(health);
+
     QMenu* helpMenu = menuBar()->addMenu(tr("&Help"));
     helpMenu->addAction(tr("&Keyboard Shortcuts"), this, &MainWindow::showShortcuts);
     QAction* about =

@@ -65,6 +65,7 @@ class CheckpointPage;
 class ConformWizard;
 class DetailsPane;
 class DiffView;
+class HealthView;
 struct DiffSideSpec;
 class TreeModel;
 
@@ -158,6 +159,11 @@ public:
     // with `referencePath` loading when given; on Finish its plan is applied to the tab as one
     // undo step. Null when no tab is open. The wizard deletes itself when closed.
     ConformWizard* conformCurrent(const QString& referencePath = {});
+
+    // Opens a HealthView (Tools › Health Check…) examining the current tab's checkpoint on disk
+    // (its step, for a run); activating a finding selects its key path in that tab. Null when
+    // no tab is open. The window deletes itself when closed.
+    HealthView* checkCurrentHealth();
 
 signals:
     void checkpointOpened(const QString& path);

@@ -1,5 +1,6 @@
-// MainWindow: structure mismatches — File › Compare With… (a DiffView window) and Edit › Conform
-// to Reference… (the ConformWizard, whose plan is applied to the tab as one undo step).
+// MainWindow: the tool windows — File › Compare With… (a DiffView), Edit › Conform to
+// Reference… (the ConformWizard, whose plan is applied to the tab as one undo step) and Tools ›
+// Health Check… (a HealthView).
 #include <QComboBox>
 #include <QDialog>
 #include <QDialogButtonBox>
@@ -17,6 +18,7 @@
 #include "views/checkpoint_page.h"
 #include "views/conform_wizard.h"
 #include "views/diff_view.h"
+#include "views/health_view.h"
 #include "views/main_window.h"
 
 namespace ckpt::ui {
@@ -130,6 +132,27 @@ void MainWindow::chooseComparison() {
         }
     }
     compare(currentSide(*page), std::move(b));
+}
+
+HealthView* MainWindow::checkCurrentHealth() {
+    CheckpointPage* page = currentPage();
+    if (!page || !page->hasContent()) return nullptr;
+    auto* view = new HealthView(this);
+    view->setWindowFlag(Qt::Window);
+    view->setAttribute(Qt::WA_DeleteOnClose);
+    QPointer<CheckpointPage> target(page);
+    connect(view, &HealthView::keyPathActivated, this, [this, target](const KeyPath& path) {
+        if (!target) return;
+        setCurrentPage(target);
+        if (!target->selectKeyPath(path)) {
+            statusBar()->showMessage(
+                tr("%1 is not in the tab's tree").arg(toQString(formatKeyPath(path))), 6000);
+        }
+        activateWindow();
+    });
+    view->examine(page->path(), page->checkpoint()->step);
+    view->show();
+    return view;
 }
 
 ConformWizard* MainWindow::conformCurrent(const QString& referencePath) {
