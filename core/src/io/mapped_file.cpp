@@ -14,6 +14,27 @@ namespace {
 std::string errnoText(int err) { return std::strerror(err); }
 }  // namespace
 
+Status checkInside(const std::filesystem::path& root, const std::filesystem::path& path) {
+    std::error_code ec;
+    const std::filesystem::path base = std::filesystem::weakly_canonical(root, ec);
+    if (ec) return ioError("cannot resolve '" + root.string() + "': " + ec.message());
+    const std::filesystem::path resolved = std::filesystem::weakly_canonical(path, ec);
+    if (ec) return ioError("cannot resolve '" + path.string() + "': " + ec.message());
+    const std::filesystem::path relative = resolved.lexically_relative(base);
+    if (relative.empty() || *relative.begin() == "..") {
+        return invalidArgumentError("'" + path.string() + "' is a symbolic link to '" +
+                                    resolved.string() + "', outside the checkpoint '" +
+                                    root.string() + "'");
+    }
+    return okStatus();
+}
+
+Result<std::shared_ptr<const MappedFile>> MappedFile::openInside(
+    const std::filesystem::path& root, const std::filesystem::path& path) {
+    CKPT_RETURN_IF_ERROR(checkInside(root, path));
+    return open(path);
+}
+
 Result<std::shared_ptr<const MappedFile>> MappedFile::open(const std::filesystem::path& path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {

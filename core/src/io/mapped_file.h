@@ -13,9 +13,18 @@
 
 namespace ckpt::io {
 
+// OK when `path` (which need not exist) resolves, through any symbolic links, to a place inside
+// the directory `root` (also resolved); InvalidArgument naming the path, where it leads and the
+// root otherwise. Links that stay inside the root are fine.
+Status checkInside(const std::filesystem::path& root, const std::filesystem::path& path);
+
 class MappedFile {
 public:
     static Result<std::shared_ptr<const MappedFile>> open(const std::filesystem::path& path);
+    // open(), refusing a file that symbolic links lead outside the directory `root` (a
+    // checkpoint from someone else's machine must not read /etc/passwd). See checkInside().
+    static Result<std::shared_ptr<const MappedFile>> openInside(const std::filesystem::path& root,
+                                                                 const std::filesystem::path& path);
     ~MappedFile();
     MappedFile(const MappedFile&) = delete;
     MappedFile& operator=(const MappedFile&) = delete;

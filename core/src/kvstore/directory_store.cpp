@@ -21,7 +21,7 @@ public:
         const fs::path file = m_root / std::string(key);
         std::error_code ec;
         if (!fs::is_regular_file(file, ec)) return std::optional<std::string>();
-        CKPT_ASSIGN_OR_RETURN(auto mapped, io::MappedFile::open(file));
+        CKPT_ASSIGN_OR_RETURN(auto mapped, io::MappedFile::openInside(m_root, file));
         const auto bytes = mapped->bytes();
         if (range.offset > bytes.size() ||
             (range.length && *range.length > bytes.size() - range.offset)) {
@@ -41,7 +41,7 @@ public:
         const fs::path file = m_root / std::string(key);
         std::error_code ec;
         if (!fs::is_regular_file(file, ec)) return std::optional<SharedBytes>();
-        CKPT_ASSIGN_OR_RETURN(auto mapped, io::MappedFile::open(file));
+        CKPT_ASSIGN_OR_RETURN(auto mapped, io::MappedFile::openInside(m_root, file));
         const auto bytes = mapped->bytes();
         const io::MappedFile* raw = mapped.get();
         return std::optional<SharedBytes>(SharedBytes{

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "formats/npz/npy_header.h"
+#include "formats/npz/zip_codec.h"
 #include "formats/safetensors/flat_tree.h"
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
@@ -312,6 +313,12 @@ Status checkKey(std::string_view key) {
     }
     if (key.find('\\') != std::string_view::npos || key.find('\0') != std::string_view::npos) {
         return invalidArgumentError("keys with a backslash or NUL cannot name a zip entry");
+    }
+    // A '/' inside the key splits it into entry path segments: those must be safe too (the
+    // reader refuses "..", absolute and empty segments, as unzip tools should).
+    if (std::string why = unsafeNameReason(std::string(key) + ".npy"); !why.empty()) {
+        return invalidArgumentError("the key '" + std::string(key) + "' cannot name a zip entry: " +
+                                    why);
     }
     return okStatus();
 }

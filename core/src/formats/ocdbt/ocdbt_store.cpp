@@ -125,7 +125,7 @@ Status OcdbtStore::loadManifest() {
         return notFoundError("no such directory");
     }
     {
-        auto file = io::MappedFile::open(m_dir / "manifest.ocdbt");
+        auto file = io::MappedFile::openInside(m_dir, m_dir / "manifest.ocdbt");
         if (!file.isOk()) {
             if (file.status().code() == StatusCode::kNotFound) {
                 return notFoundError("manifest.ocdbt is missing ('" +
@@ -149,7 +149,7 @@ Status OcdbtStore::loadManifest() {
         if (ec) return ioError("cannot list '" + m_dir.string() + "': " + ec.message());
         if (newest) {
             m_manifestFile = numberedManifestName(*newest);
-            auto file = io::MappedFile::open(m_dir / m_manifestFile);
+            auto file = io::MappedFile::openInside(m_dir, m_dir / m_manifestFile);
             if (!file.isOk()) return file.status().withContext(m_manifestFile);
             auto manifest = decodeManifest((*file)->bytes());
             if (!manifest.isOk()) return manifest.status().withContext(m_manifestFile);
@@ -178,7 +178,7 @@ Result<std::shared_ptr<const io::MappedFile>> OcdbtStore::mapFile(
         if (auto it = m_files.find(relativePath); it != m_files.end()) return it->second;
     }
     CKPT_RETURN_IF_ERROR(checkDataFilePath(relativePath));
-    CKPT_ASSIGN_OR_RETURN(auto file, io::MappedFile::open(m_dir / relativePath));
+    CKPT_ASSIGN_OR_RETURN(auto file, io::MappedFile::openInside(m_dir, m_dir / relativePath));
     std::lock_guard lock(m_fileMutex);
     if (m_files.size() >= kMaxCachedFiles) m_files.clear();  // mappings in use stay alive
     m_files.emplace(relativePath, file);

@@ -40,7 +40,8 @@ bool isDir(const fs::path& p) {
 }
 
 Result<std::string> readText(const fs::path& p, std::uint64_t maxBytes = 256ULL << 20) {
-    CKPT_ASSIGN_OR_RETURN(auto mapped, io::MappedFile::open(p));
+    // Checkpoint files are read only where they are: a link out of their directory is refused.
+    CKPT_ASSIGN_OR_RETURN(auto mapped, io::MappedFile::openInside(p.parent_path(), p));
     if (mapped->bytes().size() > maxBytes) {
         return unsupportedError("'" + p.string() + "' is larger than " +
                                 std::to_string(maxBytes) + " bytes");
@@ -316,7 +317,7 @@ private:
 
 Result<ItemResult> openAggregateItem(const fs::path& dir) {
     const fs::path file = dir / "checkpoint";
-    CKPT_ASSIGN_OR_RETURN(auto mapped, io::MappedFile::open(file));
+    CKPT_ASSIGN_OR_RETURN(auto mapped, io::MappedFile::openInside(dir, file));
     CKPT_ASSIGN_OR_RETURN(NodePtr tree, flax::decodeFlaxTree(mapped, mapped->bytes(), file.string()));
     ItemResult result;
     AggregateResolver resolver(dir, file.string(), result);
@@ -551,7 +552,7 @@ Result<ItemResult> openPyTreeItem(const fs::path& dir) {
         return inferPyTreeItem(dir);
     }
     // Parsed straight from the mapping (a 100,000-leaf _METADATA is ~28 MB).
-    CKPT_ASSIGN_OR_RETURN(auto metaFile, io::MappedFile::open(metaPath));
+    CKPT_ASSIGN_OR_RETURN(auto metaFile, io::MappedFile::openInside(dir, metaPath));
     const std::string_view metaText(reinterpret_cast<const char*>(metaFile->bytes().data()),
                                     metaFile->bytes().size());
     // The arrays need their store before _METADATA says whether it is OCDBT (use_ocdbt, when

@@ -71,8 +71,10 @@ struct OpenedFile {
     Header header;
 };
 
-Result<OpenedFile> readTensors(const fs::path& file) {
-    CKPT_ASSIGN_OR_RETURN(auto mapped, io::MappedFile::open(file));
+// `inside`: the directory of a sharded checkpoint, which a shard may not link out of.
+Result<OpenedFile> readTensors(const fs::path& file, const fs::path& inside = {}) {
+    CKPT_ASSIGN_OR_RETURN(auto mapped, inside.empty() ? io::MappedFile::open(file)
+                                                      : io::MappedFile::openInside(inside, file));
     CKPT_ASSIGN_OR_RETURN(Header header, parseHeader(mapped->bytes(), file.string()));
     OpenedFile out;
     for (const auto& e : header.tensors) {
@@ -182,7 +184,7 @@ Result<Checkpoint> openSharded(const fs::path& index, const fs::path& root) {
     std::unordered_map<std::string, std::string> seen;  // tensor -> shard it was read from
     for (const auto& shard : shardOrder) {
         const fs::path file = index.parent_path() / shard;
-        auto opened = readTensors(file);
+        auto opened = readTensors(file, index.parent_path());
         if (!opened.isOk()) return opened.status().withContext(where);
         for (auto& [name, node] : opened->tensors) {
             auto [it, inserted] = seen.emplace(name, shard);
