@@ -452,7 +452,7 @@ int runCat(const CatArgs& args, std::ostream& out, std::ostream& err) {
                                      ", not a leaf with bytes");
     }
     out.flush();
-    if (!s.isOk()) return fail(err, s.withContext(ckpt->path.string()));
+    if (!s.isOk()) return fail(err, s.withContext(args.keyPath).withContext(ckpt->path.string()));
     return 0;
 }
 

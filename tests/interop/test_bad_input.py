@@ -291,3 +291,22 @@ def test_helper_sanity():
     assert struct.unpack(">I", STRUCTURAL["bin32_4g"][4:8])[0] == 2**32 - 1
     assert len(STRUCTURAL["deep_arrays_100k"]) == 100_001
     assert ft.keypath(["params", "w"]) == W
+
+
+def test_read_limit_is_configurable(ckpt, sample):
+    """CKPT_MAX_READ_BYTES lowers the one-read limit: a 24-byte kernel is refused at 16 bytes,
+    naming the file, the key path and the variable; unset, the same read works."""
+    import os
+    import subprocess
+
+    root, data = sample
+    p = root / "limit.msgpack"
+    p.write_bytes(data)
+    argv = ckpt.argv("cat", p, "params/Dense_0/kernel")
+    env = dict(os.environ, CKPT_MAX_READ_BYTES="16")
+    cp = subprocess.run(argv, capture_output=True, env=env, stdin=subprocess.DEVNULL, timeout=60)
+    cp.args = argv
+    check_clean_failure(cp, [p.name, "params/Dense_0/kernel", "CKPT_MAX_READ_BYTES"])
+    env["CKPT_MAX_READ_BYTES"] = "1K"
+    assert subprocess.run(argv, capture_output=True, env=env, stdin=subprocess.DEVNULL,
+                          timeout=60).stdout == np.arange(6, dtype=np.float32).tobytes()

@@ -1,5 +1,9 @@
 #include "ckpt/core/array.h"
 
+#include <cerrno>
+#include <cstdlib>
+#include <limits>
+
 #include <cstring>
 #include <limits>
 #include <new>
@@ -45,12 +49,38 @@ std::string formatShape(const Shape& shape) {
     return out;
 }
 
+std::uint64_t Array::maxReadBytes() {
+    static const std::uint64_t limit = [] {
+        const char* text = std::getenv("CKPT_MAX_READ_BYTES");
+        if (!text || !*text) return kDefaultMaxBytes;
+        char* end = nullptr;
+        errno = 0;
+        const unsigned long long value = std::strtoull(text, &end, 10);
+        if (errno != 0 || end == text || value == 0) return kDefaultMaxBytes;
+        unsigned shift = 0;
+        switch (*end) {
+            case '\0': break;
+            case 'K': case 'k': shift = 10; ++end; break;
+            case 'M': case 'm': shift = 20; ++end; break;
+            case 'G': case 'g': shift = 30; ++end; break;
+            case 'T': case 't': shift = 40; ++end; break;
+            default: return kDefaultMaxBytes;
+        }
+        if (*end != '\0' || value > (std::numeric_limits<std::uint64_t>::max() >> shift)) {
+            return kDefaultMaxBytes;
+        }
+        return static_cast<std::uint64_t>(value) << shift;
+    }();
+    return limit;
+}
+
 Result<Array> Array::allocate(DType dtype, Shape shape, std::uint64_t maxBytes) {
+    if (maxBytes == 0) maxBytes = maxReadBytes();
     CKPT_ASSIGN_OR_RETURN(std::uint64_t bytes, checkedByteSize(dtype, shape));
     if (bytes > maxBytes) {
         return invalidArgumentError("array of " + std::to_string(bytes) +
                                     " bytes exceeds the limit of " + std::to_string(maxBytes) +
-                                    " bytes for one read");
+                                    " bytes for one read (CKPT_MAX_READ_BYTES raises it)");
     }
     Array a;
     a.m_dtype = dtype;

@@ -35,9 +35,8 @@ public:
     Array& operator=(const Array&) = delete;
 
     // An array of `shape` with uninitialised contents; fails on overflow or when the size
-    // exceeds `maxBytes`.
-    static Result<Array> allocate(DType dtype, Shape shape,
-                                  std::uint64_t maxBytes = kDefaultMaxBytes);
+    // exceeds `maxBytes` (0: the process's read limit, maxReadBytes()).
+    static Result<Array> allocate(DType dtype, Shape shape, std::uint64_t maxBytes = 0);
     // An array of `shape` holding a copy of `bytes` (which must be exactly the right size).
     static Result<Array> fromBytes(DType dtype, Shape shape, std::span<const std::byte> bytes);
 
@@ -55,8 +54,12 @@ public:
 
     Array clone() const;
 
-    // Single allocations above this need an explicit limit (64 GiB).
+    // The default read limit: no single array allocation above 64 GiB.
     static constexpr std::uint64_t kDefaultMaxBytes = 64ULL << 30;
+    // The limit allocate() applies by default: kDefaultMaxBytes, or the environment variable
+    // CKPT_MAX_READ_BYTES (a byte count, with an optional K/M/G/T suffix: "8G") when it is set
+    // and valid; read once. A hostile header declaring more is refused before any allocation.
+    static std::uint64_t maxReadBytes();
 
 private:
     DType m_dtype = DType::kFloat32;
