@@ -334,3 +334,29 @@ def test_explicit_stack_and_unstack_options_and_their_recipe(ckpt, tmp_path):
     assert cp.returncode == 2, cp
     assert b"cannot stack 'params/block_*': 'params' has no key block_0" in cp.stderr
     assert not (tmp_path / "never").exists()
+
+
+def test_train_state_with_adam_moments_conformed_to_a_scan_layout(ckpt, tmp_path):
+    """params and both adam moments (opt_state/0/mu, nu) hold the layers: three stacks."""
+
+    def state(model, seed):
+        params = _variables(model, seed)["params"]
+        s = train_state.TrainState.create(apply_fn=model.apply, params=params,
+                                          tx=optax.adam(1e-3))
+        return s.apply_gradients(grads=_perturb(params, seed + 1))
+
+    unrolled = state(_Unrolled(), 100)
+    ref_state = state(_Scanned(), 110)
+    src = _save(tmp_path / "unrolled", unrolled)
+    ref = _save(tmp_path / "scanned", ref_state)
+    dst = tmp_path / "dst"
+    plan = ckpt.json("conform", src, "--reference", ref, dst, "--json")
+    assert [s["op"] for s in plan["steps"]] == ["stack"] * 3
+    assert sorted(s["path"] for s in plan["steps"]) == ["opt_state/0/mu", "opt_state/0/nu",
+                                                        "params"]
+    restored = _restore_exactly(dst, ref_state)
+    _assert_equal_trees(restored.params["layers"], _stacked(unrolled.params))
+    _assert_equal_trees(restored.opt_state[0].mu["layers"], _stacked(unrolled.opt_state[0].mu))
+    _assert_equal_trees(restored.opt_state[0].nu["layers"], _stacked(unrolled.opt_state[0].nu))
+    assert int(restored.opt_state[0].count) == int(unrolled.opt_state[0].count) == 1
+    assert int(restored.step) == 1
