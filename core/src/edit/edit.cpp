@@ -1127,6 +1127,17 @@ std::vector<KeyPath> EditSession::changedPaths() const {
         }
         if (e.kind == EditKind::kMove || e.kind == EditKind::kCopy) out.push_back(e.to);
         if (e.kind == EditKind::kStack) out.push_back(childPath(e.path, e.newKey));
+        if (e.kind == EditKind::kUnstack && !e.path.empty()) {
+            // The layers it created, as they are in the tree after it.
+            auto parent = lookup(step.after, parentOf(e.path));
+            for (std::size_t i = 0; parent.isOk() && i < (*parent)->childCount(); ++i) {
+                bool canonical = true;
+                const std::string key = (*parent)->childKey(i);
+                if (layerNumber(key, e.prefix, canonical)) {
+                    out.push_back(childPath(parentOf(e.path), key));
+                }
+            }
+        }
     }
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());

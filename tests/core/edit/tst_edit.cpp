@@ -696,6 +696,11 @@ private slots:
         QCOMPARE(session.changedPaths(), (std::vector<KeyPath>{kp("params"), kp("params/layers")}));
         CKPT_VERIFY_OK(session.undo());
         QVERIFY(session.root() == before);
+        EditSession scanned(after);
+        CKPT_VERIFY_OK(scanned.apply(*inverse));
+        QCOMPARE(scanned.changedPaths(),
+                 (std::vector<KeyPath>{kp("params/layers"), kp("params/layers_0"),
+                                       kp("params/layers_1"), kp("params/layers_2")}));
     }
 
     void sessionUndoRedoAndDirty() {

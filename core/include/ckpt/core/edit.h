@@ -277,7 +277,8 @@ public:
     // (unless it contains replace/insert steps, which recipes cannot hold).
     std::vector<Edit> history() const;
     // Every key path the applied edits touched (source and destination paths, each as it was in
-    // the tree its edit applied to), sorted and without duplicates: for an "edited" marker.
+    // the tree its edit applied to; a stack's new key and an unstack's new layers as they are
+    // after it), sorted and without duplicates: for an "edited" marker.
     std::vector<KeyPath> changedPaths() const;
 
 private:
