@@ -360,3 +360,25 @@ def test_train_state_with_adam_moments_conformed_to_a_scan_layout(ckpt, tmp_path
     _assert_equal_trees(restored.opt_state[0].nu["layers"], _stacked(unrolled.opt_state[0].nu))
     assert int(restored.opt_state[0].count) == int(unrolled.opt_state[0].count) == 1
     assert int(restored.step) == 1
+
+
+def test_per_layer_0d_arrays_stack_into_1d_and_back(ckpt, tmp_path):
+    """0-d leaves of each layer (np.int32 arrays) become one (N,) array, and come back 0-d."""
+    rng = np.random.default_rng(7)
+    unrolled = {"params": {f"layers_{i}": {"w": rng.standard_normal((2, 3)).astype(np.float32),
+                                           "steps": np.asarray(10 + i, np.int32)}
+                           for i in range(3)}}
+    stacked = {"params": {"layers": {"w": np.stack([unrolled["params"][f"layers_{i}"]["w"]
+                                                    for i in range(3)]),
+                                     "steps": np.asarray([10, 11, 12], np.int32)}}}
+    src = _save(tmp_path / "unrolled", unrolled)
+    ref = _save(tmp_path / "stacked", {"params": {"layers": {
+        "w": np.zeros((3, 2, 3), np.float32), "steps": np.zeros((3,), np.int32)}}})
+    dst = tmp_path / "dst"
+    ckpt.ok("conform", src, "--reference", ref, dst)
+    _assert_equal_trees(_np(_restore_exactly(dst, stacked)), stacked)
+    back = tmp_path / "back"
+    ckpt.ok("conform", dst, "--reference", src, back)
+    restored = _np(_restore_exactly(back, unrolled))
+    _assert_equal_trees(restored, unrolled)
+    assert restored["params"]["layers_2"]["steps"].shape == ()

@@ -654,10 +654,10 @@ Result<std::vector<NodePtr>> unstackLevel(const NodePtr& node, std::int64_t axis
                 CKPT_ASSIGN_OR_RETURN(
                     ArraySourcePtr slice,
                     makeSliceSource(node->array(), axis, static_cast<std::int64_t>(k)));
+                // A stacked scalar comes back as itself; other 0-d slices are 0-d arrays, as
+                // numpy's a[k] of a 1-d array and Orbax's np.ndarray leaves.
                 if (const auto* scalar = dynamic_cast<const edit::ScalarNodeSource*>(slice.get())) {
                     out.push_back(scalar->node());
-                } else if (slice->shape().empty()) {
-                    out.push_back(Node::makeLazyScalar(std::move(slice)));
                 } else {
                     out.push_back(Node::makeArray(std::move(slice)));
                 }

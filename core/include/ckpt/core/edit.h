@@ -166,9 +166,9 @@ struct Edit {
 //  - unstack: the entry at path (in a dict) must hold at least one array, and every array and
 //    scalar below it must be an array with the same length N >= 1 along `axis`. It is replaced,
 //    at its position, by prefix0..prefixN-1 (in that order), each with the subtree's structure
-//    and slice k of every array (lazy, makeSliceSource); 0-d slices become lazy scalars (as
-//    Orbax's 0-d arrays read), and None/empty containers are repeated. Unstacking what a stack
-//    built gives back the stacked nodes themselves.
+//    and slice k of every array (lazy, makeSliceSource; a 1-d array gives 0-d arrays), and
+//    None/empty containers are repeated. Unstacking what a stack built gives back the stacked
+//    nodes themselves (scalars included).
 // Errors name the key path: NotFound ("no node at 'params/x'"), AlreadyExists,
 // InvalidArgument (wrong kind, bad index, value out of range for the dtype, layers missing or of
 // different structure, naming the key paths and what differs), Unsupported.
@@ -179,8 +179,8 @@ Result<NodePtr> applyEdit(const NodePtr& root, const Edit& edit);
 // kReplace holding the original node for set_*/cast/replace; unstack for stack and stack for
 // unstack). Fails when `edit` does not apply. Exceptions, all invisible to a restore: the unstack
 // inverting a stack puts the layers back in numeric order at the first one's place (as before
-// when they were contiguous and in order, as Flax writes them), stacked layers' array nodes lose
-// their attributes, and stacked 0-d arrays come back as scalars.
+// when they were contiguous and in order, as Flax writes them), and stacked layers' array nodes
+// lose their attributes.
 Result<Edit> invertEdit(const NodePtr& before, const Edit& edit);
 
 // Applies the steps in order. A failing step gives its error prefixed with
