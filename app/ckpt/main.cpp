@@ -147,8 +147,9 @@ int main(int argc, char** argv) {
 
     ckpt::cli::ConformArgs conform;
     auto* conformCmd = app.add_subcommand(
-        "conform", "Edit SRC so that it restores into REF's structure exactly (renames, drops "
-                   "extra keys, fills missing ones, casts dtypes) and write it to DST. "
+        "conform", "Edit SRC so that it restores into REF's structure exactly (renames, "
+                   "stacks or unstacks scan layers, drops extra keys, fills missing ones, casts "
+                   "dtypes) and write it to DST. "
                    "Exit 0 ok, 2 error");
     addSource(conformCmd, conform.source);
     conformCmd->add_option("--reference", conform.reference,
@@ -165,6 +166,19 @@ int main(int argc, char** argv) {
                            "REGEX=REPLACEMENT (repeatable): ECMAScript regex matching a whole key "
                            "path or a whole single dict key; $1 or \\1 for captures; the first "
                            "matching rule wins");
+    conformCmd->add_option("--stack", conform.stacks,
+                           "PARENT/PREFIX[=NEWKEY] (repeatable): stack the keys PREFIX0..PREFIXN-1 "
+                           "of the dict PARENT into one key NEWKEY (default PREFIX without a "
+                           "trailing _) whose arrays have a leading layer axis (Flax nn.scan "
+                           "layout), e.g. params/layers_=layers")
+        ->allow_extra_args(false);  // one value per --stack: DST after it stays DST
+    conformCmd->add_option("--unstack", conform.unstacks,
+                           "PATH[=PREFIX] (repeatable): split the entry PATH, whose arrays have a "
+                           "leading layer axis of length N, into keys PREFIX0..PREFIXN-1 beside it "
+                           "(default PREFIX: the key and _), e.g. params/layers. Both run after "
+                           "--rename (--stack first); matching scan layouts are also found without "
+                           "them")
+        ->allow_extra_args(false);
     conformCmd->add_flag("--keep-extra", conform.keepExtra,
                          "Keep keys REF lacks (Orbax drops them on restore) instead of deleting");
     conformCmd->add_option("--fill", conform.fill,

@@ -108,6 +108,16 @@ int runConform(const ConformArgs& args, std::ostream& out, std::ostream& err) {
         if (!rule.isOk()) return fail(err, rule.status());
         options.renames.push_back(std::move(*rule));
     }
+    for (const std::string& text : args.stacks) {
+        auto edit = parseStackOption(text);
+        if (!edit.isOk()) return fail(err, edit.status());
+        options.layouts.push_back(std::move(*edit));
+    }
+    for (const std::string& text : args.unstacks) {
+        auto edit = parseUnstackOption(text);
+        if (!edit.isOk()) return fail(err, edit.status());
+        options.layouts.push_back(std::move(*edit));
+    }
     if (!args.dryRun && args.target.empty()) {
         return fail(err, invalidArgumentError("conform needs DST (or --dry-run)"));
     }

@@ -24,6 +24,8 @@ struct ConformArgs : WriterArgs {
     std::filesystem::path target;              // DST; may be empty with --dry-run
     std::string to;                            // empty = the source's format
     std::vector<std::string> renames;          // --rename REGEX=REPLACEMENT
+    std::vector<std::string> stacks;           // --stack PARENT/PREFIX[=NEWKEY]
+    std::vector<std::string> unstacks;         // --unstack PATH[=PREFIX]
     bool keepExtra = false;
     std::string fill = "reference";  // reference | zeros | constant:VALUE | none
     bool noCast = false;

@@ -203,3 +203,182 @@ def test_zeros_fill_from_a_structure_file(ckpt, saved, tmp_path):
     for leaf in jax.tree.leaves(restored.batch_stats):
         assert np.all(np.asarray(leaf) == np.float32(0.5))
     _assert_equal_trees(restored.params, plain.params)
+
+
+# ---- scan layouts: unrolled layers_0..layers_{N-1} <-> one nn.scan "layers" dict ----------------
+
+_LAYERS = 4
+
+
+class _Block(nn.Module):
+    """One layer, written as a scan body: (carry, x) -> (carry, None). Dense_0 (4, 8) and
+    Dense_1 (8, 4), so that the layer axis cannot hide in a square kernel."""
+
+    @nn.compact
+    def __call__(self, carry, _):
+        h = nn.relu(nn.Dense(8)(carry))
+        return nn.Dense(4)(h), None
+
+
+class _Unrolled(nn.Module):
+    prefix: str = "layers_"
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.Dense(4, name="embed")(x)
+        for i in range(_LAYERS):
+            x, _ = _Block(name=f"{self.prefix}{i}")(x, None)
+        return x
+
+
+class _Scanned(nn.Module):
+    name_of_layers: str = "layers"
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.Dense(4, name="embed")(x)
+        scan = nn.scan(_Block, variable_axes={"params": 0}, split_rngs={"params": True},
+                       length=_LAYERS)
+        x, _ = scan(name=self.name_of_layers)(x, None)
+        return x
+
+
+_X = jnp.asarray(np.random.default_rng(5).standard_normal((2, 3)).astype(np.float32))
+
+
+def _variables(model, seed):
+    variables = model.init(jax.random.PRNGKey(seed), _X)
+    return {"params": _perturb(variables["params"], seed)}
+
+
+def _np(tree):
+    return jax.tree.map(np.asarray, tree)
+
+
+def _stacked(params, prefix="layers_"):
+    """np.stack of the unrolled layers, layer by layer: the scan layout they should become."""
+    layers = [params[f"{prefix}{i}"] for i in range(_LAYERS)]
+    return jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *layers)
+
+
+def test_unrolled_layers_conformed_to_a_scan_layout(ckpt, tmp_path):
+    unrolled = _variables(_Unrolled(), seed=50)
+    ref_state = _variables(_Scanned(), seed=60)
+    assert ref_state["params"]["layers"]["Dense_0"]["kernel"].shape == (_LAYERS, 4, 8)
+    src = _save(tmp_path / "unrolled", unrolled)
+    ref = _save(tmp_path / "scanned", ref_state)
+    before = _checksums(src)
+    dst = tmp_path / "dst"
+    cp = ckpt.ok("conform", src, "--reference", ref, dst)
+    assert (b"stack params/layers_0..layers_3 -> params/layers (the reference has the scan "
+            b"layout: 4 layers along axis 0)") in cp.stdout
+    restored = _restore_exactly(dst, ref_state)
+    _assert_equal_trees(restored["params"]["layers"], _stacked(unrolled["params"]))
+    _assert_equal_trees(restored["params"]["embed"], _np(unrolled["params"]["embed"]))
+    # The stacked checkpoint runs in the scanned model and computes what the unrolled one did.
+    np.testing.assert_allclose(np.asarray(_Scanned().apply(restored, _X)),
+                               np.asarray(_Unrolled().apply(unrolled, _X)), rtol=1e-6, atol=1e-6)
+    assert _checksums(src) == before
+
+
+def test_scan_layout_conformed_to_unrolled_layers(ckpt, tmp_path):
+    scanned = _variables(_Scanned(), seed=70)
+    ref_state = _variables(_Unrolled(), seed=80)
+    src = _save(tmp_path / "scanned", scanned)
+    ref = _save(tmp_path / "unrolled", ref_state)
+    dst = tmp_path / "dst"
+    plan = ckpt.json("conform", src, "--reference", ref, "--dry-run", "--json")
+    assert plan["steps"] == [{"op": "unstack", "path": "params/layers", "prefix": "layers_"}]
+    ckpt.ok("conform", src, "--reference", ref, dst)
+    restored = _restore_exactly(dst, ref_state)
+    stacked = _np(scanned["params"]["layers"])
+    for i in range(_LAYERS):
+        _assert_equal_trees(restored["params"][f"layers_{i}"],
+                            jax.tree.map(lambda a, k=i: a[k], stacked))
+    np.testing.assert_allclose(np.asarray(_Unrolled().apply(restored, _X)),
+                               np.asarray(_Scanned().apply(scanned, _X)), rtol=1e-6, atol=1e-6)
+
+
+def test_explicit_stack_and_unstack_options_and_their_recipe(ckpt, tmp_path):
+    # REF names the scanned layers "blocks": nothing to find by name, so --stack says it.
+    unrolled = _variables(_Unrolled(), seed=90)
+    blocks_ref = _variables(_Scanned(name_of_layers="blocks"), seed=91)
+    src = _save(tmp_path / "unrolled", unrolled)
+    ref = _save(tmp_path / "blocks", blocks_ref)
+    recipe = tmp_path / "recipe.json"
+    dst = tmp_path / "dst"
+    cp = ckpt.ok("conform", src, "--reference", ref, "--stack", "params/layers_=blocks", dst,
+                 "--recipe-out", recipe)
+    assert b"stack params/layers_0..layers_3 -> params/blocks (--stack)" in cp.stdout
+    steps = json.loads(recipe.read_text())["steps"]
+    assert steps == [{"op": "stack", "path": "params", "prefix": "layers_", "to": "blocks"}]
+    restored = _restore_exactly(dst, blocks_ref)
+    _assert_equal_trees(restored["params"]["blocks"], _stacked(unrolled["params"]))
+    # The recipe replays with `ckpt apply` (no reference needed: it only stacks).
+    ckpt.ok("apply", recipe, src, tmp_path / "applied")
+    _assert_equal_trees(_restore_exactly(tmp_path / "applied", blocks_ref)["params"],
+                        restored["params"])
+
+    # And back: --unstack into REF's "block_0".."block_3".
+    block_ref = _variables(_Unrolled(prefix="block_"), seed=92)
+    ref2 = _save(tmp_path / "block_ref", block_ref)
+    back = tmp_path / "back"
+    cp = ckpt.ok("conform", dst, "--reference", ref2, "--unstack", "params/blocks=block_", back)
+    assert b"unstack params/blocks -> params/block_0..block_3 (--unstack)" in cp.stdout
+    restored_back = _restore_exactly(back, block_ref)
+    for i in range(_LAYERS):
+        _assert_equal_trees(restored_back["params"][f"block_{i}"],
+                            _np(unrolled["params"][f"layers_{i}"]))
+    # A --stack that does not apply fails the command and writes nothing.
+    cp = ckpt("conform", src, "--reference", ref, "--stack", "params/block_", tmp_path / "never")
+    assert cp.returncode == 2, cp
+    assert b"cannot stack 'params/block_*': 'params' has no key block_0" in cp.stderr
+    assert not (tmp_path / "never").exists()
+
+
+def test_train_state_with_adam_moments_conformed_to_a_scan_layout(ckpt, tmp_path):
+    """params and both adam moments (opt_state/0/mu, nu) hold the layers: three stacks."""
+
+    def state(model, seed):
+        params = _variables(model, seed)["params"]
+        s = train_state.TrainState.create(apply_fn=model.apply, params=params,
+                                          tx=optax.adam(1e-3))
+        return s.apply_gradients(grads=_perturb(params, seed + 1))
+
+    unrolled = state(_Unrolled(), 100)
+    ref_state = state(_Scanned(), 110)
+    src = _save(tmp_path / "unrolled", unrolled)
+    ref = _save(tmp_path / "scanned", ref_state)
+    dst = tmp_path / "dst"
+    plan = ckpt.json("conform", src, "--reference", ref, dst, "--json")
+    assert [s["op"] for s in plan["steps"]] == ["stack"] * 3
+    assert sorted(s["path"] for s in plan["steps"]) == ["opt_state/0/mu", "opt_state/0/nu",
+                                                        "params"]
+    restored = _restore_exactly(dst, ref_state)
+    _assert_equal_trees(restored.params["layers"], _stacked(unrolled.params))
+    _assert_equal_trees(restored.opt_state[0].mu["layers"], _stacked(unrolled.opt_state[0].mu))
+    _assert_equal_trees(restored.opt_state[0].nu["layers"], _stacked(unrolled.opt_state[0].nu))
+    assert int(restored.opt_state[0].count) == int(unrolled.opt_state[0].count) == 1
+    assert int(restored.step) == 1
+
+
+def test_per_layer_0d_arrays_stack_into_1d_and_back(ckpt, tmp_path):
+    """0-d leaves of each layer (np.int32 arrays) become one (N,) array, and come back 0-d."""
+    rng = np.random.default_rng(7)
+    unrolled = {"params": {f"layers_{i}": {"w": rng.standard_normal((2, 3)).astype(np.float32),
+                                           "steps": np.asarray(10 + i, np.int32)}
+                           for i in range(3)}}
+    stacked = {"params": {"layers": {"w": np.stack([unrolled["params"][f"layers_{i}"]["w"]
+                                                    for i in range(3)]),
+                                     "steps": np.asarray([10, 11, 12], np.int32)}}}
+    src = _save(tmp_path / "unrolled", unrolled)
+    ref = _save(tmp_path / "stacked", {"params": {"layers": {
+        "w": np.zeros((3, 2, 3), np.float32), "steps": np.zeros((3,), np.int32)}}})
+    dst = tmp_path / "dst"
+    ckpt.ok("conform", src, "--reference", ref, dst)
+    _assert_equal_trees(_np(_restore_exactly(dst, stacked)), stacked)
+    back = tmp_path / "back"
+    ckpt.ok("conform", dst, "--reference", src, back)
+    restored = _np(_restore_exactly(back, unrolled))
+    _assert_equal_trees(restored, unrolled)
+    assert restored["params"]["layers_2"]["steps"].shape == ()

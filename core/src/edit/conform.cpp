@@ -25,6 +25,11 @@ std::string pathText(const KeyPath& path) { return describeKeyPath(path); }
 
 KeyPath parentOf(const KeyPath& path) { return {path.begin(), path.end() - 1}; }
 
+KeyPath childOf(KeyPath path, const std::string& key) {
+    path.push_back(key);
+    return path;
+}
+
 bool isSequence(NodeKind k) { return k == NodeKind::kList || k == NodeKind::kTuple; }
 
 std::string sideText(const DiffSide& side) {
@@ -103,7 +108,12 @@ public:
 
     Result<ConformPlan> run() {
         CKPT_RETURN_IF_ERROR(planRenames());
+        for (const Edit& layout : m_options.layouts) CKPT_RETURN_IF_ERROR(planLayout(layout));
         CKPT_ASSIGN_OR_RETURN(Preflight before, preflight(m_work, m_ref, m_cancel));
+        CKPT_ASSIGN_OR_RETURN(const bool relaid, planScanLayouts(before));
+        if (relaid) {
+            CKPT_ASSIGN_OR_RETURN(before, preflight(m_work, m_ref, m_cancel));
+        }
         suggest(before);
         CKPT_RETURN_IF_ERROR(planStructure(before));
         if (!m_errors.empty()) {
@@ -297,6 +307,152 @@ private:
         }
         return apply(Edit::move(current, op.target),
                      "move " + formatKeyPath(current) + " -> " + formatKeyPath(op.target) + why);
+    }
+
+    // ---- scan layouts (stack / unstack) ----
+
+    // The number of layers of a stacked subtree: its first array's length along `axis`.
+    static std::int64_t layerCount(const NodePtr& node, std::int64_t axis) {
+        std::int64_t count = 0;
+        walkTree(node, [&](const KeyPath&, const Node& n) {
+            if (count == 0 && n.kind() == NodeKind::kArray &&
+                static_cast<std::int64_t>(n.array()->shape().size()) > axis) {
+                count = n.array()->shape()[static_cast<std::size_t>(axis)];
+            }
+            return count == 0;
+        });
+        return count;
+    }
+
+    static std::string layerRange(const Edit& edit, std::int64_t count) {
+        return edit.prefix + "0.." + edit.prefix + std::to_string(count - 1);
+    }
+
+    // An explicit --stack / --unstack: applied as given (an error when it does not apply).
+    Status planLayout(const Edit& edit) {
+        if (edit.kind == EditKind::kStack) {
+            const KeyPath to = childOf(edit.path, edit.newKey);
+            auto next = applyEdit(m_work, edit);
+            if (!next.isOk()) return next.status();
+            const std::int64_t count = layerCount(*findNode(*next, to), edit.axis);
+            return apply(edit, "stack " + formatKeyPath(childOf(edit.path, layerRange(edit, count))) +
+                                   " -> " + formatKeyPath(to) + " (--stack)");
+        }
+        if (edit.kind == EditKind::kUnstack) {
+            auto node = findNode(m_work, edit.path);
+            const std::int64_t count = node.isOk() ? layerCount(*node, edit.axis) : 0;
+            return apply(edit, "unstack " + formatKeyPath(edit.path) + " -> " +
+                                   formatKeyPath(childOf(parentOf(edit.path),
+                                                         layerRange(edit, count))) +
+                                   " (--unstack)");
+        }
+        return invalidArgumentError("conform: a layout change must be a stack or an unstack, not " +
+                                    edit.describe());
+    }
+
+    // Whether `mine` can become `theirs` by the rest of the plan without losing what matches:
+    // no kind or shape differences, and at least one of theirs' leaves already in place (dtype
+    // differences become casts, extra and missing keys deletes and fills).
+    Result<bool> fitsReference(const NodePtr& mine, const NodePtr& theirs) const {
+        CKPT_ASSIGN_OR_RETURN(Preflight pf, preflight(mine, theirs, m_cancel));
+        for (const DiffEntry& e : pf.mismatches) {
+            const bool castable = e.change == DiffChange::kDTypeChanged && e.a && e.b &&
+                                  e.a->shape == e.b->shape;
+            if (!castable) return false;
+        }
+        std::uint64_t missing = 0;
+        for (const MissingKey& m : pf.missing) missing += m.ref.leafCount;
+        return summarizeTree(theirs).leafCount > missing;
+    }
+
+    // REF keys P/K that SRC lacks while it has P/K_0..K_{N-1} become stacks, and SRC keys P/K
+    // that REF lacks while it has P/K_0..K_{N-1} become unstacks, when the result fits REF's
+    // structure (fitsReference). A candidate that does not fit is left to the deletes and fills
+    // with a note saying why. Gives whether anything was planned.
+    Result<bool> planScanLayouts(const Preflight& pf) {
+        bool planned = false;
+        for (const MissingKey& m : pf.missing) {
+            if (isCancelled(m_cancel)) return cancelledError("conform cancelled");
+            if (m.path.empty()) continue;
+            const KeyPath parent = parentOf(m.path);
+            const std::string& key = m.path.back();
+            auto parentNode = findNode(m_work, parent);
+            if (!parentNode.isOk() || (*parentNode)->kind() != NodeKind::kDict ||
+                !(*parentNode)->findChild(key + "_0")) {
+                continue;
+            }
+            const Edit edit = Edit::stack(parent, key + "_", key);
+            CKPT_ASSIGN_OR_RETURN(bool done,
+                                  tryLayout(edit, {m.path}, "the reference has the scan layout"));
+            planned = planned || done;
+        }
+        for (const DiffEntry& e : pf.extra) {
+            if (isCancelled(m_cancel)) return cancelledError("conform cancelled");
+            if (e.path.empty()) continue;
+            const KeyPath parent = parentOf(e.path);
+            const std::string prefix = e.path.back() + "_";
+            if (!findNode(m_ref, childOf(parent, prefix + "0")).isOk()) continue;
+            auto node = findNode(m_work, e.path);
+            if (!node.isOk()) continue;
+            const std::int64_t count = layerCount(*node, 0);
+            if (count <= 0) continue;
+            std::vector<KeyPath> targets;
+            for (std::int64_t k = 0; k < count; ++k) {
+                targets.push_back(childOf(parent, prefix + std::to_string(k)));
+            }
+            if (findNode(m_ref, childOf(parent, prefix + std::to_string(count))).isOk()) {
+                m_plan.notes.push_back("not unstacking " + formatKeyPath(e.path) + ": it has " +
+                                       std::to_string(count) + " layers and the reference more");
+                continue;
+            }
+            const Edit edit = Edit::unstack(e.path, prefix);
+            CKPT_ASSIGN_OR_RETURN(bool done, tryLayout(edit, targets, "the reference is unrolled"));
+            planned = planned || done;
+        }
+        return planned;
+    }
+
+    // Applies `edit` when it applies and every one of `targets` (paths it creates) fits the
+    // reference's node there; otherwise notes why not.
+    Result<bool> tryLayout(const Edit& edit, const std::vector<KeyPath>& targets,
+                           const std::string& why) {
+        const std::string from = edit.kind == EditKind::kStack
+                                     ? formatKeyPath(childOf(edit.path, edit.prefix + "*"))
+                                     : formatKeyPath(edit.path);
+        auto next = applyEdit(m_work, edit);
+        if (!next.isOk()) {
+            m_plan.notes.push_back("not " + std::string(editKindName(edit.kind)) + "ing " + from +
+                                   ": " + next.status().message());
+            return false;
+        }
+        for (const KeyPath& target : targets) {
+            auto mine = findNode(*next, target);
+            auto theirs = findNode(m_ref, target);
+            bool fits = mine.isOk() && theirs.isOk();
+            if (fits) {
+                CKPT_ASSIGN_OR_RETURN(fits, fitsReference(*mine, *theirs));
+            }
+            if (!fits) {
+                m_plan.notes.push_back("not " + std::string(editKindName(edit.kind)) + "ing " +
+                                       from + ": the result at " + pathText(target) +
+                                       " does not match the reference's shapes");
+                return false;
+            }
+        }
+        std::string note;
+        if (edit.kind == EditKind::kStack) {
+            const std::int64_t count = layerCount(*findNode(*next, targets.front()), edit.axis);
+            note = "stack " + formatKeyPath(childOf(edit.path, layerRange(edit, count))) + " -> " +
+                   formatKeyPath(targets.front()) + " (" + why + ": " + std::to_string(count) +
+                   " layers along axis " + std::to_string(edit.axis) + ")";
+        } else {
+            note = "unstack " + formatKeyPath(edit.path) + " -> " +
+                   formatKeyPath(childOf(parentOf(edit.path),
+                                         layerRange(edit, static_cast<std::int64_t>(targets.size())))) +
+                   " (" + why + ": " + std::to_string(targets.size()) + " layers)";
+        }
+        CKPT_RETURN_IF_ERROR(apply(edit, std::move(note)));
+        return true;
     }
 
     // ---- structure ----
@@ -712,6 +868,49 @@ Result<RenameRule> parseRenameRule(std::string_view text) {
     auto compiled = compileRule(rule);
     if (!compiled.isOk()) return compiled.status();
     return rule;
+}
+
+namespace {
+
+// "TEXT=VALUE" split at the last '=' (no '=': the whole text and no value).
+std::pair<std::string_view, std::optional<std::string_view>> splitOption(std::string_view text) {
+    const std::size_t eq = text.rfind('=');
+    if (eq == std::string_view::npos) return {text, std::nullopt};
+    return {text.substr(0, eq), text.substr(eq + 1)};
+}
+
+}  // namespace
+
+Result<Edit> parseStackOption(std::string_view text) {
+    const auto [pathPart, key] = splitOption(text);
+    auto path = parseKeyPath(pathPart);
+    if (!path.isOk() || path->empty()) {
+        return invalidArgumentError("--stack '" + std::string(text) +
+                                    "': expected PARENT/PREFIX[=NEWKEY], e.g. params/layers_");
+    }
+    if (key && key->empty()) {
+        return invalidArgumentError("--stack '" + std::string(text) + "': empty NEWKEY");
+    }
+    const std::string prefix = path->back();
+    path->pop_back();
+    Edit edit = Edit::stack(std::move(*path), prefix, key ? std::string(*key) : std::string());
+    if (edit.newKey.empty()) {
+        return invalidArgumentError("--stack '" + std::string(text) +
+                                    "': the prefix gives no key for the result; add =NEWKEY");
+    }
+    return edit;
+}
+
+Result<Edit> parseUnstackOption(std::string_view text) {
+    const auto [pathPart, prefix] = splitOption(text);
+    auto path = parseKeyPath(pathPart);
+    if (!path.isOk() || path->empty()) {
+        return invalidArgumentError("--unstack '" + std::string(text) +
+                                    "': expected PATH[=PREFIX], e.g. params/layers");
+    }
+    Edit edit = Edit::unstack(std::move(*path));
+    if (prefix) edit.prefix = std::string(*prefix);
+    return edit;
 }
 
 std::string_view fillFromName(FillFrom fill) {

@@ -2,14 +2,17 @@
 //
 // Only the ancestors of an edited node are rebuilt (with their attributes); every other NodePtr
 // of the result is the source's own.
+#include "ckpt/core/edit.h"
+
 #include <algorithm>
 #include <charconv>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
 
-#include "ckpt/core/edit.h"
+#include "edit/edit_sources.h"
 
 namespace ckpt {
 
@@ -323,6 +326,385 @@ Result<NodePtr> convertNode(const NodePtr& node, NodeKind to) {
     return makeContainer(to, std::move(entries), std::move(items), *node);
 }
 
+// ---- stack / unstack ----
+
+// "float32 (3, 4)", "int32 scalar".
+std::string leafText(const Node& node) {
+    if (node.kind() == NodeKind::kScalar) {
+        return std::string(dtypeName(node.scalarDType())) + " scalar";
+    }
+    return std::string(dtypeName(node.array()->dtype())) + " " + formatShape(node.array()->shape());
+}
+
+// The number N of a key `prefix` + N (decimal digits), or nullopt for other keys. `canonical`
+// is false for a spelling numpy/Flax never write ("01", or a number too large).
+std::optional<std::uint64_t> layerNumber(std::string_view key, std::string_view prefix,
+                                         bool& canonical) {
+    canonical = true;
+    if (key.size() <= prefix.size() || key.substr(0, prefix.size()) != prefix) return std::nullopt;
+    const std::string_view digits = key.substr(prefix.size());
+    for (char c : digits) {
+        if (c < '0' || c > '9') return std::nullopt;
+    }
+    std::uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    canonical = ec == std::errc() && end == digits.data() + digits.size() &&
+                (digits.size() == 1 || digits[0] != '0');
+    return value;
+}
+
+KeyPath layerPath(const KeyPath& parent, const std::string& prefix, std::size_t k) {
+    return childPath(parent, prefix + std::to_string(k));
+}
+
+// The layers' nodes at one level stacked into one node, or null after adding to `diffs` what
+// differs between them (then nothing is built, but the other levels are still compared so that
+// one error names every difference). paths[k] is nodes[k]'s key path, for messages.
+Result<NodePtr> stackLevel(const std::vector<NodePtr>& nodes, const std::vector<KeyPath>& paths,
+                           std::int64_t axis, std::vector<std::string>& diffs) {
+    const Node& first = *nodes.front();
+    const std::string firstPath = quoted(paths.front());
+    // A scalar and a 0-d array stack alike (Orbax stores both as 0-d arrays).
+    const auto numeric = [](NodeKind k) { return k == NodeKind::kArray || k == NodeKind::kScalar; };
+    bool same = true;
+    for (std::size_t k = 1; k < nodes.size(); ++k) {
+        const NodeKind kind = nodes[k]->kind();
+        if (kind != first.kind() && !(numeric(kind) && numeric(first.kind()))) {
+            diffs.push_back(quoted(paths[k]) + " is a " + kindText(*nodes[k]) + " but " +
+                            firstPath + " is a " + kindText(first));
+            same = false;
+        }
+    }
+    if (!same) return NodePtr();
+    switch (first.kind()) {
+        case NodeKind::kDict: {
+            for (std::size_t k = 1; k < nodes.size(); ++k) {
+                for (const DictEntry& e : first.entries()) {
+                    if (!nodes[k]->findChild(e.key)) {
+                        diffs.push_back(quoted(paths[k]) + " has no key '" + e.key + "' (" +
+                                        firstPath + " has)");
+                        same = false;
+                    }
+                }
+                for (const DictEntry& e : nodes[k]->entries()) {
+                    if (!first.findChild(e.key)) {
+                        diffs.push_back(quoted(paths[k]) + " has a key '" + e.key + "' that " +
+                                        firstPath + " lacks");
+                        same = false;
+                    }
+                }
+            }
+            // The keys all layers have are still compared, so one error names every difference.
+            std::vector<DictEntry> entries;
+            for (const DictEntry& e : first.entries()) {
+                std::vector<NodePtr> children;
+                std::vector<KeyPath> childPaths;
+                for (std::size_t k = 0; k < nodes.size(); ++k) {
+                    children.push_back(nodes[k]->findChild(e.key));
+                    childPaths.push_back(childPath(paths[k], e.key));
+                }
+                if (std::find(children.begin(), children.end(), nullptr) != children.end()) {
+                    continue;
+                }
+                CKPT_ASSIGN_OR_RETURN(NodePtr stacked,
+                                      stackLevel(children, childPaths, axis, diffs));
+                if (!stacked) same = false;
+                entries.push_back({e.key, std::move(stacked)});
+            }
+            if (!same) return NodePtr();
+            return keepAttributes(Node::makeDict(std::move(entries)), first);
+        }
+        case NodeKind::kList:
+        case NodeKind::kTuple: {
+            for (std::size_t k = 1; k < nodes.size(); ++k) {
+                if (nodes[k]->childCount() != first.childCount()) {
+                    diffs.push_back(quoted(paths[k]) + " has " +
+                                    std::to_string(nodes[k]->childCount()) + " items but " +
+                                    firstPath + " has " + std::to_string(first.childCount()));
+                    same = false;
+                }
+            }
+            if (!same) return NodePtr();
+            std::vector<NodePtr> items;
+            for (std::size_t i = 0; i < first.childCount(); ++i) {
+                std::vector<NodePtr> children;
+                std::vector<KeyPath> childPaths;
+                for (std::size_t k = 0; k < nodes.size(); ++k) {
+                    children.push_back(nodes[k]->child(i));
+                    childPaths.push_back(childPath(paths[k], std::to_string(i)));
+                }
+                CKPT_ASSIGN_OR_RETURN(NodePtr stacked,
+                                      stackLevel(children, childPaths, axis, diffs));
+                if (!stacked) same = false;
+                items.push_back(std::move(stacked));
+            }
+            if (!same) return NodePtr();
+            return makeContainer(first.kind(), {}, std::move(items), first);
+        }
+        case NodeKind::kNone:
+            return nodes.front();
+        case NodeKind::kString:
+        case NodeKind::kBytes:
+            diffs.push_back(firstPath + " is a " + kindText(first) + ", which cannot be stacked");
+            return NodePtr();
+        case NodeKind::kArray:
+        case NodeKind::kScalar: {
+            std::vector<ArraySourcePtr> sources;
+            for (std::size_t k = 0; k < nodes.size(); ++k) {
+                if (nodes[k]->kind() == NodeKind::kScalar) {
+                    sources.push_back(std::make_shared<edit::ScalarNodeSource>(nodes[k]));
+                    continue;
+                }
+                Status loaded = nodes[k]->array()->metadataStatus();
+                if (!loaded.isOk()) return loaded.withContext(quoted(paths[k]));
+                sources.push_back(nodes[k]->array());
+            }
+            const ArraySource& head = *sources.front();
+            for (std::size_t k = 1; k < nodes.size(); ++k) {
+                if (sources[k]->dtype() != head.dtype() || sources[k]->shape() != head.shape()) {
+                    diffs.push_back(quoted(paths[k]) + " is " + leafText(*nodes[k]) + " but " +
+                                    firstPath + " is " + leafText(first));
+                    same = false;
+                }
+            }
+            if (static_cast<std::size_t>(axis) > head.shape().size()) {
+                diffs.push_back(firstPath + " (" + leafText(first) + ") has no axis " +
+                                std::to_string(axis) + " to stack along (0.." +
+                                std::to_string(head.shape().size()) + ")");
+                same = false;
+            }
+            if (!same) return NodePtr();
+            auto stacked = makeStackSource(std::move(sources), axis);
+            if (!stacked.isOk()) return stacked.status().withContext(firstPath);
+            return Node::makeArray(std::move(*stacked));
+        }
+    }
+    return internalError("unknown node kind");
+}
+
+Status axisIsValid(const Edit& edit) {
+    if (edit.axis < 0) {
+        return invalidArgumentError("axis " + std::to_string(edit.axis) +
+                                    " is negative (count axes from 0)");
+    }
+    return okStatus();
+}
+
+// The stack edit on the dict `parent` at edit.path.
+Result<NodePtr> stackChildren(const NodePtr& parent, const Edit& edit) {
+    const KeyPath& path = edit.path;
+    const std::string what = "cannot stack " + quoted(childPath(path, edit.prefix + "*"));
+    if (parent->kind() != NodeKind::kDict) {
+        return invalidArgumentError(what + ": " + quoted(path) + " is a " + kindText(*parent) +
+                                    ", not a dict");
+    }
+    if (edit.newKey.empty()) return invalidArgumentError(what + ": no key for the result");
+    CKPT_RETURN_IF_ERROR(axisIsValid(edit));
+    const auto& entries = parent->entries();
+    std::map<std::uint64_t, std::size_t> layers;  // layer number -> entry index
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        bool canonical = true;
+        const auto number = layerNumber(entries[i].key, edit.prefix, canonical);
+        if (!number) continue;
+        if (!canonical) {
+            return invalidArgumentError(what + ": " + quoted(childPath(path, entries[i].key)) +
+                                        " is not numbered " + edit.prefix + "0, " + edit.prefix +
+                                        "1, ... (no leading zeros)");
+        }
+        layers.emplace(*number, i);
+    }
+    if (layers.empty()) {
+        return notFoundError(what + ": " + quoted(path) + " has no key " + edit.prefix + "0, " +
+                             edit.prefix + "1, ...");
+    }
+    for (std::uint64_t k = 0; k < layers.size(); ++k) {
+        if (layers.count(k)) continue;
+        std::string found;
+        for (const auto& [number, index] : layers) {
+            found += (found.empty() ? "" : ", ") + entries[index].key;
+        }
+        return invalidArgumentError(what + ": " + quoted(layerPath(path, edit.prefix, k)) +
+                                    " is missing (found " + found + "; the keys must run from " +
+                                    edit.prefix + "0 without gaps)");
+    }
+    bool canonicalKey = true;
+    if (childIndex(*parent, edit.newKey) && !layerNumber(edit.newKey, edit.prefix, canonicalKey)) {
+        return alreadyExistsError(what + ": " + quoted(childPath(path, edit.newKey)) +
+                                  " already exists");
+    }
+    std::vector<NodePtr> nodes;
+    std::vector<KeyPath> paths;
+    std::size_t firstIndex = entries.size();
+    for (const auto& [number, index] : layers) {
+        nodes.push_back(entries[index].value);
+        paths.push_back(childPath(path, entries[index].key));
+        firstIndex = std::min(firstIndex, index);
+    }
+    std::vector<std::string> diffs;
+    CKPT_ASSIGN_OR_RETURN(NodePtr stacked, stackLevel(nodes, paths, edit.axis, diffs));
+    if (!stacked) {
+        constexpr std::size_t kShown = 8;
+        std::string text = what + ": the layers differ: ";
+        for (std::size_t i = 0; i < diffs.size() && i < kShown; ++i) {
+            text += (i ? "; " : "") + diffs[i];
+        }
+        if (diffs.size() > kShown) {
+            text += "; and " + std::to_string(diffs.size() - kShown) + " more";
+        }
+        return invalidArgumentError(std::move(text));
+    }
+    std::vector<DictEntry> kept;
+    std::size_t position = 0;
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        bool canonical = true;
+        if (layerNumber(entries[i].key, edit.prefix, canonical)) continue;
+        if (i < firstIndex) ++position;
+        kept.push_back(entries[i]);
+    }
+    kept.insert(kept.begin() + static_cast<std::ptrdiff_t>(position),
+                DictEntry{edit.newKey, std::move(stacked)});
+    return makeContainer(NodeKind::kDict, std::move(kept), {}, *parent);
+}
+
+// The length N along `axis` shared by every array under `node` (at `path`); InvalidArgument
+// for a leaf that is not an array with that axis, or a different length.
+Result<std::int64_t> unstackLength(const NodePtr& node, const KeyPath& path, std::size_t axis) {
+    std::optional<std::int64_t> length;
+    KeyPath lengthFrom;
+    Status failure = okStatus();
+    walkTree(node, [&](const KeyPath& relative, const Node& n) {
+        if (!failure.isOk()) return false;
+        KeyPath full = path;
+        full.insert(full.end(), relative.begin(), relative.end());
+        switch (n.kind()) {
+            case NodeKind::kArray: {
+                failure = n.array()->metadataStatus();
+                if (!failure.isOk()) {
+                    failure = failure.withContext(quoted(full));
+                    return false;
+                }
+                const Shape& shape = n.array()->shape();
+                if (shape.size() <= axis) {
+                    failure = invalidArgumentError(quoted(full) + " (" + leafText(n) +
+                                                   ") has no axis " + std::to_string(axis));
+                    return false;
+                }
+                if (length && *length != shape[axis]) {
+                    failure = invalidArgumentError(
+                        quoted(full) + " (" + leafText(n) + ") has " + std::to_string(shape[axis]) +
+                        " along axis " + std::to_string(axis) + " but " + quoted(lengthFrom) +
+                        " has " + std::to_string(*length));
+                    return false;
+                }
+                length = shape[axis];
+                lengthFrom = full;
+                return true;
+            }
+            case NodeKind::kScalar:
+                failure = invalidArgumentError(quoted(full) + " is a scalar (" + leafText(n) +
+                                               "): it has no axis " + std::to_string(axis));
+                return false;
+            case NodeKind::kString:
+            case NodeKind::kBytes:
+                failure = invalidArgumentError(quoted(full) + " is a " + kindText(n) +
+                                               ", which cannot be unstacked");
+                return false;
+            default:
+                return true;
+        }
+    });
+    CKPT_RETURN_IF_ERROR(failure);
+    if (!length) return invalidArgumentError(quoted(path) + " holds no array to unstack");
+    if (*length == 0) {
+        return invalidArgumentError(quoted(lengthFrom) + " has length 0 along axis " +
+                                    std::to_string(axis) + ": no layers to unstack");
+    }
+    return *length;
+}
+
+// Layer k of every array under `node`, as `count` nodes of the node's structure.
+Result<std::vector<NodePtr>> unstackLevel(const NodePtr& node, std::int64_t axis,
+                                          std::size_t count) {
+    std::vector<NodePtr> out;
+    switch (node->kind()) {
+        case NodeKind::kDict:
+        case NodeKind::kList:
+        case NodeKind::kTuple: {
+            std::vector<std::vector<DictEntry>> entries(count);
+            std::vector<std::vector<NodePtr>> items(count);
+            for (std::size_t i = 0; i < node->childCount(); ++i) {
+                CKPT_ASSIGN_OR_RETURN(std::vector<NodePtr> layers,
+                                      unstackLevel(node->child(i), axis, count));
+                for (std::size_t k = 0; k < count; ++k) {
+                    if (node->kind() == NodeKind::kDict) {
+                        entries[k].push_back({node->childKey(i), std::move(layers[k])});
+                    } else {
+                        items[k].push_back(std::move(layers[k]));
+                    }
+                }
+            }
+            for (std::size_t k = 0; k < count; ++k) {
+                out.push_back(
+                    makeContainer(node->kind(), std::move(entries[k]), std::move(items[k]), *node));
+            }
+            return out;
+        }
+        case NodeKind::kArray: {
+            for (std::size_t k = 0; k < count; ++k) {
+                CKPT_ASSIGN_OR_RETURN(
+                    ArraySourcePtr slice,
+                    makeSliceSource(node->array(), axis, static_cast<std::int64_t>(k)));
+                // A stacked scalar comes back as itself; other 0-d slices are 0-d arrays, as
+                // numpy's a[k] of a 1-d array and Orbax's np.ndarray leaves.
+                if (const auto* scalar = dynamic_cast<const edit::ScalarNodeSource*>(slice.get())) {
+                    out.push_back(scalar->node());
+                } else {
+                    out.push_back(Node::makeArray(std::move(slice)));
+                }
+            }
+            return out;
+        }
+        default:  // None (unstackLength refused the other leaves)
+            return std::vector<NodePtr>(count, node);
+    }
+}
+
+// The unstack edit on the dict `parent` of edit.path.
+Result<NodePtr> unstackChild(const NodePtr& parent, const Edit& edit) {
+    const KeyPath& path = edit.path;
+    const KeyPath parentPath = parentOf(path);
+    const std::string what = "cannot unstack " + quoted(path);
+    if (parent->kind() != NodeKind::kDict) {
+        return invalidArgumentError(what + ": " + quoted(parentPath) + " is a " +
+                                    kindText(*parent) + "; the layers need dict keys");
+    }
+    CKPT_RETURN_IF_ERROR(axisIsValid(edit));
+    const auto index = childIndex(*parent, path.back());
+    if (!index) return notFoundError("no node at " + quoted(path));
+    const NodePtr& node = parent->child(*index);
+    const auto axis = static_cast<std::size_t>(edit.axis);
+    auto length = unstackLength(node, path, axis);
+    if (!length.isOk()) return length.status().withContext(what);
+    const auto count = static_cast<std::size_t>(*length);
+    for (std::size_t k = 0; k < count; ++k) {
+        const std::string key = edit.prefix + std::to_string(k);
+        if (key != path.back() && childIndex(*parent, key)) {
+            return alreadyExistsError(what + ": " + quoted(childPath(parentPath, key)) +
+                                      " already exists");
+        }
+    }
+    CKPT_ASSIGN_OR_RETURN(std::vector<NodePtr> layers, unstackLevel(node, edit.axis, count));
+    std::vector<DictEntry> entries = parent->entries();
+    entries.erase(entries.begin() + static_cast<std::ptrdiff_t>(*index));
+    std::vector<DictEntry> inserted;
+    for (std::size_t k = 0; k < count; ++k) {
+        inserted.push_back({edit.prefix + std::to_string(k), std::move(layers[k])});
+    }
+    entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(*index), inserted.begin(),
+                   inserted.end());
+    return makeContainer(NodeKind::kDict, std::move(entries), {}, *parent);
+}
+
 Result<NodePtr> applyEditImpl(const NodePtr& root, const Edit& edit) {
     const KeyPath& path = edit.path;
     switch (edit.kind) {
@@ -426,6 +808,16 @@ Result<NodePtr> applyEditImpl(const NodePtr& root, const Edit& edit) {
                 if (!converted.isOk()) return converted.status().withContext(quoted(path));
                 return converted;
             });
+        case EditKind::kStack:
+            return updateAt(root, path, [&](const NodePtr& parent) -> Result<NodePtr> {
+                return stackChildren(parent, edit);
+            });
+        case EditKind::kUnstack: {
+            CKPT_RETURN_IF_ERROR(needsNonRoot(edit));
+            return updateAt(root, parentOf(path), [&](const NodePtr& parent) -> Result<NodePtr> {
+                return unstackChild(parent, edit);
+            });
+        }
     }
     return internalError("unknown edit kind");
 }
@@ -444,6 +836,10 @@ std::string_view editKindName(EditKind kind) {
         case EditKind::kSetCells: return "set_cells";
         case EditKind::kCast: return "cast";
         case EditKind::kConvert: return "convert";
+        case EditKind::kStack:
+            return "stack";
+        case EditKind::kUnstack:
+            return "unstack";
         case EditKind::kReplace: return "replace";
         case EditKind::kInsert: return "insert";
     }
@@ -581,6 +977,28 @@ Edit Edit::convert(KeyPath path, NodeKind containerKind) {
     e.containerKind = containerKind;
     return e;
 }
+Edit Edit::stack(KeyPath parent, std::string prefix, std::string to, std::int64_t axis) {
+    Edit e;
+    e.kind = EditKind::kStack;
+    e.path = std::move(parent);
+    if (to.empty()) {
+        to = prefix;
+        if (!to.empty() && to.back() == '_') to.pop_back();
+    }
+    e.prefix = std::move(prefix);
+    e.newKey = std::move(to);
+    e.axis = axis;
+    return e;
+}
+Edit Edit::unstack(KeyPath path, std::string prefix, std::int64_t axis) {
+    Edit e;
+    e.kind = EditKind::kUnstack;
+    if (prefix.empty() && !path.empty()) prefix = path.back() + "_";
+    e.path = std::move(path);
+    e.prefix = std::move(prefix);
+    e.axis = axis;
+    return e;
+}
 Edit Edit::replace(KeyPath path, NodePtr payload) {
     Edit e;
     e.kind = EditKind::kReplace;
@@ -598,6 +1016,7 @@ Edit Edit::insert(KeyPath path, NodePtr payload, std::optional<std::int64_t> pos
 }
 
 std::string Edit::describe() const {
+    if (kind == EditKind::kStack) return "stack " + formatKeyPath(childPath(path, prefix)) + "*";
     return std::string(editKindName(kind)) + " " + (path.empty() ? "(root)" : formatKeyPath(path));
 }
 
@@ -627,6 +1046,16 @@ Result<Edit> invertEdit(const NodePtr& before, const Edit& edit) {
         case EditKind::kConvert: {
             CKPT_ASSIGN_OR_RETURN(NodePtr node, lookup(before, path));
             return Edit::convert(path, node->kind());
+        }
+        case EditKind::kStack: {
+            Edit inverse = Edit::unstack(childPath(path, edit.newKey), edit.prefix, edit.axis);
+            inverse.prefix = edit.prefix;  // also when empty (keys "0".."n-1")
+            return inverse;
+        }
+        case EditKind::kUnstack: {
+            Edit inverse = Edit::stack(parentOf(path), edit.prefix, path.back(), edit.axis);
+            inverse.newKey = path.back();
+            return inverse;
         }
         case EditKind::kSetScalar:
         case EditKind::kSetString:
@@ -697,6 +1126,18 @@ std::vector<KeyPath> EditSession::changedPaths() const {
             out.push_back(childPath(parentOf(e.path), e.newKey));
         }
         if (e.kind == EditKind::kMove || e.kind == EditKind::kCopy) out.push_back(e.to);
+        if (e.kind == EditKind::kStack) out.push_back(childPath(e.path, e.newKey));
+        if (e.kind == EditKind::kUnstack && !e.path.empty()) {
+            // The layers it created, as they are in the tree after it.
+            auto parent = lookup(step.after, parentOf(e.path));
+            for (std::size_t i = 0; parent.isOk() && i < (*parent)->childCount(); ++i) {
+                bool canonical = true;
+                const std::string key = (*parent)->childKey(i);
+                if (layerNumber(key, e.prefix, canonical)) {
+                    out.push_back(childPath(parentOf(e.path), key));
+                }
+            }
+        }
     }
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());

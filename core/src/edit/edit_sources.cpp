@@ -182,6 +182,92 @@ Result<ArraySourcePtr> makePatchedSource(ArraySourcePtr source,
     return ArraySourcePtr(std::make_shared<edit::PatchedSource>(std::move(base), std::move(list)));
 }
 
+namespace {
+
+// `selection` without dimension `axis`.
+Selection dropAxis(const Selection& selection, std::size_t axis) {
+    Selection inner = selection;
+    inner.start.erase(inner.start.begin() + static_cast<std::ptrdiff_t>(axis));
+    inner.count.erase(inner.count.begin() + static_cast<std::ptrdiff_t>(axis));
+    return inner;
+}
+
+Shape dropDimension(Shape shape, std::size_t axis) {
+    shape.erase(shape.begin() + static_cast<std::ptrdiff_t>(axis));
+    return shape;
+}
+
+Shape insertDimension(Shape shape, std::size_t axis, std::int64_t extent) {
+    shape.insert(shape.begin() + static_cast<std::ptrdiff_t>(axis), extent);
+    return shape;
+}
+
+}  // namespace
+
+Result<ArraySourcePtr> makeStackSource(std::vector<ArraySourcePtr> members, std::int64_t axis) {
+    if (members.empty()) return invalidArgumentError("nothing to stack");
+    for (const ArraySourcePtr& m : members) {
+        if (!m) return invalidArgumentError("no source to stack");
+        CKPT_RETURN_IF_ERROR(m->metadataStatus());
+    }
+    const DType dtype = members.front()->dtype();
+    const Shape& shape = members.front()->shape();
+    if (axis < 0 || static_cast<std::size_t>(axis) > shape.size()) {
+        return invalidArgumentError("cannot stack arrays of shape " + formatShape(shape) +
+                                    " along axis " + std::to_string(axis) + " (0.." +
+                                    std::to_string(shape.size()) + ")");
+    }
+    for (std::size_t k = 1; k < members.size(); ++k) {
+        if (members[k]->dtype() != dtype || members[k]->shape() != shape) {
+            return invalidArgumentError("cannot stack: member " + std::to_string(k) + " is " +
+                                        std::string(dtypeName(members[k]->dtype())) + " " +
+                                        formatShape(members[k]->shape()) + ", member 0 is " +
+                                        std::string(dtypeName(dtype)) + " " + formatShape(shape));
+        }
+    }
+    const auto stackAxis = static_cast<std::size_t>(axis);
+    CKPT_RETURN_IF_ERROR(
+        checkedByteSize(
+            dtype, insertDimension(shape, stackAxis, static_cast<std::int64_t>(members.size())))
+            .status());
+    // Slices 0..N-1 of one source, cut along this axis, stack back into that source.
+    const auto* first = dynamic_cast<const edit::SliceSource*>(members.front().get());
+    if (first && first->axis() == stackAxis &&
+        first->source()->shape()[stackAxis] == static_cast<std::int64_t>(members.size())) {
+        bool whole = true;
+        for (std::size_t k = 0; k < members.size() && whole; ++k) {
+            const auto* slice = dynamic_cast<const edit::SliceSource*>(members[k].get());
+            whole = slice && slice->source() == first->source() && slice->axis() == stackAxis &&
+                    slice->index() == static_cast<std::int64_t>(k);
+        }
+        if (whole) return first->source();
+    }
+    return ArraySourcePtr(std::make_shared<edit::StackSource>(std::move(members), stackAxis));
+}
+
+Result<ArraySourcePtr> makeSliceSource(ArraySourcePtr source, std::int64_t axis,
+                                       std::int64_t index) {
+    if (!source) return invalidArgumentError("no source to slice");
+    CKPT_RETURN_IF_ERROR(source->metadataStatus());
+    const Shape& shape = source->shape();
+    if (axis < 0 || static_cast<std::size_t>(axis) >= shape.size()) {
+        return invalidArgumentError("an array of shape " + formatShape(shape) + " has no axis " +
+                                    std::to_string(axis));
+    }
+    const auto sliceAxis = static_cast<std::size_t>(axis);
+    if (index < 0 || index >= shape[sliceAxis]) {
+        return invalidArgumentError("index " + std::to_string(index) + " is outside 0.." +
+                                    std::to_string(shape[sliceAxis] - 1) + " of axis " +
+                                    std::to_string(axis) + " of shape " + formatShape(shape));
+    }
+    // A slice of a stack along its stacking axis is the member itself.
+    if (const auto* stack = dynamic_cast<const edit::StackSource*>(source.get());
+        stack && stack->axis() == sliceAxis) {
+        return stack->members()[static_cast<std::size_t>(index)];
+    }
+    return ArraySourcePtr(std::make_shared<edit::SliceSource>(std::move(source), sliceAxis, index));
+}
+
 namespace edit {
 
 // --- CastSource ------------------------------------------------------------------------------
@@ -314,6 +400,115 @@ Status PatchedSource::readInto(const Selection& selection, std::span<std::byte> 
         }
         if (inside) std::memcpy(out.data() + offset * item, patch.bits.data(), item);
     }
+    return okStatus();
+}
+
+// --- StackSource -----------------------------------------------------------------------------
+
+StackSource::StackSource(std::vector<ArraySourcePtr> members, std::size_t axis)
+    : m_members(std::move(members)),
+      m_axis(axis),
+      m_dtype(m_members.front()->dtype()),
+      m_shape(insertDimension(m_members.front()->shape(), axis,
+                              static_cast<std::int64_t>(m_members.size()))) {}
+
+Shape StackSource::chunkShape() const {
+    const ArraySourcePtr& member = m_members.front();
+    if (member->shape().empty()) return m_shape;
+    Shape chunk = member->chunkShape();
+    if (chunk.size() != member->shape().size()) chunk = member->shape();
+    return insertDimension(std::move(chunk), m_axis, 1);
+}
+
+StorageInfo StackSource::storage() const {
+    StorageInfo inner = m_members.front()->storage();
+    StorageInfo info;
+    info.format = "edited: " + std::to_string(m_members.size()) + " arrays stacked along axis " +
+                  std::to_string(m_axis);
+    if (!inner.format.empty()) info.format += " (the first: " + inner.format + ")";
+    info.file = inner.file;
+    info.chunkShape = chunkShape();
+    return info;
+}
+
+Status StackSource::readInto(const Selection& selection, std::span<std::byte> out,
+                             const CancelToken* cancel) const {
+    const Selection inner = dropAxis(selection, m_axis);
+    const std::size_t innerBytes =
+        static_cast<std::size_t>(inner.elementCount()) * itemSize(m_dtype);
+    const std::int64_t first = selection.start[m_axis];
+    const std::int64_t count = selection.count[m_axis];
+    if (innerBytes == 0 || count == 0) return okStatus();
+    std::size_t outer = 1;  // selected elements before the stacking axis
+    for (std::size_t d = 0; d < m_axis; ++d) outer *= static_cast<std::size_t>(selection.count[d]);
+    // Each member's part of the selection is `outer` runs of runBytes, spaced count runs apart.
+    const std::size_t runBytes = innerBytes / outer;
+    std::vector<std::byte> buffer(outer > 1 ? innerBytes : 0);
+    for (std::int64_t k = 0; k < count; ++k) {
+        if (isCancelled(cancel)) return cancelledError("cancelled");
+        const ArraySource& member = *m_members[static_cast<std::size_t>(first + k)];
+        const auto slot = static_cast<std::size_t>(k);
+        if (outer == 1) {
+            CKPT_RETURN_IF_ERROR(
+                member.readInto(inner, out.subspan(slot * innerBytes, innerBytes), cancel));
+            continue;
+        }
+        CKPT_RETURN_IF_ERROR(member.readInto(inner, buffer, cancel));
+        for (std::size_t o = 0; o < outer; ++o) {
+            std::memcpy(out.data() + (o * static_cast<std::size_t>(count) + slot) * runBytes,
+                        buffer.data() + o * runBytes, runBytes);
+        }
+    }
+    return okStatus();
+}
+
+// --- SliceSource -----------------------------------------------------------------------------
+
+SliceSource::SliceSource(ArraySourcePtr source, std::size_t axis, std::int64_t index)
+    : m_source(std::move(source)),
+      m_axis(axis),
+      m_index(index),
+      m_shape(dropDimension(m_source->shape(), axis)) {}
+
+Shape SliceSource::chunkShape() const {
+    Shape chunk = m_source->chunkShape();
+    if (chunk.size() != m_source->shape().size()) return m_shape;
+    return dropDimension(std::move(chunk), m_axis);
+}
+
+StorageInfo SliceSource::storage() const {
+    StorageInfo inner = m_source->storage();
+    StorageInfo info;
+    info.format = "edited: index " + std::to_string(m_index) + " of axis " + std::to_string(m_axis);
+    if (!inner.format.empty()) info.format += " of " + inner.format;
+    info.file = inner.file;
+    info.chunkShape = chunkShape();
+    return info;
+}
+
+Status SliceSource::readInto(const Selection& selection, std::span<std::byte> out,
+                             const CancelToken* cancel) const {
+    // Fixing one index of a dimension leaves the C-order layout of the rest unchanged.
+    Selection outer = selection;
+    outer.start.insert(outer.start.begin() + static_cast<std::ptrdiff_t>(m_axis), m_index);
+    outer.count.insert(outer.count.begin() + static_cast<std::ptrdiff_t>(m_axis), 1);
+    return m_source->readInto(outer, out, cancel);
+}
+
+// --- ScalarNodeSource ------------------------------------------------------------------------
+
+ScalarNodeSource::ScalarNodeSource(NodePtr scalar) : m_node(std::move(scalar)) {}
+
+StorageInfo ScalarNodeSource::storage() const {
+    StorageInfo info;
+    info.format = "scalar";
+    return info;
+}
+
+Status ScalarNodeSource::readInto(const Selection& /*selection*/, std::span<std::byte> out,
+                                  const CancelToken* /*cancel*/) const {
+    CKPT_ASSIGN_OR_RETURN(Scalar value, m_node->loadScalar());
+    std::memcpy(out.data(), value.bits().data(), std::min(out.size(), value.bits().size()));
     return okStatus();
 }
 

@@ -98,6 +98,15 @@ Result<ordered_json> stepJson(const Edit& e) {
         }
         case EditKind::kCast: j["dtype"] = dtypeName(e.dtype); break;
         case EditKind::kConvert: j["to"] = nodeKindName(e.containerKind); break;
+        case EditKind::kStack:
+            j["prefix"] = e.prefix;
+            j["to"] = e.newKey;
+            if (e.axis != 0) j["axis"] = e.axis;
+            break;
+        case EditKind::kUnstack:
+            j["prefix"] = e.prefix;
+            if (e.axis != 0) j["axis"] = e.axis;
+            break;
         case EditKind::kReplace:
         case EditKind::kInsert:
             return invalidArgumentError(std::string(editKindName(e.kind)) +
@@ -345,6 +354,29 @@ Result<Edit> stepFrom(const json& j) {
         CKPT_ASSIGN_OR_RETURN(DType dtype, f.dtype("dtype"));
         return Edit::cast(std::move(path), dtype);
     }
+    if (op == "stack" || op == "unstack") {
+        if (op == "stack") {
+            CKPT_RETURN_IF_ERROR(f.checkKnown({"op", "path", "prefix", "to", "axis", "comment"}));
+        } else {
+            CKPT_RETURN_IF_ERROR(f.checkKnown({"op", "path", "prefix", "axis", "comment"}));
+        }
+        CKPT_ASSIGN_OR_RETURN(auto axis, f.optionalInt("axis"));
+        if (axis && *axis < 0) return invalidArgumentError("field 'axis' must be 0 or more");
+        if (op == "unstack") {
+            if (path.empty()) return invalidArgumentError("cannot unstack the root");
+            Edit e = Edit::unstack(std::move(path), {}, axis.value_or(0));
+            if (f.has("prefix")) {
+                CKPT_ASSIGN_OR_RETURN(e.prefix, f.string("prefix"));
+            }
+            return e;
+        }
+        CKPT_ASSIGN_OR_RETURN(std::string prefix, f.string("prefix"));
+        Edit e = Edit::stack(std::move(path), std::move(prefix), {}, axis.value_or(0));
+        if (f.has("to")) {
+            CKPT_ASSIGN_OR_RETURN(e.newKey, f.string("to"));
+        }
+        return e;
+    }
     if (op == "convert") {
         CKPT_RETURN_IF_ERROR(f.checkKnown({"op", "path", "to", "comment"}));
         CKPT_ASSIGN_OR_RETURN(std::string to, f.string("to"));
@@ -353,7 +385,7 @@ Result<Edit> stepFrom(const json& j) {
     }
     return invalidArgumentError("unknown op '" + op +
                                 "' (rename, move, delete, copy, add, set, set_string, set_cells, "
-                                "cast, convert)");
+                                "cast, convert, stack, unstack)");
 }
 
 Result<std::vector<Edit>> parseRecipe(std::string_view text) {

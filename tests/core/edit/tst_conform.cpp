@@ -1,6 +1,6 @@
 // planConform: plans that make a tree restore exactly into a reference (checked with preflight),
 // every fill mode, rename rules with captures and cycles, casts, suggestions, errors naming the
-// key path, and the plan as a recipe.
+// key path, stacks and unstacks between unrolled and scan layouts, and the plan as a recipe.
 #include <cstring>
 
 #include "ckpt/core/conform.h"
@@ -42,6 +42,51 @@ std::size_t countKind(const ConformPlan& plan, EditKind kind) {
 }
 
 NodePtr node(const NodePtr& root, const char* path) { return findNode(root, kp(path)).value(); }
+
+std::vector<float> ramp(std::size_t count, float base) {
+    std::vector<float> out(count);
+    for (std::size_t i = 0; i < count; ++i) out[i] = base + static_cast<float>(i);
+    return out;
+}
+
+// {"params": {"embed", "layers_0".."layers_{n-1}"}}: each layer a Dense with kernel (3, 2) and
+// bias (2,), values 100k + i and 100k + 50 + i.
+NodePtr unrolled(int n) {
+    std::vector<DictEntry> params{{"embed", floats({2}, {1, 2})}};
+    for (int k = 0; k < n; ++k) {
+        const float base = 100.0F * static_cast<float>(k);
+        params.push_back(
+            {"layers_" + std::to_string(k),
+             dict({{"Dense_0", dict({{"kernel", floats({3, 2}, ramp(6, base))},
+                                     {"bias", floats({2}, ramp(2, base + 50))}})}})});
+    }
+    return dict({{"params", dict(std::move(params))}});
+}
+
+// The scan layout of unrolled(n): {"params": {"embed", "layers": {"Dense_0": {kernel (n, 3, 2),
+// bias (n, 2)}}}}, values 0, 1, ...
+NodePtr scanned(int n, DType dtype = DType::kFloat32) {
+    const auto count = static_cast<std::size_t>(n);
+    NodePtr kernel = floats({n, 3, 2}, ramp(count * 6, 0));
+    NodePtr bias = floats({n, 2}, ramp(count * 2, 0));
+    if (dtype != DType::kFloat32) {
+        kernel = Node::makeArray(makeCastSource(kernel->array(), dtype).value());
+        bias = Node::makeArray(makeCastSource(bias->array(), dtype).value());
+    }
+    return dict({{"params", dict({{"embed", floats({2}, {1, 2})},
+                                  {"layers", dict({{"Dense_0", dict({{"kernel", kernel},
+                                                                     {"bias", bias}})}})}})}});
+}
+
+std::vector<float> concat(const NodePtr& root, int n, const std::string& leaf) {
+    std::vector<float> out;
+    for (int k = 0; k < n; ++k) {
+        const std::string path = "params/layers_" + std::to_string(k) + "/Dense_0/" + leaf;
+        const auto part = test::valuesOf<float>(*node(root, path.c_str())->array());
+        out.insert(out.end(), part.begin(), part.end());
+    }
+    return out;
+}
 
 }  // namespace
 
@@ -389,6 +434,158 @@ private slots:
         CKPT_VERIFY_OK(plan);
         QCOMPARE(plan->steps.size(), std::size_t{3300});
         QCOMPARE(outcomeAfter(src, ref, *plan), PreflightOutcome::kExact);
+    }
+
+    void stacksUnrolledLayersIntoTheReferencesScanLayout() {
+        const NodePtr src = unrolled(4);
+        const NodePtr ref = scanned(4);
+        auto plan = planConform(src, ref);
+        CKPT_VERIFY_OK(plan);
+        QCOMPARE(plan->steps.size(), std::size_t{1});
+        QCOMPARE(plan->steps[0].kind, EditKind::kStack);
+        QCOMPARE(plan->steps[0].path, kp("params"));
+        QCOMPARE(plan->steps[0].prefix, std::string("layers_"));
+        QCOMPARE(plan->steps[0].newKey, std::string("layers"));
+        QCOMPARE(plan->notes.front(),
+                 std::string("stack params/layers_0..layers_3 -> params/layers (the reference "
+                             "has the scan layout: 4 layers along axis 0)"));
+        QVERIFY(plan->suggestions.empty());
+        NodePtr out;
+        QCOMPARE(outcomeAfter(src, ref, *plan, &out), PreflightOutcome::kExact);
+        // np.stack of the layers, not the reference's values.
+        QCOMPARE(test::valuesOf<float>(*node(out, "params/layers/Dense_0/kernel")->array()),
+                 concat(src, 4, "kernel"));
+        QCOMPARE(test::valuesOf<float>(*node(out, "params/layers/Dense_0/bias")->array()),
+                 concat(src, 4, "bias"));
+
+        // Another dtype in the reference: the stack, then a cast.
+        auto cast = planConform(src, scanned(4, DType::kBFloat16));
+        CKPT_VERIFY_OK(cast);
+        QCOMPARE(countKind(*cast, EditKind::kStack), std::size_t{1});
+        QCOMPARE(countKind(*cast, EditKind::kCast), std::size_t{2});
+        QCOMPARE(outcomeAfter(src, scanned(4, DType::kBFloat16), *cast),
+                 PreflightOutcome::kExact);
+    }
+
+    void unstacksAScanLayoutIntoTheReferencesLayers() {
+        const NodePtr src = scanned(3);
+        const NodePtr ref = unrolled(3);
+        auto plan = planConform(src, ref);
+        CKPT_VERIFY_OK(plan);
+        QCOMPARE(plan->steps.size(), std::size_t{1});
+        QCOMPARE(plan->steps[0].kind, EditKind::kUnstack);
+        QCOMPARE(plan->steps[0].path, kp("params/layers"));
+        QCOMPARE(plan->steps[0].prefix, std::string("layers_"));
+        QCOMPARE(plan->notes.front(),
+                 std::string("unstack params/layers -> params/layers_0..layers_2 (the reference "
+                             "is unrolled: 3 layers)"));
+        NodePtr out;
+        QCOMPARE(outcomeAfter(src, ref, *plan, &out), PreflightOutcome::kExact);
+        // Layer k is row k of the stacked arrays: kernel 6k.., bias 2k...
+        for (int k = 0; k < 3; ++k) {
+            const std::string layer = "params/layers_" + std::to_string(k) + "/Dense_0/";
+            QCOMPARE(test::valuesOf<float>(*node(out, (layer + "kernel").c_str())->array()),
+                     ramp(6, 6.0F * static_cast<float>(k)));
+            QCOMPARE(test::valuesOf<float>(*node(out, (layer + "bias").c_str())->array()),
+                     ramp(2, 2.0F * static_cast<float>(k)));
+        }
+    }
+
+    void layoutsThatDoNotMatchAreLeftToDeletesAndFills() {
+        // Three layers against a scan of four: no stack; the layers are replaced by REF's.
+        auto plan = planConform(unrolled(3), scanned(4));
+        CKPT_VERIFY_OK(plan);
+        QCOMPARE(countKind(*plan, EditKind::kStack), std::size_t{0});
+        QCOMPARE(countKind(*plan, EditKind::kDelete), std::size_t{3});
+        QCOMPARE(countKind(*plan, EditKind::kAdd), std::size_t{1});
+        QCOMPARE(plan->notes.front(),
+                 std::string("not stacking params/layers_*: the result at 'params/layers' does "
+                             "not match the reference's shapes"));
+        QCOMPARE(outcomeAfter(unrolled(3), scanned(4), *plan), PreflightOutcome::kExact);
+        // Layers of different shapes: the note says which.
+        NodePtr odd = applyEdit(unrolled(4), Edit::replace(kp("params/layers_2/Dense_0/bias"),
+                                                           floats({3}, {1, 2, 3})))
+                          .value();
+        plan = planConform(odd, scanned(4));
+        CKPT_VERIFY_OK(plan);
+        QCOMPARE(countKind(*plan, EditKind::kStack), std::size_t{0});
+        QVERIFY2(plan->notes.front().find("'params/layers_2/Dense_0/bias' is float32 (3,) but "
+                                          "'params/layers_0/Dense_0/bias' is float32 (2,)") !=
+                     std::string::npos,
+                 plan->notes.front().c_str());
+        // A scan of four against five unrolled layers: no unstack.
+        plan = planConform(scanned(4), unrolled(5));
+        CKPT_VERIFY_OK(plan);
+        QCOMPARE(countKind(*plan, EditKind::kUnstack), std::size_t{0});
+        QCOMPARE(plan->notes.front(),
+                 std::string("not unstacking params/layers: it has 4 layers and the reference "
+                             "more"));
+    }
+
+    void explicitStackAndUnstackOptions() {
+        auto stack = parseStackOption("params/layers_=blocks");
+        CKPT_VERIFY_OK(stack);
+        QCOMPARE(stack->kind, EditKind::kStack);
+        QCOMPARE(stack->path, kp("params"));
+        QCOMPARE(stack->prefix, std::string("layers_"));
+        QCOMPARE(stack->newKey, std::string("blocks"));
+        QCOMPARE(parseStackOption("layers_").value().path, KeyPath{});
+        QCOMPARE(parseStackOption("layers_").value().newKey, std::string("layers"));
+        QCOMPARE(parseStackOption("").status().code(), StatusCode::kInvalidArgument);
+        QCOMPARE(parseStackOption("params/layers_=").status().code(), StatusCode::kInvalidArgument);
+        QCOMPARE(parseStackOption("params/_").status().code(), StatusCode::kInvalidArgument);
+        auto unstack = parseUnstackOption("params/blocks=layers_");
+        CKPT_VERIFY_OK(unstack);
+        QCOMPARE(unstack->kind, EditKind::kUnstack);
+        QCOMPARE(unstack->path, kp("params/blocks"));
+        QCOMPARE(unstack->prefix, std::string("layers_"));
+        QCOMPARE(parseUnstackOption("params/layers").value().prefix, std::string("layers_"));
+        QCOMPARE(parseUnstackOption("params/layers=").value().prefix, std::string());
+        QCOMPARE(parseUnstackOption("=x").status().code(), StatusCode::kInvalidArgument);
+
+        // A stack into a key the automatic search would not find (REF calls it "blocks").
+        const NodePtr src = unrolled(2);
+        NodePtr ref = applyEdit(scanned(2), Edit::rename(kp("params/layers"), "blocks")).value();
+        ConformOptions options;
+        options.layouts = {*stack};
+        auto plan = planConform(src, ref, options);
+        CKPT_VERIFY_OK(plan);
+        QCOMPARE(plan->steps.size(), std::size_t{1});
+        QCOMPARE(plan->notes.front(),
+                 std::string("stack params/layers_0..layers_1 -> params/blocks (--stack)"));
+        QCOMPARE(outcomeAfter(src, ref, *plan), PreflightOutcome::kExact);
+        // Then unstacked again under another prefix (and REF has them so).
+        NodePtr unrolledRef = applyEdit(unrolled(2), Edit::rename(kp("params/layers_0"), "b0")).value();
+        unrolledRef = applyEdit(unrolledRef, Edit::rename(kp("params/layers_1"), "b1")).value();
+        options.layouts = {*stack, parseUnstackOption("params/blocks=b").value()};
+        plan = planConform(src, unrolledRef, options);
+        CKPT_VERIFY_OK(plan);
+        QCOMPARE(plan->steps.size(), std::size_t{2});
+        QCOMPARE(plan->notes[1], std::string("unstack params/blocks -> params/b0..b1 (--unstack)"));
+        QCOMPARE(outcomeAfter(src, unrolledRef, *plan), PreflightOutcome::kExact);
+        // An option that does not apply is an error naming it.
+        options.layouts = {parseStackOption("params/block_").value()};
+        plan = planConform(src, ref, options);
+        QCOMPARE(plan.status().code(), StatusCode::kNotFound);
+        QVERIFY2(contains(plan.status(), "cannot stack 'params/block_*'"),
+                 plan.status().toString().c_str());
+    }
+
+    void stackPlanRoundTripsThroughRecipeJson() {
+        const NodePtr src = unrolled(3);
+        const NodePtr ref = scanned(3, DType::kFloat16);
+        auto plan = planConform(src, ref);
+        CKPT_VERIFY_OK(plan);
+        auto text = recipeToJson(plan->steps);
+        CKPT_VERIFY_OK(text);
+        QVERIFY2(text->find(R"("op": "stack")") != std::string::npos, text->c_str());
+        auto parsed = recipeFromJson(*text);
+        CKPT_VERIFY_OK(parsed);
+        auto replayed = applyRecipe(src, *parsed);
+        CKPT_VERIFY_OK(replayed);
+        std::string why;
+        QVERIFY2(test::sameTree(*replayed, applyRecipe(src, plan->steps).value(), why), why.c_str());
+        QCOMPARE(preflight(*replayed, ref).value().outcome, PreflightOutcome::kExact);
     }
 
     void planRoundTripsThroughRecipeJson() {

@@ -1,5 +1,6 @@
 // Edits on immutable trees: every kind applied and inverted, sharing of untouched subtrees,
-// laziness, errors, cast values against independently known results, previewCast, EditSession.
+// laziness, errors, cast values against independently known results, previewCast, EditSession,
+// stacking and unstacking scan layers (values checked against the stacking done by hand).
 #include <cmath>
 #include <limits>
 
@@ -24,6 +25,54 @@ NodePtr at(const NodePtr& root, const char* path) { return findNode(root, kp(pat
 
 bool contains(const Status& s, const std::string& text) {
     return s.message().find(text) != std::string::npos;
+}
+
+NodePtr floats(Shape shape, std::vector<float> values) {
+    return Node::makeArray(
+        makeMemorySource(arrayFrom<float>(DType::kFloat32, std::move(shape), values)));
+}
+
+// Values base, base + 1, ... for an array of `count` elements.
+std::vector<float> ramp(std::size_t count, float base) {
+    std::vector<float> out(count);
+    for (std::size_t i = 0; i < count; ++i) out[i] = base + static_cast<float>(i);
+    return out;
+}
+
+// Layer k of an unrolled model: a Dense (kernel (3, 2), bias (2,)), an int32 step scalar and a
+// None, with values that tell the layers apart.
+NodePtr layer(int k) {
+    const float base = 100.0F * static_cast<float>(k);
+    return Node::makeDict(
+        {{"Dense_0", Node::makeDict({{"kernel", floats({3, 2}, ramp(6, base))},
+                                     {"bias", floats({2}, ramp(2, base + 50))}})},
+         {"count", Node::makeScalar(
+                       Scalar::fromBits(DType::kInt32,
+                                        arrayFrom<std::int32_t>(DType::kInt32, {}, {k + 7}).bytes())
+                           .value())},
+         {"unused", Node::makeNone()}});
+}
+
+// {"params": {"embed", "layers_0".."layers_{n-1}", "head"}}.
+NodePtr unrolled(int n) {
+    std::vector<DictEntry> params{{"embed", floats({2}, {1, 2})}};
+    for (int k = 0; k < n; ++k) params.push_back({"layers_" + std::to_string(k), layer(k)});
+    params.push_back({"head", floats({1}, {3})});
+    return Node::makeDict({{"params", Node::makeDict(std::move(params))}});
+}
+
+std::vector<std::string> keysOf(const NodePtr& node) {
+    std::vector<std::string> keys;
+    for (std::size_t i = 0; i < node->childCount(); ++i) keys.push_back(node->childKey(i));
+    return keys;
+}
+
+// The C-order bytes of `selection` of `source`.
+std::vector<float> readFloats(const ArraySource& source, const Selection& selection) {
+    Array a = source.read(selection).value();
+    std::vector<float> out(a.elementCount());
+    std::memcpy(out.data(), a.bytes().data(), a.byteSize());
+    return out;
 }
 
 }  // namespace
@@ -382,6 +431,275 @@ private slots:
         CKPT_VERIFY_OK(reopened);
         std::string why;
         QVERIFY2(test::sameTree(*edited, reopened->tree, why), why.c_str());
+    }
+
+    void stackAndUnstackRoundTripBitExact() {
+        const NodePtr before = unrolled(3);
+        auto stacked = applyEdit(before, Edit::stack(kp("params"), "layers_"));
+        CKPT_VERIFY_OK(stacked);
+        // The stacked entry takes the first layer's place.
+        QCOMPARE(keysOf(at(*stacked, "params")),
+                 (std::vector<std::string>{"embed", "layers", "head"}));
+        QVERIFY(at(*stacked, "params/embed") == at(before, "params/embed"));
+        const ArraySourcePtr kernel = at(*stacked, "params/layers/Dense_0/kernel")->array();
+        QCOMPARE(kernel->dtype(), DType::kFloat32);
+        QCOMPARE(kernel->shape(), (Shape{3, 3, 2}));
+        // np.stack along axis 0: the layers' values one after the other.
+        std::vector<float> expected;
+        for (int k = 0; k < 3; ++k) {
+            const auto part = ramp(6, 100.0F * static_cast<float>(k));
+            expected.insert(expected.end(), part.begin(), part.end());
+        }
+        QCOMPARE(valuesOf<float>(*kernel), expected);
+        QCOMPARE(valuesOf<float>(*at(*stacked, "params/layers/Dense_0/bias")->array()),
+                 (std::vector<float>{50, 51, 150, 151, 250, 251}));
+        // Scalars stack into a 1-d array; None stays.
+        const NodePtr count = at(*stacked, "params/layers/count");
+        QCOMPARE(count->kind(), NodeKind::kArray);
+        QCOMPARE(count->array()->shape(), (Shape{3}));
+        QCOMPARE(valuesOf<std::int32_t>(*count->array()), (std::vector<std::int32_t>{7, 8, 9}));
+        QCOMPARE(at(*stacked, "params/layers/unused")->kind(), NodeKind::kNone);
+
+        auto back = applyEdit(*stacked, Edit::unstack(kp("params/layers")));
+        CKPT_VERIFY_OK(back);
+        std::string why;
+        QVERIFY2(test::sameTree(before, *back, why), why.c_str());
+        // Unstacking a stack gives back the original leaves themselves.
+        QVERIFY(at(*back, "params/layers_1/Dense_0/kernel")->array() ==
+                at(before, "params/layers_1/Dense_0/kernel")->array());
+        QVERIFY(at(*back, "params/layers_2/count") == at(before, "params/layers_2/count"));
+    }
+
+    void unstackSlicesAnArrayAndStacksBack() {
+        // A scan-layout tree made directly (not by a stack): w (3, 2, 2) holding 0..11.
+        const NodePtr w = floats({3, 2, 2}, ramp(12, 0));
+        const NodePtr before =
+            Node::makeDict({{"layers", Node::makeDict({{"w", w}, {"b", floats({3}, {5, 6, 7})}})},
+                            {"other", floats({1}, {9})}});
+        auto unstacked = applyEdit(before, Edit::unstack(kp("layers")));
+        CKPT_VERIFY_OK(unstacked);
+        QCOMPARE(keysOf(*unstacked),
+                 (std::vector<std::string>{"layers_0", "layers_1", "layers_2", "other"}));
+        for (int k = 0; k < 3; ++k) {
+            const std::string layerKey = "layers_" + std::to_string(k);
+            const ArraySourcePtr slice = at(*unstacked, (layerKey + "/w").c_str())->array();
+            QCOMPARE(slice->shape(), (Shape{2, 2}));
+            QCOMPARE(valuesOf<float>(*slice), ramp(4, 4.0F * static_cast<float>(k)));
+            // A 1-d array gives 0-d arrays (numpy's b[k]).
+            const ArraySourcePtr b = at(*unstacked, (layerKey + "/b").c_str())->array();
+            QCOMPARE(b->shape(), Shape{});
+            QCOMPARE(valuesOf<float>(*b), (std::vector<float>{5.0F + static_cast<float>(k)}));
+        }
+        // A sub-region of one slice.
+        QCOMPARE(readFloats(*at(*unstacked, "layers_2/w")->array(), Selection{{1, 0}, {1, 2}}),
+                 (std::vector<float>{10, 11}));
+        // Stacking the slices back gives the original array source.
+        auto restacked = applyEdit(*unstacked, Edit::stack({}, "layers_"));
+        CKPT_VERIFY_OK(restacked);
+        QVERIFY(at(*restacked, "layers/w")->array() == w->array());
+        std::string why;
+        QVERIFY2(test::sameTree(before, *restacked, why), why.c_str());
+        // A custom prefix.
+        auto blocks = applyEdit(before, Edit::unstack(kp("layers"), "block"));
+        CKPT_VERIFY_OK(blocks);
+        QCOMPARE(keysOf(*blocks),
+                 (std::vector<std::string>{"block0", "block1", "block2", "other"}));
+    }
+
+    void stacksAlongAnInnerAxis() {
+        std::vector<DictEntry> layers;
+        for (int k = 0; k < 4; ++k) {
+            layers.push_back(
+                {"l" + std::to_string(k), floats({2, 3}, ramp(6, 10.0F * static_cast<float>(k)))});
+        }
+        const NodePtr before = Node::makeDict(std::move(layers));
+        auto stacked = applyEdit(before, Edit::stack({}, "l", "stacked", 1));
+        CKPT_VERIFY_OK(stacked);
+        const ArraySourcePtr s = at(*stacked, "stacked")->array();
+        QCOMPARE(s->shape(), (Shape{2, 4, 3}));
+        // Element [i, k, j] is layer k's [i, j] = 10k + 3i + j.
+        const auto all = valuesOf<float>(*s);
+        for (int i = 0; i < 2; ++i) {
+            for (int k = 0; k < 4; ++k) {
+                for (int j = 0; j < 3; ++j) {
+                    QCOMPARE(all[static_cast<std::size_t>((i * 4 + k) * 3 + j)],
+                             static_cast<float>(10 * k + 3 * i + j));
+                }
+            }
+        }
+        QCOMPARE(readFloats(*s, Selection{{1, 1, 1}, {1, 2, 2}}),
+                 (std::vector<float>{14, 15, 24, 25}));
+        auto back = applyEdit(*stacked, Edit::unstack(kp("stacked"), "l", 1));
+        CKPT_VERIFY_OK(back);
+        std::string why;
+        QVERIFY2(test::sameTree(before, *back, why), why.c_str());
+        // The same array unstacked along axis 0 instead: 2 layers of (4, 3).
+        auto rows = applyEdit(*stacked, Edit::unstack(kp("stacked"), "row_"));
+        CKPT_VERIFY_OK(rows);
+        QCOMPARE(at(*rows, "row_1")->array()->shape(), (Shape{4, 3}));
+        QCOMPARE(readFloats(*at(*rows, "row_1")->array(), Selection{{2, 0}, {1, 3}}),
+                 (std::vector<float>{23, 24, 25}));
+    }
+
+    void stackedReadsTouchOnlyTheSelectedLayers() {
+        std::vector<std::shared_ptr<CountingSource>> sources;
+        std::vector<DictEntry> entries;
+        for (int k = 0; k < 4; ++k) {
+            sources.push_back(std::make_shared<CountingSource>(
+                arrayFrom<float>(DType::kFloat32, {2, 2}, ramp(4, 10.0F * static_cast<float>(k)))));
+            entries.push_back({"layers_" + std::to_string(k),
+                               Node::makeDict({{"w", Node::makeArray(sources.back())}})});
+        }
+        auto stacked = applyEdit(Node::makeDict(std::move(entries)), Edit::stack({}, "layers_"));
+        CKPT_VERIFY_OK(stacked);
+        for (const auto& s : sources) QCOMPARE(s->reads(), 0);  // nothing read by the edit
+        const ArraySourcePtr w = at(*stacked, "layers/w")->array();
+        QCOMPARE(w->chunkShape(), (Shape{1, 2, 2}));
+        QCOMPARE(readFloats(*w, Selection{{1, 1, 0}, {2, 1, 2}}),
+                 (std::vector<float>{12, 13, 22, 23}));
+        QCOMPARE(sources[0]->reads(), 0);
+        QCOMPARE(sources[1]->reads(), 1);
+        QCOMPARE(sources[2]->reads(), 1);
+        QCOMPARE(sources[3]->reads(), 0);
+        // Streaming chunk by chunk reads each layer once.
+        int chunks = 0;
+        CKPT_VERIFY_OK(w->forEachChunk([&](const Selection&, const Array&) {
+            ++chunks;
+            return okStatus();
+        }));
+        QCOMPARE(chunks, 4);
+        QCOMPARE(sources[0]->reads(), 1);
+        QCOMPARE(sources[3]->reads(), 1);
+        // An unstacked slice of an ordinary array reads only its own rows.
+        auto base =
+            std::make_shared<CountingSource>(arrayFrom<float>(DType::kFloat32, {3, 2}, ramp(6, 0)));
+        auto slice = makeSliceSource(base, 0, 2);
+        CKPT_VERIFY_OK(slice);
+        QCOMPARE(valuesOf<float>(**slice), (std::vector<float>{4, 5}));
+        QCOMPARE(base->reads(), 1);
+    }
+
+    void stackAndUnstackErrorsNameTheKeyPaths() {
+        auto stackError = [](const NodePtr& root, const Edit& edit, StatusCode code,
+                             const std::vector<std::string>& mentions) {
+            const Status s = applyEdit(root, edit).status();
+            QCOMPARE(s.code(), code);
+            for (const std::string& m : mentions) {
+                QVERIFY2(contains(s, m), (m + " not in: " + s.toString()).c_str());
+            }
+        };
+        const NodePtr good = unrolled(4);
+        // A gap.
+        auto gap = applyEdit(good, Edit::remove(kp("params/layers_2"))).value();
+        stackError(gap, Edit::stack(kp("params"), "layers_"), StatusCode::kInvalidArgument,
+                   {"'params/layers_2' is missing", "layers_0, layers_1, layers_3"});
+        // No layers at all, a leading zero, a parent that is no dict.
+        stackError(good, Edit::stack(kp("params"), "block_"), StatusCode::kNotFound,
+                   {"'params' has no key block_0"});
+        auto zero = applyEdit(good, Edit::rename(kp("params/layers_3"), "layers_03")).value();
+        stackError(zero, Edit::stack(kp("params"), "layers_"), StatusCode::kInvalidArgument,
+                   {"'params/layers_03'", "no leading zeros"});
+        stackError(Node::makeDict({{"l", Node::makeList({layer(0)})}}), Edit::stack(kp("l"), "x"),
+                   StatusCode::kInvalidArgument, {"'l' is a list, not a dict"});
+        // The result's key is taken.
+        auto taken = applyEdit(good, Edit::add(kp("params/layers"), NodeSpec::none())).value();
+        stackError(taken, Edit::stack(kp("params"), "layers_"), StatusCode::kAlreadyExists,
+                   {"'params/layers' already exists"});
+        // Different shapes, dtypes and key sets: every difference named, and nothing applied.
+        NodePtr bad = applyEdit(good, Edit::replace(kp("params/layers_2/Dense_0/kernel"),
+                                                    floats({4, 2}, ramp(8, 0))))
+                          .value();
+        bad =
+            applyEdit(bad, Edit::cast(kp("params/layers_3/Dense_0/bias"), DType::kFloat16)).value();
+        bad = applyEdit(bad, Edit::remove(kp("params/layers_1/unused"))).value();
+        bad = applyEdit(bad, Edit::add(kp("params/layers_1/extra"), NodeSpec::none())).value();
+        stackError(bad, Edit::stack(kp("params"), "layers_"), StatusCode::kInvalidArgument,
+                   {"'params/layers_2/Dense_0/kernel' is float32 (4, 2) but "
+                    "'params/layers_0/Dense_0/kernel' is float32 (3, 2)",
+                    "'params/layers_3/Dense_0/bias' is float16 (2,) but "
+                    "'params/layers_0/Dense_0/bias' is float32 (2,)",
+                    "'params/layers_1' has no key 'unused'",
+                    "'params/layers_1' has a key 'extra' that 'params/layers_0' lacks"});
+        auto kinds =
+            applyEdit(good, Edit::replace(kp("params/layers_1/unused"), Node::makeString("s")))
+                .value();
+        stackError(kinds, Edit::stack(kp("params"), "layers_"), StatusCode::kInvalidArgument,
+                   {"'params/layers_1/unused' is a string but 'params/layers_0/unused' is a none"});
+        stackError(good, Edit::stack(kp("params"), "layers_", "layers", 2),
+                   StatusCode::kInvalidArgument,
+                   {"'params/layers_0/Dense_0/bias' (float32 (2,)) has no axis 2"});
+
+        // Unstack: lengths must agree, scalars have no axis, the new keys must be free.
+        const NodePtr lengths =
+            Node::makeDict({{"layers", Node::makeDict({{"a", floats({3, 2}, ramp(6, 0))},
+                                                       {"b", floats({4}, ramp(4, 0))}})}});
+        stackError(lengths, Edit::unstack(kp("layers")), StatusCode::kInvalidArgument,
+                   {"cannot unstack 'layers'",
+                    "'layers/b' (float32 (4,)) has 4 along axis 0 but 'layers/a' has 3"});
+        stackError(lengths, Edit::unstack(kp("layers/b"), "b", 1), StatusCode::kInvalidArgument,
+                   {"'layers/b' (float32 (4,)) has no axis 1"});
+        const NodePtr withScalar = Node::makeDict(
+            {{"layers", Node::makeDict({{"a", floats({2}, {1, 2})},
+                                        {"s", Node::makeScalar(Scalar::fromInt64(1, false))}})},
+             {"layers_1", Node::makeNone()}});
+        stackError(withScalar, Edit::unstack(kp("layers")), StatusCode::kInvalidArgument,
+                   {"'layers/s' is a scalar (int64 scalar)"});
+        stackError(
+            Node::makeDict({{"layers", floats({2}, {1, 2})}, {"layers_1", Node::makeNone()}}),
+            Edit::unstack(kp("layers")), StatusCode::kAlreadyExists, {"'layers_1' already exists"});
+        stackError(Node::makeDict({{"layers", Node::makeDict({{"n", Node::makeNone()}})}}),
+                   Edit::unstack(kp("layers")), StatusCode::kInvalidArgument,
+                   {"'layers' holds no array to unstack"});
+        stackError(Node::makeDict({{"l", Node::makeList({floats({2}, {1, 2})})}}),
+                   Edit::unstack(kp("l/0")), StatusCode::kInvalidArgument, {"'l' is a list"});
+        stackError(good, Edit::unstack({}), StatusCode::kInvalidArgument,
+                   {"cannot unstack the root"});
+        stackError(good, Edit::unstack(kp("params/nope")), StatusCode::kNotFound,
+                   {"no node at 'params/nope'"});
+    }
+
+    void stackAndUnstackInvertEachOther() {
+        const NodePtr before = unrolled(3);
+        const Edit stack = Edit::stack(kp("params"), "layers_");
+        QCOMPARE(stack.newKey, std::string("layers"));
+        QCOMPARE(stack.describe(), std::string("stack params/layers_*"));
+        auto inverse = invertEdit(before, stack);
+        CKPT_VERIFY_OK(inverse);
+        QCOMPARE(inverse->kind, EditKind::kUnstack);
+        QCOMPARE(inverse->path, kp("params/layers"));
+        QCOMPARE(inverse->prefix, std::string("layers_"));
+        const NodePtr after = applyEdit(before, stack).value();
+        std::string why;
+        QVERIFY2(test::sameTree(before, applyEdit(after, *inverse).value(), why), why.c_str());
+        auto twice = invertEdit(after, *inverse);
+        CKPT_VERIFY_OK(twice);
+        QCOMPARE(twice->kind, EditKind::kStack);
+        QCOMPARE(twice->path, kp("params"));
+        QCOMPARE(twice->newKey, std::string("layers"));
+        QVERIFY2(test::sameTree(after,
+                                applyEdit(applyEdit(after, *inverse).value(), *twice).value(), why),
+                 why.c_str());
+        // An empty prefix (keys "0".."n-1") inverts to the same empty prefix.
+        const NodePtr numbered = Node::makeDict({{"0", floats({1}, {1})}, {"1", floats({1}, {2})}});
+        const Edit plain = Edit::stack({}, "", "all");
+        auto plainInverse = invertEdit(numbered, plain);
+        CKPT_VERIFY_OK(plainInverse);
+        QCOMPARE(plainInverse->prefix, std::string());
+        QVERIFY2(test::sameTree(
+                     numbered, applyEdit(applyEdit(numbered, plain).value(), *plainInverse).value(),
+                     why),
+                 why.c_str());
+        // The undo stack and its changed paths.
+        EditSession session(before);
+        CKPT_VERIFY_OK(session.apply(stack));
+        QCOMPARE(session.changedPaths(), (std::vector<KeyPath>{kp("params"), kp("params/layers")}));
+        CKPT_VERIFY_OK(session.undo());
+        QVERIFY(session.root() == before);
+        EditSession scanned(after);
+        CKPT_VERIFY_OK(scanned.apply(*inverse));
+        QCOMPARE(scanned.changedPaths(),
+                 (std::vector<KeyPath>{kp("params/layers"), kp("params/layers_0"),
+                                       kp("params/layers_1"), kp("params/layers_2")}));
     }
 
     void sessionUndoRedoAndDirty() {

@@ -61,6 +61,10 @@ private slots:
             Edit::setString(kp("config/model"), "resnet"),
             Edit::cast(kp("params"), DType::kBFloat16),
             Edit::convert(kp("data"), NodeKind::kTuple),
+            Edit::stack(kp("params"), "layers_"),
+            Edit::stack({}, "", "all", 2),
+            Edit::unstack(kp("params/layers")),
+            Edit::unstack(kp("w"), "", 1),
         };
         std::vector<CellEdit> cells;
         for (const EditValue& v : values) {
@@ -83,6 +87,8 @@ private slots:
             QCOMPARE(b.path, a.path);
             QCOMPARE(b.to, a.to);
             QCOMPARE(b.newKey, a.newKey);
+            QCOMPARE(b.prefix, a.prefix);
+            QCOMPARE(b.axis, a.axis);
             QCOMPARE(b.position, a.position);
             QVERIFY(sameValue(a.value, b.value));
             QCOMPARE(b.node.kind, a.node.kind);
@@ -101,6 +107,53 @@ private slots:
         QVERIFY(text->find("\"value\": 3.0") != std::string::npos);
         QVERIFY(text->find("\"value\": \"-inf\"") != std::string::npos);
         QVERIFY(text->find("\"value\": 18446744073709551615") != std::string::npos);
+        QVERIFY2(text->find(R"("op": "stack",
+      "path": "params",
+      "prefix": "layers_",
+      "to": "layers")") != std::string::npos,
+                 text->c_str());
+    }
+
+    void readsStackAndUnstackSteps() {
+        std::vector<DictEntry> layers;
+        for (int k = 0; k < 3; ++k) {
+            layers.push_back(
+                {"layers_" + std::to_string(k),
+                 Node::makeDict({{"w", test::arrayOf(DType::kFloat32, {2, 5},
+                                                     static_cast<std::uint8_t>(k))}})});
+        }
+        const NodePtr before = Node::makeDict({{"params", Node::makeDict(std::move(layers))}});
+        auto steps = recipeFromJson(recipe(R"(
+            {"op": "stack", "path": "params", "prefix": "layers_", "comment": "to scan"},
+            {"op": "unstack", "path": "params/layers", "prefix": "block", "axis": 1})"));
+        CKPT_VERIFY_OK(steps);
+        QCOMPARE((*steps)[0].newKey, std::string("layers"));  // the default: prefix without '_'
+        auto stacked = applyEdit(before, (*steps)[0]);
+        CKPT_VERIFY_OK(stacked);
+        QCOMPARE(findNode(*stacked, kp("params/layers/w")).value()->array()->shape(),
+                 (Shape{3, 2, 5}));
+        auto tree = applyRecipe(before, *steps);
+        CKPT_VERIFY_OK(tree);
+        // Unstacked along axis 1: block0, block1, each (3, 5).
+        QCOMPARE(findNode(*tree, kp("params")).value()->childCount(), std::size_t{2});
+        QCOMPARE(findNode(*tree, kp("params/block1/w")).value()->array()->shape(), (Shape{3, 5}));
+        // Without "prefix", unstack numbers the key: layers -> layers_0, ...
+        auto plain = recipeFromJson(recipe(R"({"op": "unstack", "path": "params/layers"})"));
+        CKPT_VERIFY_OK(plain);
+        QCOMPARE((*plain)[0].prefix, std::string("layers_"));
+        auto back = applyRecipe(*stacked, *plain);
+        CKPT_VERIFY_OK(back);
+        std::string why;
+        QVERIFY2(test::sameTree(before, *back, why), why.c_str());
+        // A failing stack names the step and what is missing.
+        auto none =
+            recipeFromJson(recipe(R"({"op": "stack", "path": "params", "prefix": "block_"})"));
+        CKPT_VERIFY_OK(none);
+        const Status s = applyRecipe(before, *none).status();
+        QCOMPARE(s.code(), StatusCode::kNotFound);
+        QCOMPARE(s.message(), std::string("step 1 (stack params/block_*): cannot stack "
+                                          "'params/block_*': 'params' has no key block_0, "
+                                          "block_1, ..."));
     }
 
     void readsTheDocumentedSchemaAndApplies() {
@@ -175,6 +228,13 @@ private slots:
         check(recipe(R"({"op": "convert", "path": "a", "to": "set"})"), "cannot convert to 'set'");
         check(recipe(R"({"op": "move", "path": "a", "to": "b", "position": 1.5})"),
               "'position' must be an integer");
+        check(recipe(R"({"op": "stack", "path": "a"})"), "step 1 (stack): missing field 'prefix'");
+        check(recipe(R"({"op": "stack", "path": "a", "prefix": "l_", "axis": -1})"),
+              "field 'axis' must be 0 or more");
+        check(recipe(R"({"op": "unstack", "path": "a", "to": "b"})"),
+              "step 1 (unstack): unknown field 'to'");
+        check(recipe(R"({"op": "unstack", "path": "", "prefix": "l_"})"),
+              "cannot unstack the root");
     }
 
     void refusesToWriteReplaceAndInsert() {

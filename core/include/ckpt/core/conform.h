@@ -1,10 +1,11 @@
 // Conforming a checkpoint tree to a reference structure: the plan of edits (a recipe) that turns
 // SRC into a tree restoring into REF's structure with no Orbax transforms (`ckpt conform`).
 //
-// planConform() works on the edit layer (ckpt/core/edit.h): it applies user rename rules, then
-// compares the renamed tree with the reference (preflight, ckpt/core/diff.h) and plans converts
-// of Flax state-dict containers, deletes of extra keys, adds of missing keys and casts to the
-// reference's dtypes. Each step is applied to a working tree as it is planned, and the result is
+// planConform() works on the edit layer (ckpt/core/edit.h): it applies user rename rules and
+// stack/unstack options, then compares the result with the reference (preflight,
+// ckpt/core/diff.h) and plans stacks and unstacks between unrolled layers and scan layouts,
+// converts of Flax state-dict containers, deletes of extra keys, adds of missing keys and casts
+// to the reference's dtypes. Each step is applied to a working tree as it is planned, and the result is
 // checked with preflight(), so a plan that is returned does what it says: applyRecipe(src,
 // plan.steps) restores into `ref` exactly (or with only extra keys, under dropExtra = false).
 // What cannot be fixed (a shape mismatch, a missing key with no fill, a leaf of another kind) is
@@ -40,6 +41,14 @@ struct RenameRule {
 // literal '='). InvalidArgument for a missing '=', an empty pattern or a bad regex.
 Result<RenameRule> parseRenameRule(std::string_view text);
 
+// `ckpt conform --stack PARENT/PREFIX[=NEWKEY]`: Edit::stack(PARENT, PREFIX, NEWKEY) (PARENT is
+// the root when the text is one key; NEWKEY defaults to PREFIX without a trailing '_'). The text
+// is split at its last '='. InvalidArgument for an empty or bad key path.
+Result<Edit> parseStackOption(std::string_view text);
+// `ckpt conform --unstack PATH[=PREFIX]`: Edit::unstack(PATH, PREFIX) (PREFIX defaults to the
+// last key and '_'; "PATH=" gives keys "0", "1", ...). Split at the last '='.
+Result<Edit> parseUnstackOption(std::string_view text);
+
 // Where the values of keys that REF has and SRC lacks come from.
 enum class FillFrom {
     kReference,  // REF's values (an add step of kind "reference"; REF must have values)
@@ -61,6 +70,9 @@ std::string_view fillFromName(FillFrom fill);
 
 struct ConformOptions {
     std::vector<RenameRule> renames;
+    // Stack and unstack edits applied in order after the renames (errors when they do not
+    // apply); the scan layouts planConform finds by itself come after them.
+    std::vector<Edit> layouts;
     bool dropExtra = true;  // delete keys REF lacks (false: keep them; Orbax drops them on restore)
     FillFrom fill = FillFrom::kReference;
     EditValue constant = 0.0;     // kConstant
@@ -78,7 +90,11 @@ struct Suggestion {
 
 struct ConformPlan {
     // In order: the rename rules' renames/moves (with dicts added for moves into new parents),
-    // deletes of extra keys, list/tuple -> dict converts, adds of missing keys, dict -> list/tuple
+    // the layouts of ConformOptions, stacks and unstacks found by comparing with REF (a REF key
+    // P/K that SRC lacks, where SRC has P/K_0..P/K_{N-1} whose stack has REF's shapes, is
+    // stacked; an SRC key P/K that REF lacks, where REF has P/K_0..P/K_{N-1} and no P/K_N, whose
+    // arrays have length N along axis 0 and unstack to REF's shapes, is unstacked), deletes of
+    // extra keys, list/tuple -> dict converts, adds of missing keys, dict -> list/tuple
     // converts (after the adds that complete a Flax state dict), casts. Always a valid recipe
     // (recipeToJson); fills from the reference are {"kind": "reference", "from": PATH} nodes.
     std::vector<Edit> steps;

@@ -1,11 +1,11 @@
 // Editing checkpoint trees: edits as values, their inverses, lazy edited arrays, undo/redo and
 // replayable JSON recipes.
 //
-// An Edit is one step (rename, move, delete, copy, add, set, cast, convert, ...). applyEdit()
-// returns a new root that shares every untouched subtree (the same NodePtr, hence the same
-// ArraySource) with the old one: only the ancestors of the edited node are rebuilt. Edited arrays
-// are lazy ArraySources (a cast, a constant fill, a few patched cells over the original), so no
-// leaf is read until something asks for its values — typically a FormatWriter streaming the
+// An Edit is one step (rename, move, delete, copy, add, set, cast, convert, stack, ...).
+// applyEdit() returns a new root that shares every untouched subtree (the same NodePtr, hence the
+// same ArraySource) with the old one: only the ancestors of the edited node are rebuilt. Edited
+// arrays are lazy ArraySources (a cast, a constant fill, a few patched cells over the original), so
+// no leaf is read until something asks for its values — typically a FormatWriter streaming the
 // edited tree chunk by chunk. A recipe is the JSON form of a list of edits; `ckpt apply` and the
 // GUI's undo stack share this one layer.
 //
@@ -86,20 +86,24 @@ enum class EditKind {
     kSetCells,   // path of an array, cells
     kCast,       // path of a leaf or subtree, dtype
     kConvert,    // path of a container, containerKind (dict, list or tuple)
+    kStack,      // path of a dict, prefix, newKey, axis: keys prefix0..prefixN-1 -> one key
+    kUnstack,    // path of a dict entry, prefix, axis: the inverse of kStack
     // Internal kinds produced by invertEdit (they hold a NodePtr and are not recipe steps):
     kReplace,    // path, payload: the node at path becomes payload
     kInsert,     // path (and position), payload: payload inserted as a new node
 };
 
 // "rename", "move", "delete", "copy", "add", "set", "set_string", "set_cells", "cast",
-// "convert", "replace", "insert" (the recipe "op" names).
+// "convert", "stack", "unstack", "replace", "insert" (the recipe "op" names).
 std::string_view editKindName(EditKind kind);
 
 // One step of an edit. A value type; build it with the factories.
 struct Edit {
     EditKind kind = EditKind::kDelete;
     KeyPath path;
-    std::string newKey;                   // rename
+    std::string newKey;                   // rename; stack: the stacked entry's key
+    std::string prefix;                   // stack, unstack: the numbered keys' common prefix
+    std::int64_t axis = 0;                // stack, unstack: the layer axis of every array
     KeyPath to;                           // move, copy
     // move, copy, add, insert into a dict: the new entry's index among the dict's entries
     // (0 = first); default the end. Lists and tuples take the position from the last key.
@@ -122,10 +126,18 @@ struct Edit {
     static Edit setCells(KeyPath path, std::vector<CellEdit> cells);
     static Edit cast(KeyPath path, DType dtype);
     static Edit convert(KeyPath path, NodeKind containerKind);
+    // Keys prefix0..prefixN-1 of the dict at `parent` become one key `to`; an empty `to` is the
+    // prefix without a trailing '_' ("layers_" -> "layers").
+    static Edit stack(KeyPath parent, std::string prefix, std::string to = {},
+                      std::int64_t axis = 0);
+    // The entry at `path` becomes keys prefix0..prefixN-1 beside it; an empty prefix is the
+    // entry's key and '_' ("layers" -> "layers_").
+    static Edit unstack(KeyPath path, std::string prefix = {}, std::int64_t axis = 0);
     static Edit replace(KeyPath path, NodePtr payload);
     static Edit insert(KeyPath path, NodePtr payload, std::optional<std::int64_t> position = {});
 
-    // For messages and the GUI's undo menu: "rename params/x", "cast params/kernel".
+    // For messages and the GUI's undo menu: "rename params/x", "cast params/kernel",
+    // "stack params/layers_*", "unstack params/layers".
     std::string describe() const;
 };
 
@@ -141,14 +153,34 @@ struct Edit {
 //    leaf named directly must be castable ("cannot cast string"). Cast targets: bool, int8..64,
 //    uint8..64, the floats including float8 variants (not float8_e8m0fnu) and complex;
 //  - convert: dict -> list/tuple needs the keys "0".."n-1" in that order (a Flax state dict);
-//    list/tuple -> dict keys items "0".."n-1"; converting to the same kind changes nothing.
+//    list/tuple -> dict keys items "0".."n-1"; converting to the same kind changes nothing;
+//  - stack (the scan layout of Flax nn.scan / remat-scan): in the dict at path, the keys that are
+//    `prefix` followed by a decimal number (no leading zeros) must be exactly prefix0..prefixN-1
+//    and hold the same structure (same kinds, dict key sets, list lengths, and dtype and shape
+//    of every array and scalar). They are replaced by one entry `newKey`, placed where the first
+//    of them (in dict order) was, whose subtree has that structure with every array and scalar
+//    replaced by the N of them stacked along a new dimension `axis` (0..rank; scalars give 1-d
+//    arrays): a lazy source that reads the N originals on demand (makeStackSource). None and
+//    empty containers stay as they are; strings and bytes cannot be stacked. Containers keep the
+//    first layer's attributes;
+//  - unstack: the entry at path (in a dict) must hold at least one array, and every array and
+//    scalar below it must be an array with the same length N >= 1 along `axis`. It is replaced,
+//    at its position, by prefix0..prefixN-1 (in that order), each with the subtree's structure
+//    and slice k of every array (lazy, makeSliceSource; a 1-d array gives 0-d arrays), and
+//    None/empty containers are repeated. Unstacking what a stack built gives back the stacked
+//    nodes themselves (scalars included).
 // Errors name the key path: NotFound ("no node at 'params/x'"), AlreadyExists,
-// InvalidArgument (wrong kind, bad index, value out of range for the dtype), Unsupported.
+// InvalidArgument (wrong kind, bad index, value out of range for the dtype, layers missing or of
+// different structure, naming the key paths and what differs), Unsupported.
 Result<NodePtr> applyEdit(const NodePtr& root, const Edit& edit);
 
 // An edit that, applied to applyEdit(before, edit), gives back a tree equal to `before` in
 // structure, order and every value (structural inverses for rename/move/copy/add/delete/convert,
-// kReplace holding the original node for set_*/cast/replace). Fails when `edit` does not apply.
+// kReplace holding the original node for set_*/cast/replace; unstack for stack and stack for
+// unstack). Fails when `edit` does not apply. Exceptions, all invisible to a restore: the unstack
+// inverting a stack puts the layers back in numeric order at the first one's place (as before
+// when they were contiguous and in order, as Flax writes them), and stacked layers' array nodes
+// lose their attributes.
 Result<Edit> invertEdit(const NodePtr& before, const Edit& edit);
 
 // Applies the steps in order. A failing step gives its error prefixed with
@@ -188,6 +220,15 @@ Result<ArraySourcePtr> makeCastSource(ArraySourcePtr source, DType to);
 Result<ArraySourcePtr> makeConstantSource(DType dtype, Shape shape, const EditValue& value);
 // `source` with some cells replaced (bounds and values checked; later cells win).
 Result<ArraySourcePtr> makePatchedSource(ArraySourcePtr source, const std::vector<CellEdit>& cells);
+// `members` (at least one, all of one dtype and shape) stacked along a new dimension `axis`
+// (0..rank): the shape is the members' with N inserted at `axis`. Lazy: a read forwards to the
+// members it covers. Slices 0..N-1 of one source along `axis` stack back into that source.
+// InvalidArgument for no members, different dtypes or shapes, or an axis out of range.
+Result<ArraySourcePtr> makeStackSource(std::vector<ArraySourcePtr> members, std::int64_t axis = 0);
+// Index `index` of dimension `axis` of `source`, that dimension removed (lazy). A slice of a
+// stack along its stacking axis is the member itself. InvalidArgument when out of range.
+Result<ArraySourcePtr> makeSliceSource(ArraySourcePtr source, std::int64_t axis,
+                                       std::int64_t index);
 
 // One value converted to `dtype` (as set / scalar / full do): its little-endian bits.
 Result<Scalar> scalarFromValue(DType dtype, const EditValue& value, bool native = false);
@@ -236,7 +277,8 @@ public:
     // (unless it contains replace/insert steps, which recipes cannot hold).
     std::vector<Edit> history() const;
     // Every key path the applied edits touched (source and destination paths, each as it was in
-    // the tree its edit applied to), sorted and without duplicates: for an "edited" marker.
+    // the tree its edit applied to; a stack's new key and an unstack's new layers as they are
+    // after it), sorted and without duplicates: for an "edited" marker.
     std::vector<KeyPath> changedPaths() const;
 
 private:
