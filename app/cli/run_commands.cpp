@@ -172,13 +172,17 @@ int runChanges(const ChangesArgs& args, std::ostream& out, std::ostream& err) {
             out << "  (" << c.leavesChanged - c.top.size() << " more changed; --top 0 lists all)\n";
         }
     }
+    auto leaves = [](const std::optional<DiffSide>& side) {
+        const std::uint64_t n = side ? side->leafCount : 0;
+        return std::to_string(n) + (n == 1 ? " leaf" : " leaves");
+    };
     for (const DiffEntry& e : c.onlyInA) {
-        out << "only in step " << c.stepA << ": " << pathText(e.path) << " ("
-            << (e.a ? e.a->leafCount : 0) << " leaves)\n";
+        out << "only in step " << c.stepA << ": " << pathText(e.path) << " (" << leaves(e.a)
+            << ")\n";
     }
     for (const DiffEntry& e : c.onlyInB) {
-        out << "only in step " << c.stepB << ": " << pathText(e.path) << " ("
-            << (e.b ? e.b->leafCount : 0) << " leaves)\n";
+        out << "only in step " << c.stepB << ": " << pathText(e.path) << " (" << leaves(e.b)
+            << ")\n";
     }
     for (const DiffEntry& e : c.otherChanges) {
         out << diffChangeName(e.change) << ": " << pathText(e.path);

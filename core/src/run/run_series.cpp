@@ -346,8 +346,7 @@ void computePoint(SeriesPoint& point, const Checkpoint* opened, const std::strin
     }
     auto node = findNode(opened->tree, keyPath);
     if (!node.isOk()) {
-        point.error = "step " + point.step + " has no " + describeKeyPath(keyPath) + ": " +
-                      node.status().message();
+        point.error = "step " + point.step + ": " + node.status().message();
         return;
     }
     auto stats = subtreeStats(*node, keyPath, cache, *identity, cancel, {}, &point.leavesRead);

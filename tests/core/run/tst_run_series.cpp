@@ -327,7 +327,7 @@ private slots:
         QCOMPARE(r.points.size(), std::size_t{3});
         QVERIFY(r.points[0].stats);
         QVERIFY(!r.points[1].stats);
-        QVERIFY2(r.points[1].error.find("step 2 has no 'default/params/b'") != std::string::npos,
+        QVERIFY2(r.points[1].error.find("step 2: no key 'default/params/b'") != std::string::npos,
                  r.points[1].error.c_str());
         QVERIFY(r.points[2].stats);
         CKPT_VERIFY_NEAR(r.points[2].stats->norm, std::sqrt(0.5) * 3);
