@@ -151,13 +151,17 @@ public:
                         const DoctorOptions& options) {
         for (const PreviousLeaf& leaf : previous) {
             if (isCancelled(m_cancel)) return cancelledError("ckpt doctor cancelled");
+            const auto it = m_leafStats.find(leaf.where);
+            if (it == m_leafStats.end()) {
+                // Unreadable in the examined step: already a finding; nothing to compare.
+                m_doneBytes += leaf.source->byteSize();
+                continue;
+            }
             auto stats = readStats(*leaf.source);
             if (!stats.isOk()) {
                 if (stats.status().code() == StatusCode::kCancelled) return stats.status();
                 continue;  // examining that step reports it
             }
-            const auto it = m_leafStats.find(leaf.where);
-            if (it == m_leafStats.end()) continue;  // unreadable now: already a finding
             const SeriesStats prev = seriesStatsOf(*stats);
             const SeriesStats& cur = it->second;
             if (prev.finite == 0 || cur.finite == 0) continue;

@@ -215,6 +215,17 @@ private slots:
         QVERIFY2(f->message.find("norm 3.85 -> 388.8 (x101)") != std::string::npos, f->message.c_str());
         QVERIFY(!r.healthy());
 
+        // Progress covers both steps' arrays: 3 leaves of 16 + 8 + 12 bytes, read twice.
+        std::uint64_t lastDone = 0;
+        std::uint64_t lastTotal = 0;
+        CKPT_VERIFY_OK(examineCheckpoint(root, o, nullptr, [&](std::uint64_t d, std::uint64_t t) {
+            QVERIFY(d <= t);
+            lastDone = d;
+            lastTotal = t;
+        }));
+        QCOMPARE(lastTotal, std::uint64_t{72});
+        QCOMPARE(lastDone, std::uint64_t{72});
+
         // The latest step: w fell back by the same factor.
         r = examine(root);
         QCOMPARE(r.step.value_or(""), std::string("4"));
