@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <thread>
 
 #include "ckpt/core/format.h"
 #include "ckpt/core/run_series.h"
@@ -244,6 +245,30 @@ private slots:
         CKPT_VERIFY_OK(subtreeStats(root, {}, nullptr, "step", nullptr, {}, &read));
         QCOMPARE(read, std::uint64_t{2});
         QCOMPARE(a->reads(), 3);
+    }
+
+    void cacheIsSharedBetweenThreads() {
+        std::vector<NodePtr> leaves;
+        for (int i = 0; i < 8; ++i) leaves.push_back(f32(scaled({1, 2, 3, 4}, float(i + 1))));
+        std::vector<DictEntry> entries;
+        for (int i = 0; i < 8; ++i) entries.push_back({std::to_string(i), leaves[std::size_t(i)]});
+        const NodePtr root = Node::makeDict(std::move(entries));
+        StatsCache cache(6);  // smaller than the working set: eviction runs concurrently too
+        std::vector<double> norms(4);
+        std::vector<std::thread> threads;
+        for (std::size_t t = 0; t < norms.size(); ++t) {
+            threads.emplace_back([&, t] {
+                for (int round = 0; round < 50; ++round) {
+                    auto r = subtreeStats(root, {}, &cache, round % 2 ? "odd" : "even");
+                    norms[t] = r.isOk() ? r->norm : -1;
+                }
+            });
+        }
+        for (auto& th : threads) th.join();
+        double expected = 0;
+        for (int i = 1; i <= 8; ++i) expected += 30.0 * i * i;
+        for (double n : norms) CKPT_VERIFY_NEAR(n, std::sqrt(expected));
+        QVERIFY(cache.counters().entries <= 6);
     }
 
     void cacheEvictsTheLeastRecentlyUsed() {
