@@ -77,8 +77,8 @@ int runSeries(const SeriesArgs& args, std::ostream& out, std::ostream& err) {
                {"points", std::move(points)}};
         out << j.dump(2) << "\n";
     } else {
-        out << series->root.string() << " (" << series->format << "), "
-            << pathText(series->keyPath) << ": " << series->points.size()
+        out << series->root.string() << " (" << series->format << "), " << pathText(series->keyPath)
+            << ": " << series->points.size()
             << (series->points.size() == 1 ? " step\n" : " steps\n");
         out << cell("step", 10) << cell("norm", 14) << cell("mean", 14) << cell("std", 14)
             << cell("max_abs", 14) << "  elements\n";
@@ -89,16 +89,15 @@ int runSeries(const SeriesArgs& args, std::ostream& out, std::ostream& err) {
                 continue;
             }
             const SeriesStats& s = *p.stats;
-            out << cell(s.norm) << cell(s.mean) << cell(s.std) << cell(s.maxAbs) << "  "
-                << s.count;
+            out << cell(s.norm) << cell(s.mean) << cell(s.std) << cell(s.maxAbs) << "  " << s.count;
             if (s.leaves > 1) out << " in " << s.leaves << " leaves";
             if (s.nan + s.inf > 0) out << " (" << s.nan << " NaN, " << s.inf << " Inf)";
             out << "\n";
         }
     }
     if (!any) {
-        err << "ckpt: no step of " << args.run.string() << " has numbers for "
-            << pathText(*keyPath) << "\n";
+        err << "ckpt: no step of " << args.run.string() << " has numbers for " << pathText(*keyPath)
+            << "\n";
         return 1;
     }
     return 0;
@@ -128,8 +127,8 @@ int runChanges(const ChangesArgs& args, std::ostream& out, std::ostream& err) {
             Json list = Json::array();
             for (const DiffEntry& e : entries) {
                 const auto& side = inA ? e.a : e.b;
-                list.push_back({{"path", formatKeyPath(e.path)},
-                                {"leaves", side ? side->leafCount : 0}});
+                list.push_back(
+                    {{"path", formatKeyPath(e.path)}, {"leaves", side ? side->leafCount : 0}});
             }
             return list;
         };
@@ -160,9 +159,8 @@ int runChanges(const ChangesArgs& args, std::ostream& out, std::ostream& err) {
             << cell("norm_a", 14) << cell("norm_b", 14) << "  path\n";
         for (std::size_t i = 0; i < c.top.size(); ++i) {
             const LeafChange& l = c.top[i];
-            out << cell(std::to_string(i + 1), 5) << cell(l.relativeChange)
-                << cell(l.maxAbsDiff) << cell(l.normA) << cell(l.normB) << "  "
-                << formatKeyPath(l.path);
+            out << cell(std::to_string(i + 1), 5) << cell(l.relativeChange) << cell(l.maxAbsDiff)
+                << cell(l.normA) << cell(l.normB) << "  " << formatKeyPath(l.path);
             if (l.nonFiniteMismatch > 0) {
                 out << "  (" << l.nonFiniteMismatch << " NaN/Inf mismatches)";
             }

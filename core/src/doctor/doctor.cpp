@@ -285,7 +285,7 @@ private:
     const ProgressFn& m_progress;
     std::vector<std::string> m_errors;  // "error" attributes seen (to de-duplicate warnings)
     std::unordered_map<std::string, std::uint64_t> m_floatBytes;  // top-level key -> bytes
-    std::unordered_map<std::string, SeriesStats> m_leafStats;  // arrays of > 1 element, by path
+    std::unordered_map<std::string, SeriesStats> m_leafStats;     // arrays of > 1 element, by path
     std::uint64_t m_doneBytes = 0;
     std::uint64_t m_totalBytes = 0;
 };

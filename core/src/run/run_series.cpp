@@ -241,8 +241,9 @@ Result<std::vector<NumericLeaf>> numericLeaves(const NodePtr& node, const KeyPat
         } else if (n.kind() == NodeKind::kNone) {
             for (const auto& [k, v] : n.attributes()) {
                 if (k == "error") {
-                    missing = notFoundError(describeKeyPath(full) + ": the metadata names this "
-                                            "leaf but its data cannot be opened: " + v);
+                    const std::string what =
+                        ": the metadata names this leaf but its data cannot be opened: ";
+                    missing = notFoundError(describeKeyPath(full) + what + v);
                 }
             }
         }
@@ -271,8 +272,8 @@ Result<SeriesStats> subtreeStats(const NodePtr& node, const KeyPath& path, Stats
     if (!node) return invalidArgumentError("null subtree");
     CKPT_ASSIGN_OR_RETURN(std::vector<NumericLeaf> leaves, numericLeaves(node, path));
     if (leaves.empty()) {
-        return invalidArgumentError(describeKeyPath(path) + " holds no numeric leaf (array or "
-                                    "number)");
+        return invalidArgumentError(describeKeyPath(path) +
+                                    " holds no numeric leaf (array or number)");
     }
     // Cached leaves first, so that the progress total is only what will be read.
     std::vector<std::optional<ArrayStats>> found(leaves.size());
@@ -406,9 +407,14 @@ StepChanges rankChanges(const TreeDiff& diff, std::size_t topK) {
     std::vector<LeafChange> changed;
     for (const DiffEntry& e : diff.entries) {
         switch (e.change) {
-            case DiffChange::kOnlyInA: out.onlyInA.push_back(e); break;
-            case DiffChange::kOnlyInB: out.onlyInB.push_back(e); break;
-            case DiffChange::kEqual: break;
+            case DiffChange::kOnlyInA:
+                out.onlyInA.push_back(e);
+                break;
+            case DiffChange::kOnlyInB:
+                out.onlyInB.push_back(e);
+                break;
+            case DiffChange::kEqual:
+                break;
             case DiffChange::kValuesDiffer:
                 if (!e.values || !e.values->hasNumbers) {
                     out.otherChanges.push_back(e);  // strings and bytes
@@ -433,7 +439,9 @@ StepChanges rankChanges(const TreeDiff& diff, std::size_t topK) {
                     changed.push_back(std::move(c));
                 }
                 break;
-            default: out.otherChanges.push_back(e); break;
+            default:
+                out.otherChanges.push_back(e);
+                break;
         }
     }
     out.leavesChanged = changed.size();

@@ -160,12 +160,11 @@ private slots:
         const std::vector<float> b = {1e-3F, nan, -2e-3F, 5.0F};
         const std::vector<std::int32_t> n = {3, -4, 12};
         auto tree = Node::makeDict(
-            {{"params",
-              Node::makeDict({{"w", f32(w, {2, 3})},
-                              {"b", f32(b)},
-                              {"n", i32(n)},
-                              {"name", Node::makeString("skipped")},
-                              {"lr", Node::makeScalar(Scalar::fromFloat64(0.5))}})}});
+            {{"params", Node::makeDict({{"w", f32(w, {2, 3})},
+                                        {"b", f32(b)},
+                                        {"n", i32(n)},
+                                        {"name", Node::makeString("skipped")},
+                                        {"lr", Node::makeScalar(Scalar::fromFloat64(0.5))}})}});
         // The same values (float32 → double, as the readers convert) in one array.
         std::vector<double> all;
         for (float x : w) all.push_back(static_cast<double>(x));

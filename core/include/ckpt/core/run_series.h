@@ -110,8 +110,7 @@ private:
 // bytes of array data read of the bytes to read (cached leaves count for nothing).
 // `leavesRead`, when given, receives how many leaves were computed rather than found.
 Result<SeriesStats> subtreeStats(const NodePtr& node, const KeyPath& path, StatsCache* cache,
-                                 std::string_view stepIdentity,
-                                 const CancelToken* cancel = nullptr,
+                                 std::string_view stepIdentity, const CancelToken* cancel = nullptr,
                                  const ProgressFn& progress = {},
                                  std::uint64_t* leavesRead = nullptr);
 
