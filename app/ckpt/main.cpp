@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "conform_command.h"
 #include "doctor_command.h"
+#include "run_commands.h"
 #include "structure_commands.h"
 
 namespace {
@@ -234,10 +235,42 @@ int main(int argc, char** argv) {
     ckpt::cli::DoctorArgs doctor;
     auto* doctorCmd = app.add_subcommand(
         "doctor", "Health check: read every array and report NaN/Inf, all-zero and constant "
-                  "leaves, unreadable data, incomplete steps, metadata/data mismatches and a "
-                  "dtype census. Exit 0 healthy, 1 problems found, 2 could not examine");
+                  "leaves, unreadable data, incomplete steps, leaves whose statistics jumped "
+                  "since the previous step of a run, metadata/data mismatches and a dtype "
+                  "census. Exit 0 healthy, 1 problems found, 2 could not examine");
     addSource(doctorCmd, doctor.source);
     doctorCmd->add_flag("--json", doctor.json, "Print JSON (shape in README)");
+
+    ckpt::cli::SeriesArgs series;
+    auto* seriesCmd = app.add_subcommand(
+        "series", "A leaf's or a subtree's norm, mean, std and max-abs at every step of a run "
+                  "directory (a subtree counts all its numeric leaves as one vector; steps that "
+                  "cannot be read are listed with the error)");
+    seriesCmd->add_option("RUN_DIR", series.run,
+                          "Orbax CheckpointManager root or directory of flax checkpoint_<step> "
+                          "files")
+        ->required();
+    seriesCmd->add_option("KEYPATH", series.keyPath, "Leaf or subtree ('' or / for everything)")
+        ->required();
+    seriesCmd->add_option("--format", series.format, "Read as this format instead of detecting it");
+    seriesCmd->add_flag("--json", series.json, "Print JSON (shape in README)");
+    seriesCmd->footer(kKeyPathHelp);
+
+    ckpt::cli::ChangesArgs changes;
+    auto* changesCmd = app.add_subcommand(
+        "changes", "The leaves that changed most between two steps of a run directory, by "
+                   "relative change |b-a|/|a| and max abs difference; leaves in one step only "
+                   "are listed separately");
+    changesCmd->add_option("RUN_DIR", changes.run,
+                           "Orbax CheckpointManager root or directory of flax checkpoint_<step> "
+                           "files")
+        ->required();
+    changesCmd->add_option("--from", changes.from, "Step A")->required();
+    changesCmd->add_option("--to", changes.to, "Step B")->required();
+    changesCmd->add_option("--top", changes.top, "List the K most changed leaves (default 20; 0 = all)");
+    changesCmd->add_option("--format", changes.format,
+                           "Read as this format instead of detecting it");
+    changesCmd->add_flag("--json", changes.json, "Print JSON (shape in README)");
 
     try {
         app.parse(argc, argv);
@@ -263,5 +296,7 @@ int main(int argc, char** argv) {
     if (diffCmd->parsed()) return ckpt::cli::runDiff(diff, std::cout, std::cerr);
     if (checkCmd->parsed()) return ckpt::cli::runCheck(check, std::cout, std::cerr);
     if (doctorCmd->parsed()) return ckpt::cli::runDoctor(doctor, std::cout, std::cerr);
+    if (seriesCmd->parsed()) return ckpt::cli::runSeries(series, std::cout, std::cerr);
+    if (changesCmd->parsed()) return ckpt::cli::runChanges(changes, std::cout, std::cerr);
     return 2;
 }

@@ -25,6 +25,7 @@ void printJson(const DoctorReport& r, std::ostream& out) {
     Json j = {{"path", r.path.string()},
               {"format", r.format},
               {"step", r.step ? Json(*r.step) : Json()},
+              {"previous_step", r.previousStep ? Json(*r.previousStep) : Json()},
               {"healthy", r.healthy()},
               {"findings", std::move(findings)},
               {"census", std::move(census)}};
@@ -34,6 +35,7 @@ void printJson(const DoctorReport& r, std::ostream& out) {
 void printText(const DoctorReport& r, std::ostream& out) {
     out << r.path.string() << " (" << r.format;
     if (r.step) out << ", step " << *r.step;
+    if (r.previousStep) out << ", compared with step " << *r.previousStep;
     out << "): " << r.arraysRead << " arrays read\n";
     for (FindingSeverity s :
          {FindingSeverity::kError, FindingSeverity::kWarning, FindingSeverity::kInfo}) {

@@ -25,13 +25,13 @@ std::string shortest(T v) {
 std::string shortestDouble(double v) { return shortest(v); }
 std::string shortestFloat(float v) { return shortest(v); }
 
+}  // namespace
+
 nlohmann::json doubleJson(double v) {
     if (std::isnan(v)) return "nan";
     if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
     return v;
 }
-
-}  // namespace
 
 std::string formatElement(DType dtype, const std::byte* p) {
     switch (dtypeInfo(dtype).kind) {

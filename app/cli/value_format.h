@@ -29,4 +29,7 @@ std::string humanBytes(std::uint64_t bytes);
 
 nlohmann::json statsJson(const ArrayStats& stats);
 
+// A double as a JSON number, or "nan"/"inf"/"-inf".
+nlohmann::json doubleJson(double v);
+
 }  // namespace ckpt::cli

@@ -71,6 +71,7 @@ struct ValueAccumulator {
     CompensatedSum dot;
     CompensatedSum sumA2;
     CompensatedSum sumB2;
+    CompensatedSum sumD2;
 
     // One position: real values (imaginary parts zero for real dtypes).
     void add(std::complex<double> a, std::complex<double> b) {
@@ -98,6 +99,7 @@ struct ValueAccumulator {
         dot.add(a.real() * b.real() + a.imag() * b.imag());  // Re(conj(a)·b)
         sumA2.add(std::norm(a));
         sumB2.add(std::norm(b));
+        sumD2.add(absDiff * absDiff);
     }
 
     void addBlock(const Array& a, const Array& b) {
@@ -124,6 +126,7 @@ struct ValueAccumulator {
     void finish() {
         diff.normA = std::sqrt(sumA2.value());
         diff.normB = std::sqrt(sumB2.value());
+        diff.diffNorm = std::sqrt(sumD2.value());
         if (diff.normA > 0 && diff.normB > 0) {
             diff.cosine = dot.value() / (diff.normA * diff.normB);
             // Rounding may push |cos| a hair past 1.

@@ -1,11 +1,14 @@
 // examineCheckpoint(): the `ckpt doctor` health check (ckpt/core/doctor.h). One pass over the
-// opened tree reads every array through computeStats (streamed), then cheap structural checks
-// (run-directory steps, Orbax _METADATA versus the stored arrays, size rollups) add findings.
+// opened tree reads every array through computeStats (streamed); in a run directory the matching
+// leaves of the previous complete step are read the same way for the stats-jump check; then cheap
+// structural checks (run-directory steps, Orbax _METADATA versus the stored arrays, size rollups)
+// add findings.
 // Stateless; everything lives on the caller's stack.
 #include "ckpt/core/doctor.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -13,6 +16,7 @@
 
 #include "ckpt/core/format.h"
 #include "ckpt/core/keypath.h"
+#include "ckpt/core/run_series.h"
 #include "ckpt/core/stats.h"
 #include "ckpt/core/tree.h"
 #include "ckpt/core/tree_query.h"
@@ -39,6 +43,41 @@ std::string plural(std::uint64_t n, const char* word) {
     return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
 }
 
+// One array leaf of the previous step that stats-jump compares with the examined step's.
+struct PreviousLeaf {
+    std::string where;  // formatKeyPath()
+    ArraySourcePtr source;
+};
+
+std::string number(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+    return buf;
+}
+
+// Why `cur` jumped from `prev` (empty: it did not), per DoctorOptions' stats-jump rules.
+std::string jumpReasons(const SeriesStats& prev, const SeriesStats& cur,
+                        const DoctorOptions& options) {
+    std::string reasons;
+    auto add = [&](const std::string& text) { reasons += (reasons.empty() ? "" : "; ") + text; };
+    const double f = options.jumpFactor;
+    auto outside = [&](double ratio) { return f > 1 && (ratio > f || ratio < 1 / f); };
+    if (prev.norm > 0 && outside(cur.norm / prev.norm)) {
+        add("norm " + number(prev.norm) + " -> " + number(cur.norm) + " (x" +
+            number(cur.norm / prev.norm) + ")");
+    }
+    if (prev.std > 0 && outside(cur.std / prev.std)) {
+        add("std " + number(prev.std) + " -> " + number(cur.std) + " (x" +
+            number(cur.std / prev.std) + ")");
+    }
+    const double shift = std::abs(cur.mean - prev.mean);
+    if (prev.std > 0 && options.meanShiftStds > 0 && shift > options.meanShiftStds * prev.std) {
+        add("mean " + number(prev.mean) + " -> " + number(cur.mean) + " (shift of " +
+            number(shift / prev.std) + " previous std)");
+    }
+    return reasons;
+}
+
 class Examiner {
 public:
     Examiner(DoctorReport& report, const CancelToken* cancel, const ProgressFn& progress)
@@ -49,7 +88,8 @@ public:
     }
 
     // Reads every leaf; fills the census and the value findings. Only cancellation fails.
-    Status examineLeaves(const NodePtr& root) {
+    // `laterBytes` is what examineJumps() will read after it (for the progress total).
+    Status examineLeaves(const NodePtr& root, std::uint64_t laterBytes) {
         struct Leaf {
             KeyPath path;
             const Node* node;
@@ -65,7 +105,7 @@ public:
             }
             return true;
         });
-        std::uint64_t doneBytes = 0;
+        m_totalBytes = totalBytes + laterBytes;
         for (const Leaf& leaf : leaves) {
             if (isCancelled(m_cancel)) return cancelledError("ckpt doctor cancelled");
             const std::string where = formatKeyPath(leaf.path);
@@ -92,16 +132,7 @@ public:
             if (!leaf.path.empty() && isFloating(source.dtype())) {
                 m_floatBytes[leaf.path.front()] += source.byteSize();
             }
-            const std::uint64_t base = doneBytes;
-            ProgressFn inner;
-            if (m_progress) {
-                inner = [&](std::uint64_t done, std::uint64_t) {
-                    m_progress(base + done, totalBytes);
-                };
-            }
-            auto stats = computeStats(source, m_cancel, inner);
-            doneBytes += source.byteSize();
-            if (m_progress) m_progress(doneBytes, totalBytes);
+            auto stats = readStats(source);
             ++m_report.arraysRead;
             if (!stats.isOk()) {
                 if (stats.status().code() == StatusCode::kCancelled) return stats.status();
@@ -110,6 +141,34 @@ public:
                 continue;
             }
             examineStats(*stats, where);
+            if (stats->count > 1) m_leafStats.emplace(where, seriesStatsOf(*stats));
+        }
+        return okStatus();
+    }
+
+    // stats-jump: `previous` (of step `step`) against the statistics examineLeaves() kept.
+    Status examineJumps(const std::vector<PreviousLeaf>& previous, const std::string& step,
+                        const DoctorOptions& options) {
+        for (const PreviousLeaf& leaf : previous) {
+            if (isCancelled(m_cancel)) return cancelledError("ckpt doctor cancelled");
+            const auto it = m_leafStats.find(leaf.where);
+            if (it == m_leafStats.end()) {
+                // Unreadable in the examined step: already a finding; nothing to compare.
+                m_doneBytes += leaf.source->byteSize();
+                continue;
+            }
+            auto stats = readStats(*leaf.source);
+            if (!stats.isOk()) {
+                if (stats.status().code() == StatusCode::kCancelled) return stats.status();
+                continue;  // examining that step reports it
+            }
+            const SeriesStats prev = seriesStatsOf(*stats);
+            const SeriesStats& cur = it->second;
+            if (prev.finite == 0 || cur.finite == 0) continue;
+            const std::string reasons = jumpReasons(prev, cur, options);
+            if (reasons.empty()) continue;
+            add(FindingSeverity::kWarning, doctor_code::kStatsJump, leaf.where,
+                "statistics jumped since step " + step + ": " + reasons);
         }
         return okStatus();
     }
@@ -152,6 +211,21 @@ public:
     }
 
 private:
+    // computeStats with progress continuing over everything this examination reads.
+    Result<ArrayStats> readStats(const ArraySource& source) {
+        const std::uint64_t base = m_doneBytes;
+        ProgressFn inner;
+        if (m_progress) {
+            inner = [&](std::uint64_t done, std::uint64_t) {
+                m_progress(base + done, m_totalBytes);
+            };
+        }
+        auto stats = computeStats(source, m_cancel, inner);
+        m_doneBytes += source.byteSize();
+        if (m_progress) m_progress(m_doneBytes, m_totalBytes);
+        return stats;
+    }
+
     void examineNone(const Node& node, const std::string& where) {
         for (const auto& [k, v] : node.attributes()) {
             if (k != "error") continue;
@@ -211,7 +285,39 @@ private:
     const ProgressFn& m_progress;
     std::vector<std::string> m_errors;  // "error" attributes seen (to de-duplicate warnings)
     std::unordered_map<std::string, std::uint64_t> m_floatBytes;  // top-level key -> bytes
+    std::unordered_map<std::string, SeriesStats> m_leafStats;     // arrays of > 1 element, by path
+    std::uint64_t m_doneBytes = 0;
+    std::uint64_t m_totalBytes = 0;
 };
+
+// The nearest complete step before `ckpt`'s own, opened, with the array leaves stats-jump
+// compares: more than one element, and an array of the same shape at the same key path in
+// `ckpt`. Nothing when there is no such step or it cannot be opened.
+std::optional<std::pair<std::string, std::vector<PreviousLeaf>>> previousStepLeaves(
+    const Checkpoint& ckpt) {
+    if (!ckpt.step || ckpt.steps.empty()) return std::nullopt;
+    const StepEntry* previous = nullptr;
+    for (const StepEntry& s : ckpt.steps) {
+        if (s.step == *ckpt.step && s.path == ckpt.path) break;
+        if (s.complete) previous = &s;
+    }
+    if (!previous) return std::nullopt;
+    auto opened = openCheckpoint(previous->path, {}, ckpt.format);
+    if (!opened.isOk()) return std::nullopt;
+    std::vector<PreviousLeaf> leaves;
+    walkTree(opened->tree, [&](const KeyPath& path, const Node& node) {
+        if (node.kind() != NodeKind::kArray || !node.array()) return true;
+        const ArraySourcePtr& source = node.array();
+        if (!source->metadataStatus().isOk() || source->elementCount() <= 1) return true;
+        auto now = findNode(ckpt.tree, path);
+        if (!now.isOk() || (*now)->kind() != NodeKind::kArray || !(*now)->array()) return true;
+        const ArraySource& current = *(*now)->array();
+        if (!current.metadataStatus().isOk() || current.shape() != source->shape()) return true;
+        leaves.push_back({formatKeyPath(path), source});
+        return true;
+    });
+    return std::make_pair(previous->step, std::move(leaves));
+}
 
 // The Orbax PyTree item directories of an opened checkpoint, with the key under which each item
 // appears in the tree (empty for a single item).
@@ -334,7 +440,14 @@ Result<DoctorReport> examineCheckpoint(const fs::path& path, const DoctorOptions
         }
     }
 
-    CKPT_RETURN_IF_ERROR(ex.examineLeaves(ckpt.tree));
+    auto previous = previousStepLeaves(ckpt);
+    std::uint64_t previousBytes = 0;
+    if (previous) {
+        report.previousStep = previous->first;
+        for (const PreviousLeaf& leaf : previous->second) previousBytes += leaf.source->byteSize();
+    }
+    CKPT_RETURN_IF_ERROR(ex.examineLeaves(ckpt.tree, previousBytes));
+    if (previous) CKPT_RETURN_IF_ERROR(ex.examineJumps(previous->second, previous->first, options));
     ex.addOpenWarnings(ckpt.warnings);
     if (ckpt.format == "orbax") {
         for (const auto& [dir, key] : orbaxItems(ckpt.path)) findOrphanArrays(ex, dir, key);

@@ -5,6 +5,7 @@
 #include "ckpt/core/demo.h"
 #include "ckpt/core/format.h"
 #include "commands.h"
+#include "run_commands.h"
 #include "tests/test_util.h"
 
 using namespace ckpt;
@@ -53,6 +54,44 @@ private slots:
         QCOMPARE(j["values"], nlohmann::json::array({10, 11, 12, 13}));
         QCOMPARE(j["stats"]["mean"], 11.5);
         QCOMPARE(j["stats"]["zeros"], 0);
+    }
+    void seriesAndChangesOverAFlaxRun() {
+        // Steps 1 and 2 of a flax run: the demo state, then only data/0, changed.
+        const fs::path run = m_dir.path() / "run";
+        WriteOptions o;
+        o.step = "1";
+        CKPT_VERIFY_OK(writeCheckpoint(makeDemoTrainState(), run, "flax", o));
+        std::vector<std::int32_t> values = {20, 22, 24, 26};
+        std::vector<std::byte> bytes(sizeof values[0] * values.size());
+        std::memcpy(bytes.data(), values.data(), bytes.size());
+        auto array = Array::fromBytes(DType::kInt32, {4}, bytes);
+        auto tree = Node::makeDict({{"data", Node::makeList({Node::makeArray(makeMemorySource(
+                                                  std::move(array).value()))})}});
+        o.step = "2";
+        CKPT_VERIFY_OK(writeCheckpoint(tree, run, "flax", o));
+
+        std::ostringstream out, err;
+        QCOMPARE(cli::runSeries({run, "", "data/1", true}, out, err), 0);
+        auto j = nlohmann::json::parse(out.str());
+        QCOMPARE(j["points"].size(), std::size_t{2});
+        QCOMPARE(j["points"][0]["mean"], 11.5);  // 10, 11, 12, 13
+        QCOMPARE(j["points"][0]["max_abs"], 13.0);
+        QCOMPARE(j["points"][0]["error"], nullptr);
+        QVERIFY(j["points"][1]["error"].get<std::string>().find("data/1") != std::string::npos);
+
+        std::ostringstream out2, err2;
+        QCOMPARE(cli::runChanges({run, "", "1", "2", 20, true}, out2, err2), 0);
+        auto c = nlohmann::json::parse(out2.str());
+        QCOMPARE(c["top"].size(), std::size_t{1});
+        QCOMPARE(c["top"][0]["path"], "data/0");
+        QCOMPARE(c["top"][0]["max_abs_diff"], 23.0);  // 0, 1, 2, 3 -> 20, 22, 24, 26
+        QCOMPARE(c["only_in_b"].size(), std::size_t{0});
+        QVERIFY(!c["only_in_a"].empty());  // params, step, ... are gone at step 2
+
+        // A single checkpoint is not a run: exit 1 with the reason.
+        std::ostringstream out3, err3;
+        QCOMPARE(cli::runSeries({m_demo, "", "data/1", false}, out3, err3), 1);
+        QVERIFY(err3.str().find("not a run directory") != std::string::npos);
     }
     void errorsNameFileAndKeyPath() {
         std::ostringstream out, err;

@@ -106,6 +106,17 @@ private slots:
         QVERIFY(std::abs(v.cosine - 17.0 / std::sqrt(14.0 * 21.0)) < 1e-15);
         QVERIFY(std::abs(v.normRatio - std::sqrt(21.0 / 14.0)) < 1e-15);
         QVERIFY(std::abs(v.normA - std::sqrt(14.0)) < 1e-15);
+        QCOMPARE(v.diffNorm, 1.0);
+    }
+
+    void diffNormKeepsATinyChangeOfALargeLeaf() {
+        // ‖b − a‖ derived from ‖a‖, ‖b‖ and the cosine would be lost to rounding here.
+        const double moved = 1e8 + 1e-4;
+        const ValueDiff v = compareLeaves(f64({1e8, 1e8, 1e8}), f64({1e8, moved, 1e8}));
+        QCOMPARE(v.diffNorm, moved - 1e8);  // exact (Sterbenz), about 1e-4
+        QVERIFY(v.diffNorm > 0.9e-4);
+        const ValueDiff w = compareLeaves(f64({1, 1}), f64({4, -3}));
+        QCOMPARE(w.diffNorm, 5.0);  // sqrt(3² + 4²)
     }
 
     void integerArraysCompareByValue() {

@@ -1,7 +1,8 @@
 // Tests for ckpt/core/doctor.h: checkpoints written by the engine's own writers with planted
 // problems (NaN/Inf, all-zero and constant leaves, a truncated chunk file, a deleted array
 // directory, a stray array not in _METADATA, an unfinished step) give the expected findings with
-// the right key paths and counts; a healthy checkpoint is healthy; the dtype census adds up.
+// the right key paths and counts; a healthy checkpoint is healthy; the dtype census adds up; in a
+// run, a leaf whose statistics jumped since the previous complete step is a stats-jump warning.
 #include <QTemporaryDir>
 #include <cstring>
 #include <filesystem>
@@ -164,6 +165,93 @@ private slots:
         QVERIFY(f);
         QVERIFY2(f->message.find("step 2") != std::string::npos, f->message.c_str());
         QVERIFY(!r.healthy());
+    }
+
+    void reportsStatsJumpAgainstThePreviousStep() {
+        QTemporaryDir tmp;
+        const fs::path root = fs::path(tmp.path().toStdString()) / "run";
+        // w grows 1% a step except at step 3, where it is 100 times larger; b starts at zero
+        // (zero-initialised, not a jump) and then moves; `ones` starts constant (std 0).
+        const std::vector<float> w = {0.5F, -1.0F, 2.0F, 3.0F};
+        for (int step = 1; step <= 4; ++step) {
+            std::vector<float> ws = w;
+            for (float& x : ws) x *= (1.0F + 0.01F * static_cast<float>(step)) * (step == 3 ? 100 : 1);
+            const float k = static_cast<float>(step - 1);
+            auto tree = Node::makeDict(
+                {{"params", Node::makeDict({{"w", f32(ws)},
+                                            {"b", f32({0.1F * k, -0.2F * k})},
+                                            {"ones", f32({1, 1 + 0.001F * k, 1})}})}});
+            WriteOptions o;
+            o.step = std::to_string(step);
+            CKPT_VERIFY_OK(writeCheckpoint(tree, root, "orbax", o));
+        }
+        auto jumps = [](const DoctorReport& r) {
+            std::vector<const Finding*> out;
+            for (const auto& f : r.findings) {
+                if (f.code == doctor_code::kStatsJump) out.push_back(&f);
+            }
+            return out;
+        };
+        DoctorOptions o;
+        o.step = "1";
+        DoctorReport r = examine(root, o);
+        QVERIFY(!r.previousStep);  // nothing before step 1
+        QVERIFY(jumps(r).empty());
+        QVERIFY(r.healthy());
+
+        o.step = "2";
+        r = examine(root, o);
+        QCOMPARE(r.previousStep.value_or(""), std::string("1"));
+        QVERIFY(jumps(r).empty());  // b left zero, ones left constant: not jumps
+        QVERIFY(r.healthy());
+
+        o.step = "3";
+        r = examine(root, o);
+        QCOMPARE(jumps(r).size(), std::size_t{1});
+        const Finding* f = jumps(r).front();
+        QCOMPARE(f->keyPath, std::string("default/params/w"));
+        QCOMPARE(f->severity, FindingSeverity::kWarning);
+        QVERIFY2(f->message.find("since step 2") != std::string::npos, f->message.c_str());
+        QVERIFY2(f->message.find("norm 3.85 -> 388.8 (x101)") != std::string::npos, f->message.c_str());
+        QVERIFY(!r.healthy());
+
+        // Progress covers both steps' arrays: 3 leaves of 16 + 8 + 12 bytes, read twice.
+        std::uint64_t lastDone = 0;
+        std::uint64_t lastTotal = 0;
+        CKPT_VERIFY_OK(examineCheckpoint(root, o, nullptr, [&](std::uint64_t d, std::uint64_t t) {
+            QVERIFY(d <= t);
+            lastDone = d;
+            lastTotal = t;
+        }));
+        QCOMPARE(lastTotal, std::uint64_t{72});
+        QCOMPARE(lastDone, std::uint64_t{72});
+
+        // The latest step: w fell back by the same factor.
+        r = examine(root);
+        QCOMPARE(r.step.value_or(""), std::string("4"));
+        QCOMPARE(jumps(r).size(), std::size_t{1});
+        QCOMPARE(jumps(r).front()->keyPath, std::string("default/params/w"));
+
+        // Thresholds are options: a factor above the jump, no shift test, finds nothing.
+        o.step = "3";
+        o.jumpFactor = 200;
+        o.meanShiftStds = 0;
+        QVERIFY(jumps(examine(root, o)).empty());
+        // The mean-shift test alone still sees it (mean moved by far more than 10 std).
+        o.meanShiftStds = 10;
+        QCOMPARE(jumps(examine(root, o)).size(), std::size_t{1});
+    }
+
+    void statsJumpSkipsAnIncompletePreviousStep() {
+        QTemporaryDir tmp;
+        const fs::path root = fs::path(tmp.path().toStdString()) / "run";
+        WriteOptions o;
+        o.step = "5";
+        CKPT_VERIFY_OK(writeCheckpoint(healthyTree(), root, "orbax", o));
+        fs::create_directories(root / "4.orbax-checkpoint-tmp-99" / "default");
+        const DoctorReport r = examine(root);
+        QVERIFY(!r.previousStep);
+        QVERIFY(!findCode(r, doctor_code::kStatsJump));
     }
 
     void openFailureIsAnError() {

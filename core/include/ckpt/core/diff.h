@@ -56,6 +56,9 @@ struct ValueDiff {
     double normRatio = 1;
     double normA = 0;
     double normB = 0;
+    // ‖b − a‖ over finite pairs (complex: sqrt(Σ|b − a|²)), summed directly rather than derived
+    // from the norms and the cosine, so a tiny change of a large leaf is not lost to rounding.
+    double diffNorm = 0;
 };
 
 // Compares two sources of equal dtype and shape (InvalidArgument otherwise). With numbers=false
