@@ -27,6 +27,7 @@
 #include "views/conform_wizard.h"
 #include "views/diff_view.h"
 #include "views/health_view.h"
+#include "views/run_view.h"
 #include "views/main_window.h"
 #include "views/recent_files.h"
 
@@ -71,9 +72,28 @@ void screenshotWhenDone(Widget* widget, Done signal, Failed failure, const QStri
 // page) or the Health Check on the current tab; with a `screenshotFile`, saves a picture of it
 // once its work is done.
 void openSecondWindow(ckpt::ui::MainWindow& window, const QString& compareWith,
-                      const QString& conformTo, bool health, const QString& screenshotFile) {
+                      const QString& conformTo, bool health, bool runView,
+                      const QString& screenshotFile) {
     QWidget* shown = nullptr;
-    if (health) {
+    if (runView) {
+        ckpt::ui::RunView* view = window.showRunOverTime();
+        if (!view) {
+            printError(QStringLiteral("--run-view: the checkpoint is not a run of several steps"));
+            QCoreApplication::exit(kExitOpenFailed);
+            return;
+        }
+        shown = view;
+        if (!screenshotFile.isEmpty()) {
+            // Both halves: the series and the step comparison.
+            const auto whenBoth = [view, screenshotFile] {
+                if (view->isPlotting() || view->isComparing()) return;
+                QTimer::singleShot(kScreenshotSettleMs, view,
+                                   [view, screenshotFile] { saveScreenshot(*view, screenshotFile); });
+            };
+            QObject::connect(view, &ckpt::ui::RunView::seriesFinished, view, whenBoth);
+            QObject::connect(view, &ckpt::ui::RunView::changesFinished, view, whenBoth);
+        }
+    } else if (health) {
         ckpt::ui::HealthView* view = window.checkCurrentHealth();
         if (!view) return;
         shown = view;
@@ -191,6 +211,11 @@ int main(int argc, char* argv[]) {
         QStringLiteral("health"),
         QStringLiteral("Once the (last) checkpoint is shown, run Tools > Health Check on it "
                        "(with --screenshot: a picture of the report)."));
+    const QCommandLineOption runOption(
+        QStringLiteral("run-view"),
+        QStringLiteral("Once the run directory is shown, open Tools > Run Over Time on the node "
+                       "--select names (with --screenshot: a picture of it)."));
+    parser.addOption(runOption);
     parser.addOption(healthOption);
     parser.addOption(compareOption);
     parser.addOption(conformOption);
@@ -205,11 +230,12 @@ int main(int argc, char* argv[]) {
 
     const QStringList positional = parser.positionalArguments();
     if (int{parser.isSet(compareOption)} + int{parser.isSet(conformOption)} +
-            int{parser.isSet(healthOption)} > 1) {
-        printError(QStringLiteral("give one of --compare, --conform and --health"));
+            int{parser.isSet(healthOption)} + int{parser.isSet(runOption)} > 1) {
+        printError(QStringLiteral("give one of --compare, --conform, --health and --run-view"));
         return kExitUsage;
     }
     const bool health = parser.isSet(healthOption);
+    const bool runView = parser.isSet(runOption);
     const QString compareWith = parser.value(compareOption);
     const QString conformTo = parser.value(conformOption);
     const bool demo = parser.isSet(demoOption);
@@ -294,15 +320,16 @@ int main(int argc, char* argv[]) {
     QObject::connect(
         &window, &ckpt::ui::MainWindow::checkpointOpened, &window,
         [&window, &select, &filter, screenshot, screenshotFile, lastPath, compareWith,
-         conformTo, health](const QString& opened) {
+         conformTo, health, runView](const QString& opened) {
             QPointer<ckpt::ui::CheckpointPage> page = window.pageForPath(opened);
             if (!page) return;
             if (filter) page->setFilter(filter->first, filter->second);
             const bool last = opened == lastPath;
             const bool takeShot = screenshot && last;
-            const bool second = !compareWith.isEmpty() || !conformTo.isEmpty() || health;
+            const bool second =
+                !compareWith.isEmpty() || !conformTo.isEmpty() || health || runView;
             auto finish = [&window, &select, &filter, page, takeShot, second, last, screenshotFile,
-                           compareWith, conformTo, health] {
+                           compareWith, conformTo, health, runView] {
                 if (!page) return;
                 // expandToDepth() collapses what is deeper: not over a filter's expansion.
                 if (takeShot && !filter) page->expandToDepth(kScreenshotExpandDepth);
@@ -312,7 +339,7 @@ int main(int argc, char* argv[]) {
                 }
                 if (last && second) {
                     window.setCurrentPage(page);
-                    openSecondWindow(window, compareWith, conformTo, health,
+                    openSecondWindow(window, compareWith, conformTo, health, runView,
                                      takeShot ? screenshotFile : QString());
                 }
                 if (!takeShot || second) return;

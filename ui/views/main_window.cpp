@@ -229,6 +229,11 @@ void MainWindow::createActions() {
                             "all-zero and constant leaves, unreadable data, incomplete steps "
                             "and metadata/data mismatches"));
     m_pageActions.append(health);
+    QAction* runView = toolsMenu->addAction(tr("&Run Over Time\u2026"), this,
+                                            [this] { showRunOverTime(); });
+    runView->setStatusTip(tr("Plot the selected leaf's norm, mean, std and max |x| across the "
+                             "steps of a run, and rank what changed most between two steps"));
+    m_pageActions.append(runView);
 
     QMenu* helpMenu = menuBar()->addMenu(tr("&Help"));
     helpMenu->addAction(tr("&Keyboard Shortcuts"), this, &MainWindow::showShortcuts);

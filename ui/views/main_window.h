@@ -66,6 +66,7 @@ class ConformWizard;
 class DetailsPane;
 class DiffView;
 class HealthView;
+class RunView;
 struct DiffSideSpec;
 class TreeModel;
 
@@ -164,6 +165,10 @@ public:
     // (its step, for a run); activating a finding selects its key path in that tab. Null when
     // no tab is open. The window deletes itself when closed.
     HealthView* checkCurrentHealth();
+    // Opens a RunView (Tools › Run Over Time…) of the current tab's run directory, plotting the
+    // selected node (or the whole tree) and comparing the last two steps. Null (with a status
+    // message) when no tab is open or its checkpoint is not a run of several steps.
+    RunView* showRunOverTime();
 
 signals:
     void checkpointOpened(const QString& path);

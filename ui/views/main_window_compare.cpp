@@ -1,6 +1,6 @@
 // MainWindow: the tool windows — File › Compare With… (a DiffView), Edit › Conform to
-// Reference… (the ConformWizard, whose plan is applied to the tab as one undo step) and Tools ›
-// Health Check… (a HealthView).
+// Reference… (the ConformWizard, whose plan is applied to the tab as one undo step), Tools ›
+// Health Check… (a HealthView) and Tools › Run Over Time… (a RunView).
 #include <QComboBox>
 #include <QDialog>
 #include <QDialogButtonBox>
@@ -19,6 +19,7 @@
 #include "views/conform_wizard.h"
 #include "views/diff_view.h"
 #include "views/health_view.h"
+#include "views/run_view.h"
 #include "views/main_window.h"
 
 namespace ckpt::ui {
@@ -151,6 +152,29 @@ HealthView* MainWindow::checkCurrentHealth() {
         activateWindow();
     });
     view->examine(page->path(), page->checkpoint()->step);
+    view->show();
+    return view;
+}
+
+RunView* MainWindow::showRunOverTime() {
+    CheckpointPage* page = currentPage();
+    if (!page || !page->hasContent()) return nullptr;
+    std::vector<std::string> steps;
+    for (const StepEntry& entry : page->checkpoint()->steps) {
+        if (entry.complete) steps.push_back(entry.step);
+    }
+    if (steps.size() < 2) {
+        statusBar()->showMessage(tr("%1 is not a run of several steps (an Orbax CheckpointManager "
+                                    "root or flax checkpoint_<N> files)")
+                                     .arg(page->displayName()),
+                                 8000);
+        return nullptr;
+    }
+    auto* view = new RunView(page->path(), steps, this);
+    view->setWindowFlag(Qt::Window);
+    view->setAttribute(Qt::WA_DeleteOnClose);
+    view->plot(page->currentKeyPath().value_or(KeyPath{}));
+    view->compareSteps(steps[steps.size() - 2], steps.back());
     view->show();
     return view;
 }

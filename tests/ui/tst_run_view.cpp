@@ -1,0 +1,147 @@
+// Tools › Run Over Time (RunView over ckpt::computeRunSeries / compareRunSteps), on a run of
+// three flax steps written by the engine where one leaf jumps ×100 at step 3: the plotted numbers
+// are the engine's, the step comparison ranks the jumped leaf first, activating it plots it, a key
+// path missing from a step leaves a gap with its error, and a single checkpoint is not a run.
+#include <QLineEdit>
+#include <QSignalSpy>
+#include <QTest>
+#include <QTreeWidget>
+
+#include "bridge/qt_convert.h"
+#include "ckpt/core/demo.h"
+#include "ckpt/core/edit.h"
+#include "ckpt/core/format.h"
+#include "ckpt/core/run_series.h"
+#include "previews/series_plot.h"
+#include "views/checkpoint_page.h"
+#include "views/main_window.h"
+#include "views/run_view.h"
+#include "tests/test_util.h"
+
+using namespace ckpt;
+using ckpt::ui::MainWindow;
+using ckpt::ui::RunView;
+using ckpt::ui::toQString;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kTimeoutMs = 20'000;
+const KeyPath kKernel{"params", "Dense_0", "kernel"};
+
+bool openAndWait(MainWindow& w, const QString& path) {
+    QSignalSpy opened(&w, &MainWindow::checkpointOpened);
+    if (!w.openPath(path, MainWindow::Recent::kSkip)) return false;
+    return QTest::qWaitFor([&] { return !opened.isEmpty(); }, kTimeoutMs);
+}
+
+bool waitIdle(RunView& view) {
+    return QTest::qWaitFor([&] { return !view.isPlotting() && !view.isComparing(); }, kTimeoutMs);
+}
+
+}  // namespace
+
+class TestRunView : public QObject {
+    Q_OBJECT
+
+private slots:
+    void initTestCase() {
+        m_run = m_dir.path() / "run";
+        for (int step = 1; step <= 3; ++step) {
+            std::vector<Edit> edits = {Edit::setScalar({"step"}, std::int64_t{step})};
+            // Step 3: the kernel's cells are 100× (the demo kernel is 5×3).
+            if (step == 3) {
+                const Array kernel = findNode(makeDemoTrainState(), kKernel)
+                                         .value()
+                                         ->array()
+                                         ->readAll()
+                                         .value();
+                std::vector<CellEdit> cells;
+                for (std::int64_t i = 0; i < 15; ++i) {
+                    float v = 0;
+                    std::memcpy(&v, kernel.bytes().data() + i * 4, 4);
+                    cells.push_back({{i / 3, i % 3}, static_cast<double>(v) * 100.0});
+                }
+                edits.push_back(Edit::setCells(kKernel, cells));
+            }
+            // Step 2 lacks the bias.
+            if (step == 2) edits.push_back(Edit::remove({"params", "Dense_0", "bias"}));
+            auto tree = applyRecipe(makeDemoTrainState(), edits);
+            CKPT_VERIFY_OK(tree.status());
+            WriteOptions options;
+            options.step = std::to_string(step);
+            CKPT_VERIFY_OK(writeCheckpoint(*tree, m_run, "flax", options));
+        }
+    }
+
+    void plotsTheEngineNumbersAndRanksTheJump() {
+        MainWindow w;
+        w.setErrorDialogsEnabled(false);
+        QVERIFY(openAndWait(w, toQString(m_run.string())));
+        QVERIFY(w.selectKeyPath(kKernel));
+        QPointer<RunView> view = w.showRunOverTime();
+        QVERIFY(view);
+        QVERIFY(waitIdle(*view));
+
+        auto expected = computeRunSeries(m_run, kKernel);
+        CKPT_VERIFY_OK(expected.status());
+        QCOMPARE(view->points().size(), std::size_t{3});
+        for (std::size_t i = 0; i < 3; ++i) {
+            QVERIFY(view->points()[i].stats);
+            QCOMPARE(view->points()[i].stats->norm, expected->points[i].stats->norm);
+        }
+        const ui::SeriesPlot* norm = view->plots().front();
+        QCOMPARE(norm->points().size(), std::size_t{3});
+        QCOMPARE(*norm->points()[2].y, expected->points[2].stats->norm);
+        QCOMPARE(norm->points()[2].x, 3.0);
+        QCOMPARE(view->pointsView()->topLevelItemCount(), 3);
+
+        // Steps 2 → 3: the kernel changed most (relative change 99), the bias is only in 3.
+        QVERIFY(view->changes());
+        QVERIFY(!view->changes()->top.empty());
+        QCOMPARE(view->changes()->top.front().path, kKernel);
+        QVERIFY(std::abs(view->changes()->top.front().relativeChange - 99.0) < 1e-3);
+        QTreeWidgetItem* first = view->changesView()->topLevelItem(0);
+        QCOMPARE(first->text(0), QStringLiteral("params/Dense_0/kernel"));
+        QVERIFY2(view->changesStatusText().contains(QStringLiteral("only in step 3")),
+                 qPrintable(view->changesStatusText()));
+
+        if (const QString shots = qEnvironmentVariable("CKPT_SCREENSHOT_DIR"); !shots.isEmpty()) {
+            QTest::qWait(300);
+            QVERIFY(view->grab().save(shots + QStringLiteral("/run-view.png")));
+        }
+
+        // The bias is missing at step 2: a gap in the plots, its error in the table.
+        view->plot({"params", "Dense_0", "bias"});
+        QVERIFY(waitIdle(*view));
+        QVERIFY(view->points()[0].stats && !view->points()[1].stats && view->points()[2].stats);
+        QVERIFY(!view->points()[1].error.empty());
+        QVERIFY(!view->plots().front()->points()[1].y);
+        QVERIFY2(view->seriesStatusText().contains(QStringLiteral("1 step without a value")),
+                 qPrintable(view->seriesStatusText()));
+
+        // Activating a ranked leaf plots it.
+        QSignalSpy plotted(view.data(), &RunView::seriesFinished);
+        emit view->changesView()->itemActivated(first, 0);
+        QVERIFY(plotted.wait(kTimeoutMs) || !plotted.isEmpty());
+        QCOMPARE(view->keyPathEdit()->text(), QStringLiteral("params/Dense_0/kernel"));
+        QCOMPARE(view->points()[2].stats->norm, expected->points[2].stats->norm);
+        view->close();
+    }
+
+    void aSingleCheckpointIsNotARun() {
+        const fs::path single = m_dir.path() / "single.msgpack";
+        CKPT_VERIFY_OK(writeCheckpoint(makeDemoTrainState(), single, "flax"));
+        MainWindow w;
+        w.setErrorDialogsEnabled(false);
+        QVERIFY(openAndWait(w, toQString(single.string())));
+        QVERIFY(w.showRunOverTime() == nullptr);
+    }
+
+private:
+    test::TempDir m_dir;
+    fs::path m_run;
+};
+
+QTEST_MAIN(TestRunView)
+#include "tst_run_view.moc"
