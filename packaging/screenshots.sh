@@ -4,9 +4,9 @@
 # Installs what is needed (Debian packages and the venv), builds the release preset, writes a
 # three-step Orbax CheckpointManager run with the real orbax-checkpoint
 # (packaging/screenshots/make_run.py) and saves one PNG per view into resources/screenshots/:
-# heatmap, histogram, statistics, a filtered tree, the Compare window (step 300 against step 100)
-# and the Conform wizard (the run against "the new code's" checkpoint). Look at them before
-# committing.
+# heatmap, histogram, statistics, a filtered tree, the Compare window (step 300 against step 100),
+# the Conform wizard (the run against "the new code's" checkpoint), the Health Check and the Run
+# Over Time view. Look at them before committing.
 # CKPT_STUDIO=/path/to/ckpt-studio uses an existing build instead of building the release preset.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,3 +38,5 @@ shot filtered-tree --filter '**/layers_[02]/**/kernel' --filter-syntax glob \
   --select default/opt_state/mu/layers_0/attention/value/kernel --preview heatmap
 shot compare --compare "$run/run/100"
 shot conform --conform "$run/new"
+shot health --health
+shot run-view --run-view --select "$kernel"
