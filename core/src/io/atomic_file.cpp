@@ -1,5 +1,11 @@
 #include "io/atomic_file.h"
 
+#include <cctype>
+
+#include <csignal>
+
+#include <charconv>
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -9,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <system_error>
+#include <vector>
 
 namespace ckpt::io {
 
@@ -19,13 +26,55 @@ constexpr std::size_t kBufferSize = 1 << 20;
 
 std::string errnoText(int err) { return std::strerror(err); }
 
-fs::path tempNameFor(const fs::path& target) {
-    static std::atomic<unsigned> counter{0};
-    fs::path temp = target;
-    temp += ".ckpt-tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-    return temp;
+constexpr std::string_view kTempMarker = ".ckpt-tmp-";
+
+// This host's name with only [A-Za-z0-9.-] kept (it ends a file name).
+const std::string& hostTag() {
+    static const std::string tag = [] {
+        char name[256] = {};
+        if (::gethostname(name, sizeof name - 1) != 0) return std::string("host");
+        std::string out;
+        for (const char* c = name; *c; ++c) {
+            if (std::isalnum(static_cast<unsigned char>(*c)) || *c == '.' || *c == '-') out += *c;
+        }
+        return out.empty() ? std::string("host") : out;
+    }();
+    return tag;
 }
 }  // namespace
+
+fs::path temporaryPathFor(const fs::path& target) {
+    static std::atomic<unsigned> counter{0};
+    fs::path temp = target;
+    temp += std::string(kTempMarker) + std::to_string(::getpid()) + "-" +
+            std::to_string(counter++) + "-" + hostTag();
+    return temp;
+}
+
+void removeStaleTemporaries(const fs::path& target) {
+    const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+    const std::string prefix = target.filename().string() + std::string(kTempMarker);
+    std::error_code ec;
+    fs::directory_iterator it(dir, ec);
+    if (ec) return;
+    std::vector<fs::path> stale;
+    for (const fs::directory_entry& entry : it) {
+        const std::string name = entry.path().filename().string();
+        if (name.rfind(prefix, 0) != 0) continue;
+        // <pid>-<counter>-<host>
+        const std::string rest = name.substr(prefix.size());
+        const std::size_t dash1 = rest.find('-');
+        const std::size_t dash2 = dash1 == std::string::npos ? dash1 : rest.find('-', dash1 + 1);
+        if (dash2 == std::string::npos || rest.substr(dash2 + 1) != hostTag()) continue;
+        long pid = 0;
+        const auto [end, perr] = std::from_chars(rest.data(), rest.data() + dash1, pid);
+        if (perr != std::errc() || end != rest.data() + dash1 || pid <= 0) continue;
+        if (pid == ::getpid()) continue;
+        if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive
+        stale.push_back(entry.path());
+    }
+    for (const fs::path& path : stale) fs::remove_all(path, ec);
+}
 
 Result<AtomicFileWriter> AtomicFileWriter::create(const fs::path& target, bool overwrite,
                                                   const fs::path& tempPath) {
@@ -41,9 +90,10 @@ Result<AtomicFileWriter> AtomicFileWriter::create(const fs::path& target, bool o
     if (!fs::is_directory(parent, ec)) {
         return notFoundError("directory '" + parent.string() + "' does not exist");
     }
+    if (tempPath.empty()) removeStaleTemporaries(target);
     AtomicFileWriter w;
     w.m_target = target;
-    w.m_temp = tempPath.empty() ? tempNameFor(target) : tempPath;
+    w.m_temp = tempPath.empty() ? temporaryPathFor(target) : tempPath;
     w.m_overwrite = overwrite;
     const int exclusive = tempPath.empty() ? O_EXCL : O_TRUNC;
     w.m_fd = ::open(w.m_temp.c_str(), O_WRONLY | O_CREAT | exclusive | O_CLOEXEC, 0644);

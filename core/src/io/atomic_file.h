@@ -50,6 +50,16 @@ private:
     std::vector<std::byte> m_buffer;
 };
 
+// A fresh name for a temporary file or directory beside `target`:
+// "<target>.ckpt-tmp-<pid>-<counter>-<host>". The pid and host let removeStaleTemporaries() tell
+// a crashed writer's leftovers from a live writer's work in progress.
+std::filesystem::path temporaryPathFor(const std::filesystem::path& target);
+
+// Removes temporaries of `target` (temporaryPathFor names) left by writers on this host whose
+// process no longer exists (killed, crashed); live writers' and other hosts' are kept. Best
+// effort: errors are ignored. Called before each new atomic write of `target`.
+void removeStaleTemporaries(const std::filesystem::path& target);
+
 // fsync a directory so a rename inside it is durable.
 Status syncDirectory(const std::filesystem::path& dir);
 

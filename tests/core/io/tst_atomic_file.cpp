@@ -1,3 +1,6 @@
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <fstream>
 
 #include "io/atomic_file.h"
@@ -20,6 +23,34 @@ std::size_t entries(const fs::path& dir) {
 class TestAtomicFile : public QObject {
     Q_OBJECT
 private slots:
+    void staleTemporariesOfDeadWritersAreRemoved() {
+        ckpt::test::TempDir dir;
+        const auto target = dir.path() / "ckpt.msgpack";
+        // A process that has exited: its pid names a dead writer.
+        const pid_t child = ::fork();
+        if (child == 0) ::_exit(0);
+        ::waitpid(child, nullptr, 0);
+        const std::string prefix = "ckpt.msgpack.ckpt-tmp-";
+        // <prefix><pid>-<counter>-<host>; the host may contain '-'.
+        const std::string ours = io::temporaryPathFor(target).filename().string().substr(prefix.size());
+        const std::string host = ours.substr(ours.find('-', ours.find('-') + 1) + 1);
+        const std::vector<std::string> names = {
+            prefix + std::to_string(child) + "-0-" + host,     // dead, this host: removed
+            prefix + std::to_string(::getpid()) + "-7-" + host,  // this process: kept
+            prefix + std::to_string(child) + "-0-otherhost",   // another host: kept
+            "ckpt.msgpack.backup",                              // not a temporary: kept
+            "other.msgpack.ckpt-tmp-" + std::to_string(child) + "-0-" + host,  // another target
+        };
+        for (const std::string& name : names) std::ofstream(dir.path() / name) << "x";
+        std::filesystem::create_directory(dir.path() / (prefix + std::to_string(child) + "-1-" + host));
+        io::removeStaleTemporaries(target);
+        QVERIFY(!std::filesystem::exists(dir.path() / names[0]));
+        QVERIFY(!std::filesystem::exists(dir.path() / (prefix + std::to_string(child) + "-1-" + host)));
+        for (std::size_t i = 1; i < names.size(); ++i) {
+            QVERIFY2(std::filesystem::exists(dir.path() / names[i]), names[i].c_str());
+        }
+    }
+
     void commitPublishesTheWholeFile() {
         test::TempDir dir;
         const fs::path target = dir.path() / "out.bin";

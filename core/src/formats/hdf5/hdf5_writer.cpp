@@ -328,13 +328,14 @@ public:
         }
         fs::path dir = target.parent_path();
         if (dir.empty()) dir = ".";
-        std::string tmpl = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
-        const int fd = ::mkstemp(tmpl.data());
+        // Beside the target, named so that a later write removes it if this process dies.
+        io::removeStaleTemporaries(target);
+        const fs::path temp = io::temporaryPathFor(target);
+        const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (fd < 0)
             return ioError("cannot create a temporary file beside '" + target.string() +
                            "': " + std::strerror(errno));
         ::close(fd);
-        const fs::path temp = tmpl;
         Status s = writeTemp(tree, temp, target, options);
         if (s.isOk()) s = fsyncFile(temp);
         if (s.isOk()) s = io::renamePath(temp, target, options.overwrite);
