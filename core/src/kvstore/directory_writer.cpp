@@ -96,8 +96,10 @@ public:
             }
         }
         // Deepest directories first, so each new entry is durable before its parent's.
-        for (const fs::path& dir : std::views::reverse(m_dirs)) {
-            CKPT_RETURN_IF_ERROR(io::syncDirectory(dir));
+        // (rbegin/rend rather than std::views::reverse: clang 14 rejects the latter with
+        // libstdc++ 12's ranges, and the fuzz preset builds with clang.)
+        for (auto dir = m_dirs.rbegin(); dir != m_dirs.rend(); ++dir) {
+            CKPT_RETURN_IF_ERROR(io::syncDirectory(*dir));
         }
         if (!m_rootParent.empty()) CKPT_RETURN_IF_ERROR(io::syncDirectory(m_rootParent));
         m_committed = true;

@@ -1,0 +1,64 @@
+// Shared pieces of the fuzz targets (libFuzzer; see run_fuzz.sh): an in-memory KvStore, and a
+// walk that reads every leaf of a decoded tree the way the GUI and CLI do, so that lazy decoding
+// (chunks, scalars) is exercised too. Errors are the expected outcome for most inputs; crashes,
+// hangs, leaks and sanitizer reports are what the fuzzer looks for.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ckpt/core/stats.h"
+#include "ckpt/core/tree.h"
+#include "kvstore/kvstore.h"
+
+namespace ckpt::fuzz {
+
+inline std::span<const std::byte> bytesOf(const std::uint8_t* data, std::size_t size) {
+    return {reinterpret_cast<const std::byte*>(data), size};
+}
+
+class MemoryStore final : public kv::KvStore {
+public:
+    std::map<std::string, std::string, std::less<>> values;
+
+    Result<std::optional<std::string>> read(std::string_view key,
+                                            const kv::ByteRange& range = {}) const override {
+        const auto it = values.find(key);
+        if (it == values.end()) return std::optional<std::string>();
+        const std::string& v = it->second;
+        if (range.offset > v.size() || (range.length && *range.length > v.size() - range.offset)) {
+            return corruptionError("range past the end of '" + std::string(key) + "'");
+        }
+        const std::size_t n = range.length ? static_cast<std::size_t>(*range.length)
+                                           : v.size() - static_cast<std::size_t>(range.offset);
+        return std::optional<std::string>(v.substr(static_cast<std::size_t>(range.offset), n));
+    }
+    Result<std::vector<std::string>> list(std::string_view prefix = {}) const override {
+        std::vector<std::string> out;
+        for (const auto& [key, value] : values) {
+            if (key.rfind(prefix, 0) == 0) out.push_back(key);
+        }
+        return out;
+    }
+    std::string describe() const override { return "fuzz memory store"; }
+};
+
+// Reads every array (whole and through computeStats) and scalar under `root`.
+inline void readEverything(const NodePtr& root) {
+    if (!root) return;
+    walkTree(root, [](const KeyPath&, const Node& node) {
+        if (node.kind() == NodeKind::kArray && node.array()) {
+            static_cast<void>(node.array()->readAll());
+            static_cast<void>(computeStats(*node.array()));
+        } else if (node.kind() == NodeKind::kScalar) {
+            static_cast<void>(node.loadScalar());
+        }
+        return true;
+    });
+}
+
+}  // namespace ckpt::fuzz
