@@ -24,6 +24,10 @@ using json = nlohmann::ordered_json;
 namespace {
 
 constexpr std::string_view kTmpSuffix = ".orbax-checkpoint-tmp";
+constexpr const char* kStandardHandler =
+    "orbax.checkpoint._src.handlers.standard_checkpoint_handler.StandardCheckpointHandler";
+constexpr const char* kJsonHandler =
+    "orbax.checkpoint._src.handlers.json_checkpoint_handler.JsonCheckpointHandler";
 
 std::int64_t nowNanos() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -309,6 +313,77 @@ Status commitDirectory(const fs::path& finalPath, bool overwrite, Fill&& fill) {
     return io::syncDirectory(parent);
 }
 
+}  // namespace
+
+Status deleteStep(const fs::path& stepDir) {
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(stepDir, ec))) return okStatus();
+    // Renamed first, so that neither Orbax nor we ever list a half-deleted step: a name holding
+    // ".orbax-checkpoint-tmp" is a temporary path to both (and to Orbax's tmp cleanup).
+    fs::path doomed = stepDir;
+    doomed += std::string(kTmpSuffix) + "-deleting-" + std::to_string(nowNanos());
+    CKPT_RETURN_IF_ERROR(io::renamePath(stepDir, doomed, false));
+    const fs::path parent = stepDir.has_parent_path() ? stepDir.parent_path() : fs::path(".");
+    CKPT_RETURN_IF_ERROR(io::syncDirectory(parent));
+    return io::removePath(doomed);
+}
+
+Status writeManagerStep(const fs::path& stepDir,
+                        const std::vector<std::pair<std::string, NodePtr>>& trees,
+                        const std::vector<JsonItem>& jsonItems, const WriteOptions& options) {
+    const std::int64_t start = nowNanos();
+    std::map<std::string, std::string> handlers;  // sorted by item name, as Orbax writes them
+    for (const auto& [name, tree] : trees) {
+        if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
+            return invalidArgumentError("'" + name + "' is not a valid item name");
+        }
+        if (!handlers.emplace(name, kStandardHandler).second) return invalidArgumentError("item '" + name + "' is given twice");
+    }
+    for (const JsonItem& item : jsonItems) {
+        if (item.name.empty() || item.name.find('/') != std::string::npos ||
+            item.fileName.empty() || item.fileName.find('/') != std::string::npos) {
+            return invalidArgumentError("'" + item.name + "/" + item.fileName +
+                                        "' is not a valid JSON item");
+        }
+        if (!handlers.emplace(item.name, kJsonHandler).second) return invalidArgumentError("item '" + item.name + "' is given twice");
+    }
+    const fs::path parent = stepDir.has_parent_path() ? stepDir.parent_path() : fs::path(".");
+    std::error_code ec;
+    fs::create_directories(parent, ec);
+    if (ec) return ioError("cannot create '" + parent.string() + "': " + ec.message());
+    return commitDirectory(stepDir, options.overwrite, [&](const fs::path& tmp) {
+        std::error_code mkEc;
+        fs::create_directories(tmp, mkEc);
+        if (mkEc) return ioError("cannot create '" + tmp.string() + "': " + mkEc.message());
+        // Progress over all items: each tree item reports its own bytes from `base` on.
+        std::uint64_t total = 0;
+        for (const auto& entry : trees) total += summarizeTree(entry.second).byteCount;
+        std::uint64_t base = 0;
+        for (const auto& [name, tree] : trees) {
+            WriteOptions itemOptions = options;
+            if (options.progress) {
+                itemOptions.progress = [&options, base, total](std::uint64_t d, std::uint64_t) {
+                    options.progress(base + d, total);
+                };
+            }
+            Status s = writeItem(tree, tmp / name, itemOptions);
+            if (!s.isOk()) return s.withContext("item '" + name + "'");
+            base += summarizeTree(tree).byteCount;
+        }
+        for (const JsonItem& item : jsonItems) {
+            fs::create_directories(tmp / item.name, mkEc);
+            if (mkEc) return ioError("cannot create item '" + item.name + "': " + mkEc.message());
+            Status s = writeFile(tmp / item.name / item.fileName, item.text);
+            if (!s.isOk()) return s;
+        }
+        json itemHandlers = json::object();
+        for (const auto& [name, handler] : handlers) itemHandlers[name] = handler;
+        return writeCheckpointMetadata(tmp, itemHandlers, start);
+    });
+}
+
+namespace {
+
 // CheckpointManager's max_to_keep / keep_period after a save: of the complete steps, all but the
 // `keep` newest are deleted, oldest first, except those a multiple of `keepPeriod` (Orbax's
 // CheckpointManager._remove_old_checkpoints). Unfinished temporary steps are left alone.
@@ -331,9 +406,9 @@ Status removeOldSteps(const fs::path& root, int keep, std::optional<double> keep
             step % static_cast<std::uint64_t>(*keepPeriod) == 0) {
             continue;
         }
-        CKPT_RETURN_IF_ERROR(io::removePath(dir));
+        CKPT_RETURN_IF_ERROR(deleteStep(dir));
     }
-    return io::syncDirectory(root);
+    return okStatus();
 }
 
 class OrbaxWriter final : public FormatWriter {
@@ -362,16 +437,7 @@ public:
         std::error_code ec;
         fs::create_directories(target, ec);
         if (ec) return ioError("cannot create '" + target.string() + "': " + ec.message());
-        const fs::path stepDir = target / step;
-        const Status committed = commitDirectory(stepDir, options.overwrite, [&](const fs::path& tmp) {
-            CKPT_RETURN_IF_ERROR(writeItem(tree, tmp / "default", options));
-            return writeCheckpointMetadata(
-                tmp,
-                json{{"default",
-                      "orbax.checkpoint._src.handlers.standard_checkpoint_handler."
-                      "StandardCheckpointHandler"}},
-                start);
-        });
+        const Status committed = writeManagerStep(target / step, {{"default", tree}}, {}, options);
         if (!committed.isOk()) return committed;
         return removeOldSteps(target, options.keep, options.keepEveryNSteps);
     }
