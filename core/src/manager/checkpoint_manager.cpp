@@ -200,7 +200,7 @@ Result<std::vector<std::int64_t>> pruneSteps(const fs::path& root, const Retenti
 CheckpointManager::CheckpointManager(fs::path root, CheckpointManagerOptions options)
     : m_root(std::move(root)),
       m_options(std::move(options)),
-      m_checkpointer(m_options.snapshotThreads) {}
+      m_checkpointer(m_options.snapshotThreads, m_options.reuseSnapshotBuffers) {}
 
 Result<std::unique_ptr<CheckpointManager>> CheckpointManager::open(fs::path root,
                                                                    CheckpointManagerOptions options) {
@@ -288,11 +288,13 @@ Result<bool> CheckpointManager::save(std::int64_t step,
         return true;
     }
     if (m_options.snapshot == SnapshotMode::kCopy) {
-        for (auto& [name, tree] : items) {
-            auto copy = snapshotTree(tree, m_options.snapshotThreads);
-            if (!copy.isOk()) return copy.status().withContext("item '" + name + "'");
-            tree = std::move(*copy);
-        }
+        // All items in one snapshot, so that every buffer of the last one can be reused.
+        std::vector<DictEntry> all;
+        for (const auto& [name, tree] : items) all.push_back({name, tree});
+        auto copy = snapshotTree(Node::makeDict(std::move(all)), m_options.snapshotThreads,
+                                 nullptr, m_checkpointer.bufferPool());
+        if (!copy.isOk()) return copy.status().withContext("step " + std::to_string(step));
+        for (std::size_t i = 0; i < items.size(); ++i) items[i].second = (*copy)->child(i);
     }
     CKPT_RETURN_IF_ERROR(m_checkpointer.runAsync(
         [this, step, snapshot = std::move(items), metrics = std::move(metrics)](

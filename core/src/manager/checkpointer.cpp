@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "ckpt/core/array_source.h"
+#include <cstring>
+#include <map>
 
 namespace ckpt {
 
@@ -18,7 +20,7 @@ constexpr std::uint64_t kSlabBytes = std::uint64_t{32} << 20;
 
 struct CopyTask {
     const ArraySource* source;
-    Array* target;
+    std::span<std::byte> target;  // the whole array's buffer
     std::int64_t firstRow;  // along dimension 0; rank-0 arrays: one task for the element
     std::int64_t rows;
 };
@@ -34,16 +36,55 @@ void collectArrays(const NodePtr& node, std::vector<const Node*>& out) {
 Status runCopy(const CopyTask& task, const CancelToken* cancel) {
     const ArraySource& src = *task.source;
     const Shape& shape = src.shape();
-    if (shape.empty()) return src.readInto(Selection::all(shape), task.target->bytes(), cancel);
+    if (shape.empty()) return src.readInto(Selection::all(shape), task.target, cancel);
     Selection sel = Selection::all(shape);
     sel.start[0] = task.firstRow;
     sel.count[0] = task.rows;
     const std::uint64_t rowBytes =
-        shape[0] == 0 ? 0 : task.target->byteSize() / static_cast<std::uint64_t>(shape[0]);
+        shape[0] == 0 ? 0 : task.target.size() / static_cast<std::uint64_t>(shape[0]);
     const auto offset = static_cast<std::size_t>(rowBytes * static_cast<std::uint64_t>(task.firstRow));
     const auto size = static_cast<std::size_t>(rowBytes * static_cast<std::uint64_t>(task.rows));
-    return src.readInto(sel, task.target->bytes().subspan(offset, size), cancel);
+    return src.readInto(sel, task.target.subspan(offset, size), cancel);
 }
+
+// A snapshot's copy of one array. Its buffer goes back to the pool (if any, and still alive) when
+// the last reference to the snapshot is dropped.
+class SnapshotSource final : public ArraySource {
+public:
+    SnapshotSource(DType dtype, Shape shape, SnapshotBufferPool::Buffer buffer,
+                   std::weak_ptr<SnapshotBufferPool> pool)
+        : m_dtype(dtype), m_shape(std::move(shape)), m_buffer(std::move(buffer)),
+          m_pool(std::move(pool)) {}
+    ~SnapshotSource() override {
+        if (auto pool = m_pool.lock()) pool->give(std::move(m_buffer));
+    }
+    SnapshotSource(const SnapshotSource&) = delete;
+    SnapshotSource& operator=(const SnapshotSource&) = delete;
+
+    DType dtype() const override { return m_dtype; }
+    const Shape& shape() const override { return m_shape; }
+    StorageInfo storage() const override {
+        StorageInfo info;
+        info.format = "memory (snapshot)";
+        return info;
+    }
+    Status readInto(const Selection& selection, std::span<std::byte> out,
+                    const CancelToken*) const override {
+        std::size_t pos = 0;
+        forEachContiguousRun(m_shape, itemSize(m_dtype), selection,
+                             [&](std::size_t offset, std::size_t bytes) {
+                                 std::memcpy(out.data() + pos, m_buffer.data.get() + offset, bytes);
+                                 pos += bytes;
+                             });
+        return okStatus();
+    }
+
+private:
+    DType m_dtype;
+    Shape m_shape;
+    SnapshotBufferPool::Buffer m_buffer;
+    std::weak_ptr<SnapshotBufferPool> m_pool;
+};
 
 Result<NodePtr> rebuild(const NodePtr& node,
                         const std::unordered_map<const Node*, ArraySourcePtr>& copies) {
@@ -89,7 +130,42 @@ Result<NodePtr> rebuild(const NodePtr& node,
 
 }  // namespace
 
-Result<NodePtr> snapshotTree(const NodePtr& tree, int threads, const CancelToken* cancel) {
+SnapshotBufferPool::Buffer SnapshotBufferPool::take(std::size_t size) {
+    {
+        std::lock_guard lock(m_mutex);
+        auto it = m_free.find(size);
+        if (it != m_free.end()) {
+            Buffer b{std::move(it->second), size};
+            m_free.erase(it);
+            return b;
+        }
+    }
+    return {std::unique_ptr<std::byte[]>(new std::byte[std::max<std::size_t>(size, 1)]), size};
+}
+
+void SnapshotBufferPool::give(Buffer buffer) {
+    if (!buffer.data) return;
+    std::lock_guard lock(m_mutex);
+    m_free.emplace(buffer.size, std::move(buffer.data));
+}
+
+void SnapshotBufferPool::clear() {
+    std::multimap<std::size_t, std::unique_ptr<std::byte[]>> dropped;
+    {
+        std::lock_guard lock(m_mutex);
+        dropped.swap(m_free);
+    }
+}
+
+std::uint64_t SnapshotBufferPool::pooledBytes() const {
+    std::lock_guard lock(m_mutex);
+    std::uint64_t total = 0;
+    for (const auto& entry : m_free) total += entry.first;
+    return total;
+}
+
+Result<NodePtr> snapshotTree(const NodePtr& tree, int threads, const CancelToken* cancel,
+                             const std::shared_ptr<SnapshotBufferPool>& pool) {
     if (!tree) return invalidArgumentError("no tree to snapshot");
     std::vector<const Node*> arrayNodes;
     collectArrays(tree, arrayNodes);
@@ -101,27 +177,41 @@ Result<NodePtr> snapshotTree(const NodePtr& tree, int threads, const CancelToken
             sources.push_back(n->array().get());
         }
     }
-    std::vector<Array> targets(sources.size());
+    std::vector<SnapshotBufferPool::Buffer> targets(sources.size());
     std::vector<CopyTask> tasks;
+    SnapshotBufferPool fresh;  // without a pool: plain allocations
+    SnapshotBufferPool& from = pool ? *pool : fresh;
     for (std::size_t i = 0; i < sources.size(); ++i) {
         const ArraySource& src = *sources[i];
         if (Status s = src.metadataStatus(); !s.isOk()) return s;
-        auto allocated = Array::allocate(src.dtype(), src.shape());
-        if (!allocated.isOk()) return allocated.status();
-        targets[i] = std::move(*allocated);
+        auto bytes = checkedByteSize(src.dtype(), src.shape());
+        if (!bytes.isOk()) return bytes.status();
+        if (*bytes > Array::kDefaultMaxBytes) {
+            return invalidArgumentError("an array of " + std::to_string(*bytes) +
+                                        " bytes is too large to snapshot");
+        }
+        try {
+            targets[i] = from.take(static_cast<std::size_t>(*bytes));
+        } catch (const std::bad_alloc&) {
+            return internalError("out of memory taking a snapshot of " + std::to_string(*bytes) +
+                                 " bytes");
+        }
+        const std::span<std::byte> target(targets[i].data.get(), targets[i].size);
         const Shape& shape = src.shape();
         if (shape.empty()) {
-            tasks.push_back({&src, &targets[i], 0, 0});
+            tasks.push_back({&src, target, 0, 0});
             continue;
         }
-        if (shape[0] == 0 || targets[i].byteSize() == 0) continue;
-        const std::uint64_t rowBytes = targets[i].byteSize() / static_cast<std::uint64_t>(shape[0]);
+        if (shape[0] == 0 || target.empty()) continue;
+        const std::uint64_t rowBytes = target.size() / static_cast<std::uint64_t>(shape[0]);
         const auto rowsPerTask = static_cast<std::int64_t>(
             std::max<std::uint64_t>(1, kSlabBytes / std::max<std::uint64_t>(rowBytes, 1)));
         for (std::int64_t r = 0; r < shape[0]; r += rowsPerTask) {
-            tasks.push_back({&src, &targets[i], r, std::min(rowsPerTask, shape[0] - r)});
+            tasks.push_back({&src, target, r, std::min(rowsPerTask, shape[0] - r)});
         }
     }
+    // The pool holds at most one snapshot's buffers: what this one did not reuse goes.
+    if (pool) pool->clear();
 
     std::atomic<std::size_t> next{0};
     std::mutex errorMutex;
@@ -150,7 +240,10 @@ Result<NodePtr> snapshotTree(const NodePtr& tree, int threads, const CancelToken
 
     std::unordered_map<const Node*, ArraySourcePtr> copies;
     std::vector<ArraySourcePtr> made(sources.size());
-    for (std::size_t i = 0; i < sources.size(); ++i) made[i] = makeMemorySource(std::move(targets[i]));
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+        made[i] = std::make_shared<SnapshotSource>(sources[i]->dtype(), sources[i]->shape(),
+                                                   std::move(targets[i]), pool);
+    }
     for (const Node* n : arrayNodes) copies.emplace(n, made[slotOf.at(n->array().get())]);
     return rebuild(tree, copies);
 }
@@ -165,8 +258,10 @@ Result<Checkpoint> Checkpointer::restore(const fs::path& path, const OpenOptions
     return openCheckpoint(path, options, format);
 }
 
-AsyncCheckpointer::AsyncCheckpointer(int snapshotThreads)
-    : m_snapshotThreads(std::max(snapshotThreads, 1)), m_worker([this] { workerLoop(); }) {}
+AsyncCheckpointer::AsyncCheckpointer(int snapshotThreads, bool reuseSnapshotBuffers)
+    : m_snapshotThreads(std::max(snapshotThreads, 1)),
+      m_pool(reuseSnapshotBuffers ? std::make_shared<SnapshotBufferPool>() : nullptr),
+      m_worker([this] { workerLoop(); }) {}
 
 AsyncCheckpointer::~AsyncCheckpointer() {
     {
@@ -192,6 +287,7 @@ void AsyncCheckpointer::workerLoop() {
             m_done.store(done, std::memory_order_relaxed);
         };
         Status result = job(*token, report);
+        job = nullptr;  // drop the snapshot (its buffers return to the pool) before "finished"
         lock.lock();
         m_running = false;
         if (!result.isOk()) m_unreported = std::move(result);
@@ -219,7 +315,7 @@ Status AsyncCheckpointer::saveAsync(const NodePtr& tree, const fs::path& target,
     CKPT_RETURN_IF_ERROR(waitUntilFinished());
     NodePtr snapshot = tree;
     if (mode == SnapshotMode::kCopy) {
-        CKPT_ASSIGN_OR_RETURN(snapshot, snapshotTree(tree, m_snapshotThreads));
+        CKPT_ASSIGN_OR_RETURN(snapshot, snapshotTree(tree, m_snapshotThreads, nullptr, m_pool));
     }
     return runAsync([snapshot, target, format = std::move(format), options = std::move(options)](
                         const CancelToken& token, const ProgressFn& report) {

@@ -107,6 +107,34 @@ private slots:
         QCOMPARE(readFloats(*(*snap)->findChild("small")), (std::vector<float>{1, 2, 3}));
     }
 
+    void snapshotBuffersAreReusedOnlyOnceReleased() {
+        auto pool = std::make_shared<SnapshotBufferPool>();
+        auto tree = [](float base) {
+            return Node::makeDict({{"a", arrayNode({base, base + 1})}, {"b", arrayNode({base})}});
+        };
+        auto first = snapshotTree(tree(1), 2, nullptr, pool);
+        CKPT_VERIFY_OK(first);
+        QCOMPARE(pool->pooledBytes(), std::uint64_t{0});
+        auto second = snapshotTree(tree(5), 2, nullptr, pool);  // `first` still alive: fresh
+        CKPT_VERIFY_OK(second);
+        QCOMPARE(readFloats(*(*first)->findChild("a")), (std::vector<float>{1, 2}));
+        first = Result<NodePtr>(NodePtr());  // released: its buffers go to the pool
+        QCOMPARE(pool->pooledBytes(), std::uint64_t{12});
+        auto third = snapshotTree(Node::makeDict({{"a", arrayNode({9, 10})}}), 2, nullptr, pool);
+        CKPT_VERIFY_OK(third);
+        // 8 bytes reused, the 4-byte buffer that matched nothing was dropped.
+        QCOMPARE(pool->pooledBytes(), std::uint64_t{0});
+        QCOMPARE(readFloats(*(*third)->findChild("a")), (std::vector<float>{9, 10}));
+        QCOMPARE(readFloats(*(*second)->findChild("a")), (std::vector<float>{5, 6}));
+
+        // An async save releases its snapshot before it reports being finished.
+        test::TempDir dir;
+        AsyncCheckpointer ckptr;
+        CKPT_VERIFY_OK(ckptr.saveAsync(tree(1), dir.path() / "x", "orbax", {}));
+        CKPT_VERIFY_OK(ckptr.waitUntilFinished());
+        QCOMPARE(ckptr.bufferPool()->pooledBytes(), std::uint64_t{12});
+    }
+
     void asyncSavesRoundTripInOrder() {
         test::TempDir dir;
         AsyncCheckpointer ckptr;

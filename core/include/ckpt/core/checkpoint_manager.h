@@ -90,6 +90,8 @@ struct CheckpointManagerOptions {
     bool async = true;
     SnapshotMode snapshot = SnapshotMode::kCopy;
     int snapshotThreads = 2;
+    // Keep the last snapshot's buffers for the next save (see SnapshotBufferPool).
+    bool reuseSnapshotBuffers = true;
     // How items are written (zarr version, OCDBT, chunk size); step/keep/progress are ignored.
     WriteOptions write;
 };

@@ -12,7 +12,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -32,11 +34,33 @@ enum class SnapshotMode {
     kReference,  // keep references; the caller promises not to mutate until the save finishes
 };
 
+// Buffers of finished snapshots, kept for the next snapshot of the same shapes (a training loop
+// saves the same tree again and again): copying into memory that is already mapped costs a
+// fraction of copying into fresh pages. Holds at most one snapshot's buffers. Thread-safe.
+class SnapshotBufferPool {
+public:
+    struct Buffer {
+        std::unique_ptr<std::byte[]> data;
+        std::size_t size = 0;
+    };
+    // A pooled buffer of exactly `size` bytes, or a new one (uninitialised; may throw bad_alloc).
+    Buffer take(std::size_t size);
+    void give(Buffer buffer);
+    void clear();
+    std::uint64_t pooledBytes() const;
+
+private:
+    mutable std::mutex m_mutex;
+    std::multimap<std::size_t, std::unique_ptr<std::byte[]>> m_free;
+};
+
 // A copy of `tree` whose array leaves (and lazily read scalars) live in memory, so that the copy
 // no longer depends on the sources of `tree`. Copies run on `threads` threads (large arrays are
-// split into row slabs). Cancellation stops the copy with a Cancelled status.
+// split into row slabs). With a pool, buffers come from it (what is not reused is freed) and go
+// back to it when the copy is dropped. Cancellation stops the copy with a Cancelled status.
 Result<NodePtr> snapshotTree(const NodePtr& tree, int threads = 2,
-                             const CancelToken* cancel = nullptr);
+                             const CancelToken* cancel = nullptr,
+                             const std::shared_ptr<SnapshotBufferPool>& pool = nullptr);
 
 // Synchronous save/restore in any registered format (writeCheckpoint / openCheckpoint).
 // Stateless and thread-safe.
@@ -62,7 +86,9 @@ public:
     // A background job: writes, polling `cancel` and reporting through `progress`.
     using Job = std::function<Status(const CancelToken& cancel, const ProgressFn& progress)>;
 
-    explicit AsyncCheckpointer(int snapshotThreads = 2);
+    // `reuseSnapshotBuffers`: keep the last snapshot's buffers for the next one (SnapshotBufferPool;
+    // costs one snapshot's memory between saves).
+    explicit AsyncCheckpointer(int snapshotThreads = 2, bool reuseSnapshotBuffers = true);
     ~AsyncCheckpointer();
     AsyncCheckpointer(const AsyncCheckpointer&) = delete;
     AsyncCheckpointer& operator=(const AsyncCheckpointer&) = delete;
@@ -86,11 +112,14 @@ public:
     SaveProgress progress() const;
 
     int snapshotThreads() const { return m_snapshotThreads; }
+    // Null when buffers are not reused.
+    const std::shared_ptr<SnapshotBufferPool>& bufferPool() const { return m_pool; }
 
 private:
     void workerLoop();
 
     const int m_snapshotThreads;
+    const std::shared_ptr<SnapshotBufferPool> m_pool;
     mutable std::mutex m_mutex;
     std::condition_variable m_cv;
     std::optional<Job> m_pending;  // queued, not yet started
