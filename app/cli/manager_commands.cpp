@@ -104,7 +104,7 @@ int runPrune(const PruneArgs& args, std::ostream& out, std::ostream& err) {
     const RetentionPolicy policy = policyFrom(args.retention);
     auto removed = pruneSteps(args.root, policy, args.dryRun, args.retention.stepPrefix);
     if (!removed.isOk()) return fail(err, removed.status());
-    auto kept = listSteps(args.root, args.retention.stepPrefix);
+    auto kept = listSteps(args.root, args.retention.stepPrefix, false);
     if (!kept.isOk()) return fail(err, kept.status());
     std::vector<std::int64_t> keptSteps;
     for (const auto& s : *kept) {

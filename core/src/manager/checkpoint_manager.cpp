@@ -97,7 +97,8 @@ std::uint64_t directoryBytes(const fs::path& dir) {
 
 }  // namespace
 
-Result<std::vector<ManagedStep>> listSteps(const fs::path& root, std::string_view stepPrefix) {
+Result<std::vector<ManagedStep>> listSteps(const fs::path& root, std::string_view stepPrefix,
+                                           bool withSizes) {
     std::vector<ManagedStep> steps;
     std::error_code ec;
     if (!fs::exists(root, ec)) return steps;
@@ -132,7 +133,7 @@ Result<std::vector<ManagedStep>> listSteps(const fs::path& root, std::string_vie
             if (sub.is_directory(subEc) && item != kMetricsItem) s.items.push_back(item);
         }
         std::sort(s.items.begin(), s.items.end());
-        s.bytes = directoryBytes(s.path);
+        if (withSizes) s.bytes = directoryBytes(s.path);
         steps.push_back(std::move(s));
     }
     std::sort(steps.begin(), steps.end(),
@@ -183,7 +184,7 @@ std::optional<std::int64_t> bestStep(const std::vector<ManagedStep>& steps,
 
 Result<std::vector<std::int64_t>> pruneSteps(const fs::path& root, const RetentionPolicy& policy,
                                              bool dryRun, std::string_view stepPrefix) {
-    CKPT_ASSIGN_OR_RETURN(std::vector<ManagedStep> steps, listSteps(root, stepPrefix));
+    CKPT_ASSIGN_OR_RETURN(std::vector<ManagedStep> steps, listSteps(root, stepPrefix, false));
     const std::vector<bool> keep = preservedSteps(steps, policy);
     std::vector<std::int64_t> removed;
     for (std::size_t i = 0; i < steps.size(); ++i) {
@@ -224,7 +225,8 @@ Result<std::unique_ptr<CheckpointManager>> CheckpointManager::open(fs::path root
         for (const auto& p : leftovers) CKPT_RETURN_IF_ERROR(io::removePath(p));
     }
     std::unique_ptr<CheckpointManager> manager(new CheckpointManager(std::move(root), std::move(options)));
-    CKPT_ASSIGN_OR_RETURN(auto existing, listSteps(manager->m_root, manager->m_options.stepPrefix));
+    CKPT_ASSIGN_OR_RETURN(auto existing,
+                          listSteps(manager->m_root, manager->m_options.stepPrefix, false));
     if (!existing.empty()) manager->m_lastSaved = existing.back().step;
     return manager;
 }
@@ -311,12 +313,18 @@ Result<std::vector<ManagedStep>> CheckpointManager::steps() const {
     return listSteps(m_root, m_options.stepPrefix);
 }
 
-std::vector<std::int64_t> CheckpointManager::allSteps() const {
+namespace {
+std::vector<std::int64_t> stepNumbers(const Result<std::vector<ManagedStep>>& listed) {
     std::vector<std::int64_t> out;
-    auto listed = steps();
-    if (!listed.isOk()) return out;
-    for (const auto& s : *listed) out.push_back(s.step);
+    if (listed.isOk()) {
+        for (const auto& s : *listed) out.push_back(s.step);
+    }
     return out;
+}
+}  // namespace
+
+std::vector<std::int64_t> CheckpointManager::allSteps() const {
+    return stepNumbers(listSteps(m_root, m_options.stepPrefix, false));
 }
 
 std::optional<std::int64_t> CheckpointManager::latestStep() const {
@@ -326,7 +334,7 @@ std::optional<std::int64_t> CheckpointManager::latestStep() const {
 }
 
 std::optional<std::int64_t> CheckpointManager::bestStep() const {
-    auto listed = steps();
+    auto listed = listSteps(m_root, m_options.stepPrefix, false);
     if (!listed.isOk()) return std::nullopt;
     return ckpt::bestStep(*listed, m_options.retention);
 }

@@ -119,7 +119,7 @@ int save(const Args& a) {
 
 int verify(const Args& a) {
     if (a.positional.size() != 1) return 2;
-    auto steps = listSteps(a.positional[0]);
+    auto steps = listSteps(a.positional[0], {}, false);
     if (!steps.isOk()) {
         std::cerr << steps.status().toString() << "\n";
         return 1;

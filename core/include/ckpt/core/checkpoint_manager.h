@@ -56,13 +56,15 @@ struct ManagedStep {
     std::optional<std::int64_t> commitTimestampNs;
     std::optional<Metrics> metrics;  // numeric top-level entries of metrics/metrics, if present
     std::vector<std::string> items;  // item directories (sorted), "metrics" excluded
-    std::uint64_t bytes = 0;         // size of all files under the step
+    std::uint64_t bytes = 0;         // size of all files under the step (when asked for)
 };
 
 // The committed steps under `root` named `<prefix>_<n>` (or `<n>` with an empty prefix), as
 // Orbax's standard name format finds them, oldest first. A missing root has no steps.
+// `withSizes` also sums each step's file sizes (a walk of every file; retention skips it).
 Result<std::vector<ManagedStep>> listSteps(const std::filesystem::path& root,
-                                           std::string_view stepPrefix = {});
+                                           std::string_view stepPrefix = {},
+                                           bool withSizes = true);
 
 // Which of `steps` (oldest first) the policy keeps; the same length and order. Mirrors
 // AnyPreservationPolicy(EveryNSteps(keepPeriod), BestN(...) or LatestN(maxToKeep)).
