@@ -2,10 +2,11 @@
 // background, as Orbax's Checkpointer / AsyncCheckpointer do.
 //
 // An asynchronous save first snapshots the tree on the caller's thread (every array leaf copied
-// into memory, or, with SnapshotMode::kReference, the caller's promise that nothing it references
-// changes until the save finishes), then writes it on a background worker and returns. Saves are
-// ordered: a new save waits for the previous one. A background failure is never lost: the next
-// saveAsync() or waitUntilFinished() returns it (once).
+// into memory by two threads, or, with SnapshotMode::kReference, the caller's promise that
+// nothing it references changes until the save finishes), then returns; a background worker
+// runs the write (the Orbax writer encodes arrays on one thread per core). Saves are ordered: a
+// new save waits for the previous one. A background failure is never lost: the next saveAsync()
+// or waitUntilFinished() returns it (once).
 #pragma once
 
 #include <atomic>
