@@ -8,6 +8,7 @@
 #include "conform_command.h"
 #include "doctor_command.h"
 #include "run_commands.h"
+#include "manager_commands.h"
 #include "structure_commands.h"
 
 namespace {
@@ -58,6 +59,27 @@ void addWriterOptions(CLI::App* cmd, ckpt::cli::WriterArgs& writer) {
                     "hdf5: compression of chunked datasets: zstd (default; filter 32015, "
                     "as hdf5plugin), gzip or none")
         ->check(CLI::IsMember({"zstd", "gzip", "none"}));
+}
+
+// Orbax's CheckpointManagerOptions retention knobs (`prune` needs --max-to-keep).
+void addRetentionOptions(CLI::App* cmd, ckpt::cli::RetentionArgs& r, bool prune) {
+    if (prune) {
+        cmd->add_option("--max-to-keep", r.maxToKeep,
+                        "max_to_keep: keep this many newest steps, or with --best-metric the "
+                        "best this many")
+            ->required()
+            ->check(CLI::PositiveNumber);
+        cmd->add_option("--keep-period", r.keepPeriod,
+                        "keep_period: also keep every step that is a multiple of K")
+            ->check(CLI::PositiveNumber);
+        cmd->add_flag("--drop-without-metrics", r.dropWithoutMetrics,
+                      "with --best-metric: keep_checkpoints_without_metrics=False");
+    }
+    cmd->add_option("--best-metric", r.bestMetric,
+                    "best_fn = lambda m: m[NAME] over each step's metrics/metrics");
+    cmd->add_option("--best-mode", r.bestMode, "best_mode: min or max (default max, as Orbax)")
+        ->check(CLI::IsMember({"min", "max"}));
+    cmd->add_option("--step-prefix", r.stepPrefix, "step_prefix: steps named PREFIX_<n>");
 }
 
 }  // namespace
@@ -271,6 +293,22 @@ int main(int argc, char** argv) {
     changesCmd->add_option("--format", changes.format,
                            "Read as this format instead of detecting it");
     changesCmd->add_flag("--json", changes.json, "Print JSON (shape in README)");
+    ckpt::cli::StepsArgs steps;
+    auto* stepsCmd = app.add_subcommand(
+        "steps", "The committed steps of a CheckpointManager root (ours or Orbax's): commit "
+                 "time, size, metrics and, with --best-metric, the best step");
+    stepsCmd->add_option("ROOT", steps.root, "CheckpointManager root directory")->required();
+    stepsCmd->add_flag("--json", steps.json, "Print JSON (shape in README)");
+    addRetentionOptions(stepsCmd, steps.retention, false);
+
+    ckpt::cli::PruneArgs prune;
+    auto* pruneCmd = app.add_subcommand(
+        "prune", "Delete the steps Orbax's CheckpointManager would not keep (max_to_keep, "
+                 "keep_period, best_fn/best_mode); unfinished temporary steps are never touched");
+    pruneCmd->add_option("ROOT", prune.root, "CheckpointManager root directory")->required();
+    addRetentionOptions(pruneCmd, prune.retention, true);
+    pruneCmd->add_flag("--dry-run", prune.dryRun, "Only print what would be removed");
+    pruneCmd->add_flag("--json", prune.json, "Print {\"dry_run\", \"removed\": [...], \"kept\": [...]}");
 
     try {
         app.parse(argc, argv);
@@ -295,6 +333,8 @@ int main(int argc, char** argv) {
     if (skeletonCmd->parsed()) return ckpt::cli::runSkeleton(skeleton, std::cout, std::cerr);
     if (diffCmd->parsed()) return ckpt::cli::runDiff(diff, std::cout, std::cerr);
     if (checkCmd->parsed()) return ckpt::cli::runCheck(check, std::cout, std::cerr);
+    if (stepsCmd->parsed()) return ckpt::cli::runSteps(steps, std::cout, std::cerr);
+    if (pruneCmd->parsed()) return ckpt::cli::runPrune(prune, std::cout, std::cerr);
     if (doctorCmd->parsed()) return ckpt::cli::runDoctor(doctor, std::cout, std::cerr);
     if (seriesCmd->parsed()) return ckpt::cli::runSeries(series, std::cout, std::cerr);
     if (changesCmd->parsed()) return ckpt::cli::runChanges(changes, std::cout, std::cerr);

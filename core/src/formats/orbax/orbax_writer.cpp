@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <atomic>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -24,6 +27,10 @@ using json = nlohmann::ordered_json;
 namespace {
 
 constexpr std::string_view kTmpSuffix = ".orbax-checkpoint-tmp";
+constexpr const char* kStandardHandler =
+    "orbax.checkpoint._src.handlers.standard_checkpoint_handler.StandardCheckpointHandler";
+constexpr const char* kJsonHandler =
+    "orbax.checkpoint._src.handlers.json_checkpoint_handler.JsonCheckpointHandler";
 
 std::int64_t nowNanos() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -122,6 +129,77 @@ Shape boundedChunkShape(const Shape& shape, std::size_t item, std::uint64_t maxB
     return chunk;
 }
 
+// One array's data, to be written into the item's store.
+struct ArrayJob {
+    const ArraySource* source;
+    std::string prefix;
+    std::string where;
+    zarr::ZarrWriteOptions options;
+};
+
+// A KvWriter that several encoding threads share: puts are serialised, encoding is not.
+class SharedKvWriter final : public kv::KvWriter {
+public:
+    explicit SharedKvWriter(kv::KvWriter& inner) : m_inner(inner) {}
+    Status put(std::string_view key, std::string_view value) override {
+        std::lock_guard lock(m_mutex);
+        return m_inner.put(key, value);
+    }
+    Status commit() override {
+        std::lock_guard lock(m_mutex);
+        return m_inner.commit();
+    }
+
+private:
+    kv::KvWriter& m_inner;
+    std::mutex m_mutex;
+};
+
+// Writes the arrays on one thread per hardware thread (at most 8) (each array's chunks are read, encoded
+// and compressed on one thread; stores are shared behind a lock). Progress is the sum over all
+// arrays, reported under a lock so the callback is never entered twice at once.
+Status writeArrays(kv::KvWriter& store, std::vector<ArrayJob>& jobs, std::uint64_t total,
+                   const WriteOptions& options) {
+    if (jobs.empty()) return okStatus();
+    SharedKvWriter shared(store);
+    std::mutex progressMutex;
+    std::vector<std::uint64_t> jobDone(jobs.size(), 0);
+    std::uint64_t sum = 0;
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> failed{false};
+    Status firstError;
+    auto worker = [&] {
+        zarr::ZarrScratch scratch;  // this thread's chunk buffers, reused across its arrays
+        for (std::size_t j = next++; j < jobs.size() && !failed.load(); j = next++) {
+            ArrayJob& job = jobs[j];
+            job.options.scratch = &scratch;
+            job.options.progress = [&, j](std::uint64_t d, std::uint64_t) {
+                std::lock_guard lock(progressMutex);
+                sum += d - jobDone[j];
+                jobDone[j] = d;
+                if (options.progress) options.progress(sum, total);
+            };
+            Status s = zarr::writeZarrArray(shared, job.prefix, *job.source, job.options,
+                                            options.cancel);
+            if (s.isOk()) job.options.progress(job.source->byteSize(), 0);
+            if (!s.isOk()) {
+                std::lock_guard lock(progressMutex);
+                if (firstError.isOk()) firstError = s.withContext(job.where);
+                failed.store(true);
+            }
+        }
+    };
+    const unsigned threads = std::min<unsigned>(
+        {std::max(1u, std::thread::hardware_concurrency()), 8u, static_cast<unsigned>(jobs.size())});
+    std::vector<std::thread> helpers;
+    for (unsigned t = 1; t < threads; ++t) helpers.emplace_back(worker);
+    worker();
+    for (auto& h : helpers) h.join();
+    if (!firstError.isOk()) return firstError;
+    if (isCancelled(options.cancel)) return cancelledError("cancelled");
+    return okStatus();
+}
+
 Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& options) {
     std::vector<Leaf> leaves;
     std::vector<std::pair<std::string, KeyType>> keys;
@@ -147,7 +225,7 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
     json strings = json::object();
     std::map<std::string, KeyPath> names;  // param name -> first key path, to catch collisions
     const std::uint64_t total = summarizeTree(tree).byteCount;
-    std::uint64_t done = 0;
+    std::vector<ArrayJob> arrayJobs;
 
     for (const Leaf& leaf : leaves) {
         const std::string param = paramNameOf(leaf);
@@ -179,16 +257,10 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
                 // One chunk, as a single-device save writes, unless that is too big.
                 zo.chunkShape = boundedChunkShape(source.shape(), itemSize(source.dtype()),
                                                   options.orbaxMaxChunkBytes);
-                if (options.progress) {
-                    zo.progress = [&options, base = done, total](std::uint64_t d, std::uint64_t) {
-                        options.progress(base + d, total);
-                    };
-                }
                 Shape writeShape = source.shape();
                 for (auto& d : writeShape) d = std::max<std::int64_t>(d, 1);
-                Status s = zarr::writeZarrArray(*store, param.empty() ? "" : param + "/", source,
-                                                zo, options.cancel);
-                if (!s.isOk()) return s.withContext(where);
+                // The data is written after the loop, several arrays at a time.
+                arrayJobs.push_back({&source, param.empty() ? "" : param + "/", where, zo});
                 if (!isJaxArrayDtype(source.dtype())) {
                     // JAX (without jax_enable_x64) cannot hold 64-bit arrays, so such data was a
                     // numpy array; restoring it as a jax.Array would silently narrow it.
@@ -204,7 +276,6 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
                                                 {"chunk_shape", writeShape},
                                                 {"ext_metadata", nullptr}}}});
                 }
-                done += source.byteSize();
                 break;
             }
             case NodeKind::kScalar: {
@@ -235,9 +306,10 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
         }
         treeMetadata[pythonTupleRepr(plainKeys)] = {{"key_metadata", keyMeta},
                                                     {"value_metadata", value}};
-        if (options.progress) options.progress(done, total);
         if (isCancelled(options.cancel)) return cancelledError("cancelled");
     }
+    CKPT_RETURN_IF_ERROR(writeArrays(*store, arrayJobs, total, options));
+    if (options.progress) options.progress(total, total);
     CKPT_RETURN_IF_ERROR(store->commit());
 
     const json metadata = {{"tree_metadata", treeMetadata},
@@ -309,6 +381,77 @@ Status commitDirectory(const fs::path& finalPath, bool overwrite, Fill&& fill) {
     return io::syncDirectory(parent);
 }
 
+}  // namespace
+
+Status deleteStep(const fs::path& stepDir) {
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(stepDir, ec))) return okStatus();
+    // Renamed first, so that neither Orbax nor we ever list a half-deleted step: a name holding
+    // ".orbax-checkpoint-tmp" is a temporary path to both (and to Orbax's tmp cleanup).
+    fs::path doomed = stepDir;
+    doomed += std::string(kTmpSuffix) + "-deleting-" + std::to_string(nowNanos());
+    CKPT_RETURN_IF_ERROR(io::renamePath(stepDir, doomed, false));
+    const fs::path parent = stepDir.has_parent_path() ? stepDir.parent_path() : fs::path(".");
+    CKPT_RETURN_IF_ERROR(io::syncDirectory(parent));
+    return io::removePath(doomed);
+}
+
+Status writeManagerStep(const fs::path& stepDir,
+                        const std::vector<std::pair<std::string, NodePtr>>& trees,
+                        const std::vector<JsonItem>& jsonItems, const WriteOptions& options) {
+    const std::int64_t start = nowNanos();
+    std::map<std::string, std::string> handlers;  // sorted by item name, as Orbax writes them
+    for (const auto& [name, tree] : trees) {
+        if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
+            return invalidArgumentError("'" + name + "' is not a valid item name");
+        }
+        if (!handlers.emplace(name, kStandardHandler).second) return invalidArgumentError("item '" + name + "' is given twice");
+    }
+    for (const JsonItem& item : jsonItems) {
+        if (item.name.empty() || item.name.find('/') != std::string::npos ||
+            item.fileName.empty() || item.fileName.find('/') != std::string::npos) {
+            return invalidArgumentError("'" + item.name + "/" + item.fileName +
+                                        "' is not a valid JSON item");
+        }
+        if (!handlers.emplace(item.name, kJsonHandler).second) return invalidArgumentError("item '" + item.name + "' is given twice");
+    }
+    const fs::path parent = stepDir.has_parent_path() ? stepDir.parent_path() : fs::path(".");
+    std::error_code ec;
+    fs::create_directories(parent, ec);
+    if (ec) return ioError("cannot create '" + parent.string() + "': " + ec.message());
+    return commitDirectory(stepDir, options.overwrite, [&](const fs::path& tmp) {
+        std::error_code mkEc;
+        fs::create_directories(tmp, mkEc);
+        if (mkEc) return ioError("cannot create '" + tmp.string() + "': " + mkEc.message());
+        // Progress over all items: each tree item reports its own bytes from `base` on.
+        std::uint64_t total = 0;
+        for (const auto& entry : trees) total += summarizeTree(entry.second).byteCount;
+        std::uint64_t base = 0;
+        for (const auto& [name, tree] : trees) {
+            WriteOptions itemOptions = options;
+            if (options.progress) {
+                itemOptions.progress = [&options, base, total](std::uint64_t d, std::uint64_t) {
+                    options.progress(base + d, total);
+                };
+            }
+            Status s = writeItem(tree, tmp / name, itemOptions);
+            if (!s.isOk()) return s.withContext("item '" + name + "'");
+            base += summarizeTree(tree).byteCount;
+        }
+        for (const JsonItem& item : jsonItems) {
+            fs::create_directories(tmp / item.name, mkEc);
+            if (mkEc) return ioError("cannot create item '" + item.name + "': " + mkEc.message());
+            Status s = writeFile(tmp / item.name / item.fileName, item.text);
+            if (!s.isOk()) return s;
+        }
+        json itemHandlers = json::object();
+        for (const auto& [name, handler] : handlers) itemHandlers[name] = handler;
+        return writeCheckpointMetadata(tmp, itemHandlers, start);
+    });
+}
+
+namespace {
+
 // CheckpointManager's max_to_keep / keep_period after a save: of the complete steps, all but the
 // `keep` newest are deleted, oldest first, except those a multiple of `keepPeriod` (Orbax's
 // CheckpointManager._remove_old_checkpoints). Unfinished temporary steps are left alone.
@@ -331,9 +474,9 @@ Status removeOldSteps(const fs::path& root, int keep, std::optional<double> keep
             step % static_cast<std::uint64_t>(*keepPeriod) == 0) {
             continue;
         }
-        CKPT_RETURN_IF_ERROR(io::removePath(dir));
+        CKPT_RETURN_IF_ERROR(deleteStep(dir));
     }
-    return io::syncDirectory(root);
+    return okStatus();
 }
 
 class OrbaxWriter final : public FormatWriter {
@@ -362,16 +505,7 @@ public:
         std::error_code ec;
         fs::create_directories(target, ec);
         if (ec) return ioError("cannot create '" + target.string() + "': " + ec.message());
-        const fs::path stepDir = target / step;
-        const Status committed = commitDirectory(stepDir, options.overwrite, [&](const fs::path& tmp) {
-            CKPT_RETURN_IF_ERROR(writeItem(tree, tmp / "default", options));
-            return writeCheckpointMetadata(
-                tmp,
-                json{{"default",
-                      "orbax.checkpoint._src.handlers.standard_checkpoint_handler."
-                      "StandardCheckpointHandler"}},
-                start);
-        });
+        const Status committed = writeManagerStep(target / step, {{"default", tree}}, {}, options);
         if (!committed.isOk()) return committed;
         return removeOldSteps(target, options.keep, options.keepEveryNSteps);
     }

@@ -4,12 +4,38 @@
 // (temporary directory, commit_success.txt, rename).
 #pragma once
 
+#include <filesystem>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "ckpt/core/format.h"
 
 namespace ckpt::orbax {
 
 std::unique_ptr<FormatWriter> makeOrbaxWriter();
+
+// An item JsonCheckpointHandler writes: `<step>/<name>/<fileName>` holding `text` (user items use
+// the file name "metadata"; CheckpointManager's metrics item is "metrics/metrics").
+struct JsonItem {
+    std::string name;
+    std::string fileName;
+    std::string text;
+};
+
+// One CheckpointManager step as Orbax commits it: every item is written into
+// `<stepDir>.orbax-checkpoint-tmp` (PyTree items as StandardCheckpointHandler directories, JSON
+// items as JsonCheckpointHandler files), then `_CHECKPOINT_METADATA` naming each item's handler,
+// `commit_success.txt`, and one rename to `stepDir`. A crash leaves only the temporary directory,
+// which neither Orbax nor listManagerSteps counts as a step. Progress covers the tree items' bytes.
+Status writeManagerStep(const std::filesystem::path& stepDir,
+                        const std::vector<std::pair<std::string, NodePtr>>& trees,
+                        const std::vector<JsonItem>& jsonItems, const WriteOptions& options);
+
+// Deletes a committed step so that no reader ever lists it half deleted: it is renamed to a
+// temporary name (`<step>.orbax-checkpoint-tmp-deleting-<ns>`) first, then removed. A crash
+// between the two leaves a temporary directory, which Orbax's tmp cleanup removes.
+Status deleteStep(const std::filesystem::path& stepDir);
 
 }  // namespace ckpt::orbax

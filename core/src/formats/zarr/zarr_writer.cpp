@@ -197,16 +197,26 @@ Result<std::string> zarrMetadataJson(DType dtype, const Shape& shape,
     return j.dump();
 }
 
-Result<std::string> encodeZarrChunk(std::span<const std::byte> chunkBytes,
-                                    const ZarrWriteOptions& resolved) {
+Status encodeZarrChunkInto(std::span<const std::byte> chunkBytes, const ZarrWriteOptions& resolved,
+                           std::string& out) {
     try {
-        std::string out;
         if (resolved.compress) {
             const int level = resolved.zstdLevel.value_or(
                 resolved.zarrVersion == 2 ? kOrbaxZstdLevelV2 : kOrbaxZstdLevelV3);
             out.resize(ZSTD_compressBound(chunkBytes.size()));
+            // A context kept in the scratch saves setting up zstd's tables for every chunk.
+            ZSTD_CCtx* context = nullptr;
+            if (resolved.scratch) {
+                if (!resolved.scratch->zstd) {
+                    resolved.scratch->zstd.reset(ZSTD_createCCtx(), [](ZSTD_CCtx* c) { ZSTD_freeCCtx(c); });
+                }
+                context = resolved.scratch->zstd.get();
+            }
             const std::size_t n =
-                ZSTD_compress(out.data(), out.size(), chunkBytes.data(), chunkBytes.size(), level);
+                context ? ZSTD_compressCCtx(context, out.data(), out.size(), chunkBytes.data(),
+                                            chunkBytes.size(), level)
+                        : ZSTD_compress(out.data(), out.size(), chunkBytes.data(),
+                                        chunkBytes.size(), level);
             if (ZSTD_isError(n)) {
                 return internalError(std::string("zstd compression failed: ") +
                                      ZSTD_getErrorName(n));
@@ -230,11 +240,18 @@ Result<std::string> encodeZarrChunk(std::span<const std::byte> chunkBytes,
             }
             out.append(reinterpret_cast<const char*>(index), sizeof index);
         }
-        return out;
+        return okStatus();
     } catch (const std::bad_alloc&) {
         return internalError("out of memory encoding a zarr chunk of " +
                              std::to_string(chunkBytes.size()) + " bytes");
     }
+}
+
+Result<std::string> encodeZarrChunk(std::span<const std::byte> chunkBytes,
+                                    const ZarrWriteOptions& resolved) {
+    std::string out;
+    CKPT_RETURN_IF_ERROR(encodeZarrChunkInto(chunkBytes, resolved, out));
+    return out;
 }
 
 Status writeZarrArray(kv::KvWriter& out, std::string_view prefixIn, const ArraySource& source,
@@ -293,15 +310,25 @@ Status writeZarrArray(kv::KvWriter& out, std::string_view prefixIn, const ArrayS
                 sel.count[d] = std::min(opt.chunkShape[d], shape[d] - sel.start[d]);
                 if (sel.count[d] != opt.chunkShape[d]) full = false;
             }
-            auto dataOr = source.read(sel, cancel);
-            if (!dataOr.isOk()) {
-                return dataOr.status().withContext(chunkContext(key));
-            }
-            const Array& data = *dataOr;
             std::span<const std::byte> chunk;
-            if (full) {
-                chunk = data.bytes();
+            Array data;
+            if (full && opt.scratch) {
+                // Straight into the reused buffer (the selection is inside the array).
+                opt.scratch->chunk.resize(chunkBytes);
+                const std::span<std::byte> into(opt.scratch->chunk.data(), chunkBytes);
+                const Status readStatus = source.readInto(sel, into, cancel);
+                if (!readStatus.isOk()) return readStatus.withContext(chunkContext(key));
+                chunk = into;
             } else {
+                auto dataOr = source.read(sel, cancel);
+                if (!dataOr.isOk()) {
+                    return dataOr.status().withContext(chunkContext(key));
+                }
+                data = std::move(*dataOr);
+            }
+            if (full && !opt.scratch) {
+                chunk = data.bytes();
+            } else if (!full) {
                 // Ragged edge chunk: zero padding (the fill value) around the selection's rows.
                 if (!buffer) {
                     auto allocated = ByteBuffer::allocate(chunkBytes);
@@ -332,9 +359,11 @@ Status writeZarrArray(kv::KvWriter& out, std::string_view prefixIn, const ArrayS
                               std::all_of(chunk.begin(), chunk.end(),
                                           [](std::byte b) { return b == std::byte{0}; });
             if (!skip) {
-                auto encodedOr = encodeZarrChunk(chunk, opt);
-                if (!encodedOr.isOk()) return encodedOr.status().withContext(chunkContext(key));
-                const Status put = out.put(prefix + key, *encodedOr);
+                std::string ownEncoded;
+                std::string& encoded = opt.scratch ? opt.scratch->encoded : ownEncoded;
+                const Status enc = encodeZarrChunkInto(chunk, opt, encoded);
+                if (!enc.isOk()) return enc.withContext(chunkContext(key));
+                const Status put = out.put(prefix + key, encoded);
                 if (!put.isOk()) return put.withContext(chunkContext(key));
             }
             if (opt.progress) {

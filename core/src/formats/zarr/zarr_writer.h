@@ -11,10 +11,12 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ckpt/core/array.h"
 #include "ckpt/core/array_source.h"
@@ -23,12 +25,22 @@
 #include "ckpt/core/status.h"
 #include "kvstore/kv_writer.h"
 
+struct ZSTD_CCtx_s;  // zstd.h's ZSTD_CCtx
+
 namespace ckpt::zarr {
 
 // Orbax's zstd levels: TensorStore's zarr v2 `zstd` compressor default (1) and Orbax's explicit
 // zarr v3 `zstd` codec level (3).
 inline constexpr int kOrbaxZstdLevelV2 = 1;
 inline constexpr int kOrbaxZstdLevelV3 = 3;
+
+// Buffers a writer thread reuses from chunk to chunk (and array to array), so that large chunks
+// are not freshly allocated — and page-faulted in — every time. Not shared between threads.
+struct ZarrScratch {
+    std::vector<std::byte> chunk;
+    std::string encoded;
+    std::shared_ptr<::ZSTD_CCtx_s> zstd;  // a compression context, made on first use
+};
 
 struct ZarrWriteOptions {
     int zarrVersion = 2;  // 2 (`.zarray`, Orbax use_zarr3=False) or 3 (`zarr.json`)
@@ -48,6 +60,8 @@ struct ZarrWriteOptions {
     // Called after each chunk with the array's bytes done so far and its total (a save of one
     // large array can then report progress as it goes).
     ProgressFn progress;
+    // Reused buffers (optional; owned by the caller, one per thread).
+    ZarrScratch* scratch = nullptr;
 };
 
 // The zarr v2 dtype string TensorStore writes ("<f4", "|b1", "bfloat16", "float8_e4m3fn") and the
@@ -69,6 +83,9 @@ Result<std::string> zarrMetadataJson(DType dtype, const Shape& shape,
 // Encodes one full chunk (C-order little-endian elements of the whole chunk shape, padding
 // included) into its stored value under the resolved options: zstd frame, and in v3 with
 // sharding the one-entry shard index and its CRC-32C.
+// encodeZarrChunk into `out` (replacing its contents, keeping its capacity).
+Status encodeZarrChunkInto(std::span<const std::byte> chunkBytes, const ZarrWriteOptions& resolved,
+                           std::string& out);
 Result<std::string> encodeZarrChunk(std::span<const std::byte> chunkBytes,
                                     const ZarrWriteOptions& resolved);
 
