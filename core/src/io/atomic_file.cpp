@@ -188,6 +188,19 @@ Status renamePath(const fs::path& from, const fs::path& to, bool overwrite) {
     return okStatus();
 }
 
+Status exchangePaths(const fs::path& a, const fs::path& b) {
+    if (::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) != 0) {
+        const int err = errno;
+        if (err == EINVAL || err == ENOSYS || err == ENOTSUP) {
+            return unsupportedError("the file system of '" + b.string() +
+                                    "' cannot exchange two paths atomically");
+        }
+        return ioError("cannot exchange '" + a.string() + "' and '" + b.string() +
+                       "': " + errnoText(err));
+    }
+    return okStatus();
+}
+
 Status removePath(const fs::path& path) {
     std::error_code ec;
     fs::remove_all(path, ec);

@@ -67,6 +67,11 @@ Status syncDirectory(const std::filesystem::path& dir);
 Status renamePath(const std::filesystem::path& from, const std::filesystem::path& to,
                   bool overwrite);
 
+// Swaps two existing paths in one atomic step (Linux renameat2 RENAME_EXCHANGE): replacing a
+// directory this way never leaves a moment without one. Unsupported on file systems that
+// cannot (then the caller falls back to two renames).
+Status exchangePaths(const std::filesystem::path& a, const std::filesystem::path& b);
+
 // Removes a file or a directory tree; a missing path is not an error.
 Status removePath(const std::filesystem::path& path);
 

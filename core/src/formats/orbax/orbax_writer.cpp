@@ -363,17 +363,28 @@ Status commitDirectory(const fs::path& finalPath, bool overwrite, Fill&& fill) {
         return s;
     }
     if (overwrite && fs::exists(finalPath, ec)) {
-        // Swap: move the old checkpoint aside first so a crash never leaves neither.
-        fs::path old = finalPath;
-        old += ".ckpt-old";
-        CKPT_RETURN_IF_ERROR(io::removePath(old));
-        CKPT_RETURN_IF_ERROR(io::renamePath(finalPath, old, false));
-        Status r = io::renamePath(tmp, finalPath, false);
-        if (!r.isOk()) {
-            (void)io::renamePath(old, finalPath, false);
-            return r;
+        // One atomic exchange: readers (and a crash) see the old checkpoint or the new one,
+        // never neither. The old one is then at `tmp`, removed here or by the next write.
+        Status swapped = io::exchangePaths(tmp, finalPath);
+        if (swapped.isOk()) {
+            CKPT_RETURN_IF_ERROR(io::removePath(tmp));
+        } else if (swapped.code() == StatusCode::kUnsupported) {
+            // A file system without RENAME_EXCHANGE: two renames, the old one aside first (a
+            // crash between them leaves it at <final>.ckpt-old).
+            fs::path old = finalPath;
+            old += ".ckpt-old";
+            CKPT_RETURN_IF_ERROR(io::removePath(old));
+            CKPT_RETURN_IF_ERROR(io::renamePath(finalPath, old, false));
+            Status r = io::renamePath(tmp, finalPath, false);
+            if (!r.isOk()) {
+                (void)io::renamePath(old, finalPath, false);
+                return r;
+            }
+            CKPT_RETURN_IF_ERROR(io::removePath(old));
+        } else {
+            (void)io::removePath(tmp);
+            return swapped;
         }
-        CKPT_RETURN_IF_ERROR(io::removePath(old));
     } else {
         CKPT_RETURN_IF_ERROR(io::renamePath(tmp, finalPath, false));
     }
