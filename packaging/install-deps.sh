@@ -2,7 +2,7 @@
 # install-deps.sh [--no-python] — installs what Checkpoint Studio needs to build, run and test:
 # Debian packages (compiler, CMake, Qt 6, HDF5, msgpack-cxx, CLI11, zstd, nlohmann_json, Xvfb;
 # dpkg-dev for the .deb's Depends, shared-mime-info and desktop-file-utils to check its desktop
-# integration) and, unless --no-python, a git-ignored venv (.venv) with the real Python peers pinned in
+# integration, clang-14 with libFuzzer for the fuzz targets) and, unless --no-python, a git-ignored venv (.venv) with the real Python peers pinned in
 # packaging/requirements-interop.txt. Idempotent and quick when everything is there.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,6 +15,7 @@ packages=(
   qt6-base-dev libgl-dev libhdf5-dev nlohmann-json3-dev libzstd-dev zlib1g-dev libmsgpack-cxx-dev libcli11-dev
   xvfb xauth fonts-dejavu-core python3 python3-venv
   dpkg-dev shared-mime-info desktop-file-utils
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

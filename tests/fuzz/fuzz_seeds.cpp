@@ -106,9 +106,12 @@ int main(int argc, char** argv) {
         fs::create_directories(out / "npy_header");
         std::ofstream npy(out / "npy_header" / "seed_v1", std::ios::binary);
         std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (5, 3), }";
-        header.append(64 - 10 - header.size() - 1, ' ');
+        // Padded so that magic (6) + version (2) + length (2) + header ends on 64 bytes.
+        const std::size_t total = (10 + header.size() + 1 + 63) / 64 * 64;
+        header.append(total - 10 - header.size() - 1, ' ');
         header += '\n';
-        npy << "\x93NUMPY\x01" << '\0' << static_cast<char>(header.size()) << '\0' << header;
+        npy << "\x93NUMPY\x01" << '\0' << static_cast<char>(header.size() & 0xff)
+            << static_cast<char>(header.size() >> 8) << header;
     }
     for (const bool ocdbt : {true, false}) {
         ckpt::WriteOptions options;

@@ -8,7 +8,8 @@
 # (libFuzzer's cov: edges), corpus size, outcome.
 #
 # Long campaigns: tests/fuzz/run_fuzz.sh 600 2   (ten minutes per target). Exit 77 (CTest's skip)
-# when clang++-14 or libFuzzer is not installed.
+# when clang++-14 or libFuzzer is not installed. Leaks inside libhdf5 itself are suppressed
+# (tests/fuzz/lsan.supp says why); everything else is reported.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 seconds=${1:-60}
@@ -31,6 +32,9 @@ targets=()
 for exe in "$bin"/fuzz_*; do
   name=${exe##*/fuzz_}
   [ "$name" = seeds ] && continue
+  # libhdf5 1.10.8 itself crashes on damaged files within seconds (tests/fuzz/libhdf5-known/):
+  # run that target only on request until the HDF5 reader isolates libhdf5.
+  [ "$name" = open_hdf5 ] && [ "${CKPT_FUZZ_HDF5:-0}" != 1 ] && continue
   targets+=("$name")
 done
 
@@ -39,6 +43,7 @@ run_one() {
   mkdir -p "$work/corpus/$t"
   [ -d "$work/seeds/$t" ] && cp -n "$work/seeds/$t"/* "$work/corpus/$t"/ 2>/dev/null
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    LSAN_OPTIONS=suppressions="$root/tests/fuzz/lsan.supp":print_suppressions=0 \
     "$bin/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -print_final_stats=1 -artifact_prefix="$work/artifacts/$t-" "$work/corpus/$t" \
     >"$work/logs/$t.log" 2>&1

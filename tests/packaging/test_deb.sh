@@ -55,6 +55,8 @@ XDG_CONFIG_HOME=$tmp/config QT_QPA_PLATFORM=offscreen \
 size=$(stat -c %s "$shot" 2>/dev/null || echo 0)
 [ "$size" -gt 10240 ] || fail "screenshot is $size bytes"
 echo "test_deb: screenshot $size bytes"
+# To look at it: CKPT_SCREENSHOT_DIR=/some/dir keeps a copy as deb-demo.png.
+if [ -n "${CKPT_SCREENSHOT_DIR:-}" ]; then cp "$shot" "$CKPT_SCREENSHOT_DIR/deb-demo.png"; fi
 
 desktop=$root/usr/share/applications/ckpt-studio.desktop
 grep -q '^Exec=ckpt-studio %F$' "$desktop" || fail "Exec line"
