@@ -2,12 +2,14 @@
 // three flax steps written by the engine where one leaf jumps ×100 at step 3: the plotted numbers
 // are the engine's, the step comparison ranks the jumped leaf first, activating it plots it, a key
 // path missing from a step leaves a gap with its error, and a single checkpoint is not a run.
+#include <QComboBox>
 #include <QLineEdit>
 #include <QSignalSpy>
 #include <QTest>
 #include <QTreeWidget>
 
 #include "bridge/qt_convert.h"
+#include "ckpt/core/checkpoint_manager.h"
 #include "ckpt/core/demo.h"
 #include "ckpt/core/edit.h"
 #include "ckpt/core/format.h"
@@ -127,6 +129,87 @@ private slots:
         QCOMPARE(view->keyPathEdit()->text(), QStringLiteral("params/Dense_0/kernel"));
         QCOMPARE(view->points()[2].stats->norm, expected->points[2].stats->norm);
         view->close();
+    }
+
+    void stepsAreListedAndDeletedWithConfirmation() {
+        // A manager root of three steps with a loss: 0.5, 0.2, 0.3 — step 2 is the best (min).
+        const fs::path root = m_dir.path() / "managed";
+        CheckpointManagerOptions options;
+        options.async = false;
+        // As Orbax, metrics are written only with a best metric (best_fn); every step is kept.
+        options.retention.bestMetric = "loss";
+        options.retention.bestMode = BestMode::kMin;
+        auto manager = CheckpointManager::open(root, options);
+        CKPT_VERIFY_OK(manager.status());
+        const double losses[] = {0.5, 0.2, 0.3};
+        for (int step = 1; step <= 3; ++step) {
+            auto saved = (*manager)->save(step, {{"default", makeDemoTrainState()}},
+                                          Metrics{{"loss", losses[step - 1]}});
+            CKPT_VERIFY_OK(saved.status());
+        }
+        CKPT_VERIFY_OK((*manager)->waitUntilFinished());
+
+        RunView view(toQString(root.string()), {"1", "2", "3"});
+        QSignalSpy listed(&view, &RunView::stepsListed);
+        QVERIFY(listed.wait(kTimeoutMs) || !listed.isEmpty());
+        QCOMPARE(view.managedSteps().size(), std::size_t{3});
+        QCOMPARE(view.stepsView()->topLevelItemCount(), 3);
+        QCOMPARE(view.bestMetricCombo()->currentText(), QStringLiteral("loss"));
+        view.bestModeCombo()->setCurrentIndex(view.bestModeCombo()->findData(static_cast<int>(BestMode::kMin)));
+        QCOMPARE(view.bestManagedStep(), std::optional<std::int64_t>(2));
+        QVERIFY(view.stepsView()->topLevelItem(1)->text(5).contains(QStringLiteral("best")));
+        QVERIFY(view.stepsView()->topLevelItem(0)->text(3).contains(QStringLiteral("loss=0.5")));
+
+        // Declined: nothing happens.
+        int asked = 0;
+        std::vector<bool> answers;
+        view.setConfirm([&](const QString&, const QString&) {
+            return static_cast<std::size_t>(asked) < answers.size() && answers[static_cast<std::size_t>(asked++)];
+        });
+        answers = {false};
+        QVERIFY(!view.deleteStep(1));
+        QCOMPARE(asked, 1);
+        QVERIFY(fs::exists(root / "1"));
+
+        // An ordinary step: one confirmation.
+        asked = 0;
+        answers = {true};
+        listed.clear();
+        QVERIFY(view.deleteStep(1));
+        QCOMPARE(asked, 1);
+        QVERIFY(!fs::exists(root / "1"));
+        QVERIFY(listed.wait(kTimeoutMs) || !listed.isEmpty());
+        QCOMPARE(view.managedSteps().size(), std::size_t{2});
+
+        // The best step: a second confirmation, and no to it keeps the step.
+        asked = 0;
+        answers = {true, false};
+        QVERIFY(!view.deleteStep(2));
+        QCOMPARE(asked, 2);
+        QVERIFY(fs::exists(root / "2"));
+        asked = 0;
+        answers = {true, true};
+        QVERIFY(view.deleteStep(2));
+        QCOMPARE(asked, 2);
+        QVERIFY(!fs::exists(root / "2"));
+        // What is left is a root Orbax and we still list: step 3, complete.
+        auto left = listSteps(root);
+        CKPT_VERIFY_OK(left.status());
+        QCOMPARE(left->size(), std::size_t{1});
+        QCOMPARE(left->front().step, std::int64_t{3});
+        // A step that is not there is an error, not a crash.
+        asked = 0;
+        answers = {true};
+        QVERIFY(!view.deleteStep(7));
+        QVERIFY2(view.stepsStatusText().contains(QStringLiteral("no committed step 7")),
+                 qPrintable(view.stepsStatusText()));
+        if (const QString shots = qEnvironmentVariable("CKPT_SCREENSHOT_DIR"); !shots.isEmpty()) {
+            view.tabs()->setCurrentIndex(1);
+            view.resize(900, 400);
+            view.show();
+            QTest::qWait(300);
+            QVERIFY(view.grab().save(shots + QStringLiteral("/run-steps.png")));
+        }
     }
 
     void aSingleCheckpointIsNotARun() {

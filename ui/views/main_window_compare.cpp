@@ -173,6 +173,15 @@ RunView* MainWindow::showRunOverTime() {
     auto* view = new RunView(page->path(), steps, this);
     view->setWindowFlag(Qt::Window);
     view->setAttribute(Qt::WA_DeleteOnClose);
+    // A deleted step leaves the tab's step list: re-open it (at its step, or the latest if that
+    // was the one deleted).
+    QPointer<CheckpointPage> target(page);
+    connect(view, &RunView::stepDeleted, this, [target](qint64 deleted) {
+        if (!target || !target->checkpoint()) return;
+        std::optional<std::string> step = target->checkpoint()->step;
+        if (step && *step == std::to_string(deleted)) step.reset();
+        target->open(target->path(), step);
+    });
     view->plot(page->currentKeyPath().value_or(KeyPath{}));
     view->compareSteps(steps[steps.size() - 2], steps.back());
     view->show();

@@ -6,11 +6,15 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QDateTime>
 #include <QLineEdit>
+#include <QMessageBox>
 #include <QMetaObject>
 #include <QPointer>
 #include <QPushButton>
+#include <QSignalBlocker>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QTreeWidget>
 #include <QVBoxLayout>
 #include <charconv>
@@ -131,9 +135,179 @@ RunView::RunView(QString runRoot, std::vector<std::string> steps, QWidget* paren
     splitter->addWidget(changesBox);
     splitter->setStretchFactor(0, 3);
     splitter->setStretchFactor(1, 2);
+    m_tabs = new QTabWidget(this);
+    m_tabs->addTab(splitter, tr("&Over Time"));
+    m_tabs->addTab(createStepsTab(), tr("&Steps"));
     auto* layout = new QVBoxLayout(this);
-    layout->addWidget(splitter);
+    layout->addWidget(m_tabs);
+    m_confirm = [this](const QString& title, const QString& text) {
+        return QMessageBox::question(this, title, text) == QMessageBox::Yes;
+    };
     resize(1000, 820);
+    refreshSteps();
+}
+
+QWidget* RunView::createStepsTab() {
+    auto* tab = new QWidget(this);
+    m_bestMetric = new QComboBox(tab);
+    m_bestMetric->addItem(tr("(no metric)"));
+    m_bestMode = new QComboBox(tab);
+    m_bestMode->addItem(tr("max is best"), static_cast<int>(BestMode::kMax));
+    m_bestMode->addItem(tr("min is best"), static_cast<int>(BestMode::kMin));
+    connect(m_bestMetric, &QComboBox::currentIndexChanged, this, &RunView::showSteps);
+    connect(m_bestMode, &QComboBox::currentIndexChanged, this, &RunView::showSteps);
+    auto* bestRow = new QHBoxLayout;
+    bestRow->addWidget(new QLabel(tr("Best step by"), tab));
+    bestRow->addWidget(m_bestMetric);
+    bestRow->addWidget(m_bestMode);
+    bestRow->addStretch(1);
+    m_stepsStatus = new QLabel(tab);
+    m_stepsStatus->setWordWrap(true);
+    m_stepsView = new QTreeWidget(tab);
+    m_stepsView->setRootIsDecorated(false);
+    m_stepsView->setUniformRowHeights(true);
+    m_stepsView->setHeaderLabels(
+        {tr("Step"), tr("Committed"), tr("Size"), tr("Metrics"), tr("Items"), QString()});
+    auto* deleteButton = new QPushButton(tr("&Delete Step\u2026"), tab);
+    connect(deleteButton, &QPushButton::clicked, this, [this] {
+        const QTreeWidgetItem* item = m_stepsView->currentItem();
+        if (item) deleteStep(item->data(0, Qt::UserRole).toLongLong());
+    });
+    auto* refreshButton = new QPushButton(tr("&Refresh"), tab);
+    connect(refreshButton, &QPushButton::clicked, this, &RunView::refreshSteps);
+    auto* buttons = new QHBoxLayout;
+    buttons->addWidget(deleteButton);
+    buttons->addWidget(refreshButton);
+    buttons->addStretch(1);
+    auto* layout = new QVBoxLayout(tab);
+    layout->addLayout(bestRow);
+    layout->addWidget(m_stepsStatus);
+    layout->addWidget(m_stepsView, 1);
+    layout->addLayout(buttons);
+    return tab;
+}
+
+void RunView::refreshSteps() {
+    const std::uint64_t generation = ++m_stepsGeneration;
+    m_listing = true;
+    m_stepsStatus->setText(tr("Listing steps\u2026"));
+    runInBackground(
+        this, [root = toFsPath(m_root)] { return listSteps(root); },
+        [this, generation](Result<std::vector<ManagedStep>> listed) {
+            if (generation != m_stepsGeneration) return;
+            m_listing = false;
+            if (listed.isOk()) {
+                m_managed = std::move(listed).value();
+                m_stepsError.clear();
+            } else {
+                m_managed.clear();
+                m_stepsError = statusToUserText(listed.status());
+            }
+            // The metric names found in any step, keeping the chosen one.
+            const QString chosen = m_bestMetric->currentIndex() > 0 ? m_bestMetric->currentText()
+                                                                    : QString();
+            QStringList names;
+            for (const ManagedStep& step : m_managed) {
+                if (!step.metrics) continue;
+                for (const auto& [name, value] : *step.metrics) {
+                    if (!names.contains(toQString(name))) names.append(toQString(name));
+                }
+            }
+            {
+                const QSignalBlocker block(m_bestMetric);
+                m_bestMetric->clear();
+                m_bestMetric->addItem(tr("(no metric)"));
+                m_bestMetric->addItems(names);
+                const int at = m_bestMetric->findText(chosen);
+                m_bestMetric->setCurrentIndex(at > 0 ? at : (names.isEmpty() ? 0 : 1));
+            }
+            showSteps();
+            emit stepsListed();
+        });
+}
+
+RetentionPolicy RunView::bestPolicy() const {
+    RetentionPolicy policy;
+    if (m_bestMetric->currentIndex() > 0) {
+        policy.bestMetric = m_bestMetric->currentText().toStdString();
+        policy.bestMode = static_cast<BestMode>(m_bestMode->currentData().toInt());
+    }
+    return policy;
+}
+
+std::optional<std::int64_t> RunView::bestManagedStep() const {
+    const RetentionPolicy policy = bestPolicy();
+    if (!policy.bestMetric) return std::nullopt;
+    return ckpt::bestStep(m_managed, policy);
+}
+
+QString RunView::stepsStatusText() const {
+    if (!m_stepsError.isEmpty()) return m_stepsError;
+    if (m_listing) return tr("Listing steps\u2026");
+    QString text = tr("%1 committed").arg(countedNoun(m_managed.size(), tr("step"), tr("steps")));
+    if (const auto best = bestManagedStep()) text += tr("; best: step %1").arg(*best);
+    return text;
+}
+
+void RunView::showSteps() {
+    m_stepsView->clear();
+    const std::optional<std::int64_t> best = bestManagedStep();
+    for (const ManagedStep& step : m_managed) {
+        auto* item = new QTreeWidgetItem(m_stepsView);
+        item->setText(0, QString::number(step.step));
+        item->setData(0, Qt::UserRole, QVariant::fromValue<qlonglong>(step.step));
+        if (step.commitTimestampNs) {
+            item->setText(1, QDateTime::fromMSecsSinceEpoch(*step.commitTimestampNs / 1'000'000)
+                                 .toString(QStringLiteral("yyyy-MM-dd HH:mm:ss")));
+        }
+        item->setText(2, humanBytes(step.bytes));
+        QStringList metrics;
+        if (step.metrics) {
+            for (const auto& [name, value] : *step.metrics) {
+                metrics.append(QStringLiteral("%1=%2").arg(toQString(name), number(value)));
+            }
+        }
+        item->setText(3, metrics.join(QStringLiteral(", ")));
+        QStringList items;
+        for (const std::string& name : step.items) items.append(toQString(name));
+        item->setText(4, items.join(QStringLiteral(", ")));
+        if (best && step.step == *best) {
+            item->setText(5, tr("\u2605 best"));
+            QFont bold = item->font(0);
+            bold.setBold(true);
+            for (int c = 0; c < 6; ++c) item->setFont(c, bold);
+        }
+        item->setTextAlignment(2, Qt::AlignRight | Qt::AlignVCenter);
+    }
+    for (int c = 0; c < 6; ++c) m_stepsView->resizeColumnToContents(c);
+    m_stepsStatus->setText(stepsStatusText());
+}
+
+bool RunView::deleteStep(std::int64_t step) {
+    const std::optional<std::int64_t> best = bestManagedStep();
+    if (!m_confirm(tr("Delete Step"),
+                   tr("Delete step %1 of %2 from the disk? This cannot be undone.")
+                       .arg(step)
+                       .arg(m_root))) {
+        return false;
+    }
+    if (best && step == *best &&
+        !m_confirm(tr("Delete the Best Step?"),
+                   tr("Step %1 is the best step by %2 (%3), and its only copy. Delete it "
+                      "anyway?")
+                       .arg(step)
+                       .arg(m_bestMetric->currentText(), m_bestMode->currentText()))) {
+        return false;
+    }
+    const Status status = deleteManagedStep(toFsPath(m_root), step);
+    if (!status.isOk()) {
+        m_stepsError = statusToUserText(status);
+        m_stepsStatus->setText(m_stepsError);
+        return false;
+    }
+    emit stepDeleted(step);
+    refreshSteps();
+    return true;
 }
 
 RunView::~RunView() {

@@ -10,6 +10,12 @@
 // relative change ‖B−A‖/‖A‖ with max |B−A|, and the keys found in one step only. Activating a
 // ranked leaf plots it.
 //
+// The Steps tab lists an Orbax CheckpointManager root's committed steps (commit time, size on
+// disk, metrics, items; ckpt::listSteps) and deletes one after a confirmation — and a second one
+// when it is the best step by the metric chosen there (ckpt::bestStep, Orbax's best_fn/best_mode
+// rule). Deleting renames the step away first (ckpt::deleteManagedStep): a step still being
+// written is never listed, so never deleted.
+//
 // Each plot()/compareSteps() supersedes the previous one of its kind; closing cancels both.
 // seriesFinished()/changesFinished() follow each that is not superseded. GUI thread only.
 #pragma once
@@ -17,12 +23,14 @@
 #include <QString>
 #include <QWidget>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "ckpt/core/cancel.h"
+#include "ckpt/core/checkpoint_manager.h"
 #include "ckpt/core/keypath.h"
 #include "ckpt/core/run_series.h"
 
@@ -30,6 +38,7 @@ class QComboBox;
 class QLabel;
 class QLineEdit;
 class QPushButton;
+class QTabWidget;
 class QTreeWidget;
 
 namespace ckpt::ui {
@@ -60,6 +69,24 @@ public:
     QLineEdit* keyPathEdit() const { return m_keyPathEdit; }
     QTreeWidget* pointsView() const { return m_pointsView; }
     QTreeWidget* changesView() const { return m_changesView; }
+    // ---- Steps (Orbax CheckpointManager roots) ----
+    // Lists the committed steps in the background; stepsListed() follows.
+    void refreshSteps();
+    const std::vector<ManagedStep>& managedSteps() const { return m_managed; }
+    // The best step by the metric chosen in the Steps tab (none without a metric).
+    std::optional<std::int64_t> bestManagedStep() const;
+    // Deletes `step` after confirming (twice for the best step); false when declined or failed
+    // (the error is in stepsStatusText()). stepDeleted() and a new listing follow a deletion.
+    bool deleteStep(std::int64_t step);
+    // How deleteStep() asks (default a QMessageBox question); tests answer for the user.
+    using ConfirmFn = std::function<bool(const QString& title, const QString& text)>;
+    void setConfirm(ConfirmFn confirm) { m_confirm = std::move(confirm); }
+    QString stepsStatusText() const;
+    QTreeWidget* stepsView() const { return m_stepsView; }
+    QComboBox* bestMetricCombo() const { return m_bestMetric; }
+    QComboBox* bestModeCombo() const { return m_bestMode; }
+    QTabWidget* tabs() const { return m_tabs; }
+
     QComboBox* stepACombo() const { return m_stepA; }
     QComboBox* stepBCombo() const { return m_stepB; }
     // Norm, mean, std, max |x|.
@@ -68,11 +95,16 @@ public:
 signals:
     void seriesFinished();
     void changesFinished();
+    void stepsListed();
+    void stepDeleted(qint64 step);
 
 private:
     void addPoint(std::uint64_t generation, SeriesPoint point);
     void refreshPlots();
     void showChanges(const StepChanges& changes);
+    QWidget* createStepsTab();
+    void showSteps();
+    RetentionPolicy bestPolicy() const;
 
     QString m_root;
     std::vector<std::string> m_steps;
@@ -84,6 +116,16 @@ private:
     QTreeWidget* m_changesView = nullptr;
     QComboBox* m_stepA = nullptr;
     QComboBox* m_stepB = nullptr;
+    QTabWidget* m_tabs = nullptr;
+    QTreeWidget* m_stepsView = nullptr;
+    QComboBox* m_bestMetric = nullptr;
+    QComboBox* m_bestMode = nullptr;
+    QLabel* m_stepsStatus = nullptr;
+    std::vector<ManagedStep> m_managed;
+    QString m_stepsError;
+    bool m_listing = false;
+    std::uint64_t m_stepsGeneration = 0;
+    ConfirmFn m_confirm;
 
     std::vector<SeriesPoint> m_points;
     std::optional<StepChanges> m_changes;

@@ -182,6 +182,17 @@ std::optional<std::int64_t> bestStep(const std::vector<ManagedStep>& steps,
     return steps[sorted.back()].step;
 }
 
+Status deleteManagedStep(const fs::path& root, std::int64_t step, std::string_view stepPrefix) {
+    CKPT_ASSIGN_OR_RETURN(std::vector<ManagedStep> steps, listSteps(root, stepPrefix, false));
+    for (const ManagedStep& s : steps) {
+        if (s.step != step) continue;
+        Status deleted = orbax::deleteStep(s.path);
+        if (!deleted.isOk()) return deleted.withContext("deleting step " + std::to_string(step));
+        return okStatus();
+    }
+    return notFoundError("'" + root.string() + "' has no committed step " + std::to_string(step));
+}
+
 Result<std::vector<std::int64_t>> pruneSteps(const fs::path& root, const RetentionPolicy& policy,
                                              bool dryRun, std::string_view stepPrefix) {
     CKPT_ASSIGN_OR_RETURN(std::vector<ManagedStep> steps, listSteps(root, stepPrefix, false));

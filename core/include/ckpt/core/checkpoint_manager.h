@@ -75,6 +75,12 @@ std::vector<bool> preservedSteps(const std::vector<ManagedStep>& steps,
 std::optional<std::int64_t> bestStep(const std::vector<ManagedStep>& steps,
                                      const RetentionPolicy& policy);
 
+// Deletes the committed step `step` of the manager root `root` (renamed to a temporary name
+// first, then removed, so no reader lists it half deleted). NotFound when there is no such
+// committed step: a step still being written is a temporary directory and never matches.
+Status deleteManagedStep(const std::filesystem::path& root, std::int64_t step,
+                         std::string_view stepPrefix = {});
+
 // Deletes (unless `dryRun`) the steps the policy does not keep; returns them. Unfinished
 // temporary directories are never touched: they may belong to a save in progress.
 Result<std::vector<std::int64_t>> pruneSteps(const std::filesystem::path& root,
