@@ -112,13 +112,14 @@ private slots:
         auto tree = [](float base) {
             return Node::makeDict({{"a", arrayNode({base, base + 1})}, {"b", arrayNode({base})}});
         };
-        auto first = snapshotTree(tree(1), 2, nullptr, pool);
-        CKPT_VERIFY_OK(first);
+        auto firstResult = snapshotTree(tree(1), 2, nullptr, pool);
+        CKPT_VERIFY_OK(firstResult);
+        NodePtr first = std::move(firstResult).value();
         QCOMPARE(pool->pooledBytes(), std::uint64_t{0});
         auto second = snapshotTree(tree(5), 2, nullptr, pool);  // `first` still alive: fresh
         CKPT_VERIFY_OK(second);
-        QCOMPARE(readFloats(*(*first)->findChild("a")), (std::vector<float>{1, 2}));
-        first = Result<NodePtr>(NodePtr());  // released: its buffers go to the pool
+        QCOMPARE(readFloats(*first->findChild("a")), (std::vector<float>{1, 2}));
+        first.reset();  // released: its buffers go to the pool
         QCOMPARE(pool->pooledBytes(), std::uint64_t{12});
         auto third = snapshotTree(Node::makeDict({{"a", arrayNode({9, 10})}}), 2, nullptr, pool);
         CKPT_VERIFY_OK(third);
