@@ -24,6 +24,7 @@
 #include "views/conform_wizard.h"
 #include "views/main_window.h"
 #include "tests/test_util.h"
+#include "tests/ui/window_test_util.h"
 
 using namespace ckpt;
 using ckpt::ui::CheckpointPage;
@@ -32,16 +33,11 @@ using ckpt::ui::MainWindow;
 using ckpt::ui::toFsPath;
 using ckpt::ui::toQString;
 namespace fs = std::filesystem;
+using ckpt::test::openAndWait;
 
 namespace {
 
-constexpr int kTimeoutMs = 20'000;
-
-bool openAndWait(MainWindow& w, const QString& path) {
-    QSignalSpy opened(&w, &MainWindow::checkpointOpened);
-    if (!w.openPath(path, MainWindow::Recent::kSkip)) return false;
-    return QTest::qWaitFor([&] { return !opened.isEmpty(); }, kTimeoutMs);
-}
+constexpr int kTimeoutMs = test::kUiTimeoutMs;
 
 bool waitPlan(ConformWizard& wizard) {
     // A change schedules a plan after a short delay; replan() starts it at once.

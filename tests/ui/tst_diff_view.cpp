@@ -22,6 +22,7 @@
 #include "views/diff_view.h"
 #include "views/main_window.h"
 #include "tests/test_util.h"
+#include "tests/ui/window_test_util.h"
 
 using namespace ckpt;
 using ckpt::ui::DiffTreeModel;
@@ -30,17 +31,12 @@ using ckpt::ui::MainWindow;
 using ckpt::ui::toFsPath;
 using ckpt::ui::toQString;
 namespace fs = std::filesystem;
+using ckpt::test::openAndWait;
 
 namespace {
 
-constexpr int kTimeoutMs = 20'000;
+constexpr int kTimeoutMs = test::kUiTimeoutMs;
 const KeyPath kKernel{"params", "Dense_0", "kernel"};
-
-bool openAndWait(MainWindow& w, const QString& path, std::optional<std::string> step = {}) {
-    QSignalSpy opened(&w, &MainWindow::checkpointOpened);
-    if (!w.openPath(path, std::move(step), MainWindow::Recent::kSkip)) return false;
-    return QTest::qWaitFor([&] { return !opened.isEmpty(); }, kTimeoutMs);
-}
 
 bool waitDone(DiffView& view) {
     return QTest::qWaitFor([&] { return !view.isRunning(); }, kTimeoutMs);

@@ -16,6 +16,7 @@
 #include "views/health_view.h"
 #include "views/main_window.h"
 #include "tests/test_util.h"
+#include "tests/ui/window_test_util.h"
 
 using namespace ckpt;
 using ckpt::ui::HealthView;
@@ -23,15 +24,11 @@ using ckpt::ui::MainWindow;
 using ckpt::ui::toFsPath;
 using ckpt::ui::toQString;
 
+using ckpt::test::openAndWait;
+
 namespace {
 
-constexpr int kTimeoutMs = 20'000;
-
-bool openAndWait(MainWindow& w, const QString& path) {
-    QSignalSpy opened(&w, &MainWindow::checkpointOpened);
-    if (!w.openPath(path, MainWindow::Recent::kSkip)) return false;
-    return QTest::qWaitFor([&] { return !opened.isEmpty(); }, kTimeoutMs);
-}
+constexpr int kTimeoutMs = test::kUiTimeoutMs;
 
 bool waitDone(HealthView& view) {
     return QTest::qWaitFor([&] { return !view.isRunning(); }, kTimeoutMs);

@@ -19,23 +19,19 @@
 #include "views/main_window.h"
 #include "views/run_view.h"
 #include "tests/test_util.h"
+#include "tests/ui/window_test_util.h"
 
 using namespace ckpt;
 using ckpt::ui::MainWindow;
 using ckpt::ui::RunView;
 using ckpt::ui::toQString;
 namespace fs = std::filesystem;
+using ckpt::test::openAndWait;
 
 namespace {
 
-constexpr int kTimeoutMs = 20'000;
+constexpr int kTimeoutMs = test::kUiTimeoutMs;
 const KeyPath kKernel{"params", "Dense_0", "kernel"};
-
-bool openAndWait(MainWindow& w, const QString& path) {
-    QSignalSpy opened(&w, &MainWindow::checkpointOpened);
-    if (!w.openPath(path, MainWindow::Recent::kSkip)) return false;
-    return QTest::qWaitFor([&] { return !opened.isEmpty(); }, kTimeoutMs);
-}
 
 bool waitIdle(RunView& view) {
     return QTest::qWaitFor([&] { return !view.isPlotting() && !view.isComparing(); }, kTimeoutMs);
