@@ -8,6 +8,7 @@
 #include "conform_command.h"
 #include "doctor_command.h"
 #include "run_commands.h"
+#include "shard_commands.h"
 #include "manager_commands.h"
 #include "structure_commands.h"
 
@@ -136,6 +137,15 @@ int main(int argc, char** argv) {
     addSource(catCmd, cat.source);
     catCmd->add_option("KEYPATH", cat.keyPath, "Key path of the leaf")->required();
     catCmd->footer(kKeyPathHelp);
+
+    ckpt::cli::ShardsArgs shards;
+    auto* shardsCmd = app.add_subcommand(
+        "shards", "How a leaf was sharded when saved: mesh, partition spec and every shard with "
+                  "its index ranges, writing process, devices and storage key");
+    addSource(shardsCmd, shards.source);
+    shardsCmd->add_option("KEYPATH", shards.keyPath, "Key path of the array")->required();
+    shardsCmd->add_flag("--json", shards.json, "Print JSON (shape in README)");
+    shardsCmd->footer(kKeyPathHelp);
 
     ckpt::cli::ConvertArgs convert;
     auto* convertCmd = app.add_subcommand("convert", "Write SRC (or chosen subtrees) in another format");
@@ -327,6 +337,7 @@ int main(int argc, char** argv) {
     if (treeCmd->parsed()) return ckpt::cli::runTree(tree, std::cout, std::cerr);
     if (showCmd->parsed()) return ckpt::cli::runShow(show, std::cout, std::cerr);
     if (catCmd->parsed()) return ckpt::cli::runCat(cat, std::cout, std::cerr);
+    if (shardsCmd->parsed()) return ckpt::cli::runShards(shards, std::cout, std::cerr);
     if (convertCmd->parsed()) return ckpt::cli::runConvert(convert, std::cout, std::cerr);
     if (applyCmd->parsed()) return ckpt::cli::runApply(apply, std::cout, std::cerr);
     if (conformCmd->parsed()) return ckpt::cli::runConform(conform, std::cout, std::cerr);

@@ -12,6 +12,8 @@
 #include "ckpt/core/keypath.h"
 #include "ckpt/core/stats.h"
 #include "ckpt/core/tree_query.h"
+#include "shard_commands.h"
+#include "shard_json.h"
 #include "value_format.h"
 
 namespace ckpt::cli {
@@ -147,8 +149,10 @@ std::string describeLeaf(const Node& node) {
             if (const Status error = a.metadataStatus(); !error.isOk()) {
                 return "unreadable: " + error.toString();
             }
-            return std::string(dtypeName(a.dtype())) + " " + formatShape(a.shape()) + "  " +
-                   humanBytes(a.byteSize());
+            std::string text = std::string(dtypeName(a.dtype())) + " " + formatShape(a.shape()) +
+                               "  " + humanBytes(a.byteSize());
+            if (auto sharded = shardingSummary(a)) text += "  sharded " + *sharded;
+            return text;
         }
         case NodeKind::kScalar: {
             auto value = node.loadScalar();
@@ -233,10 +237,22 @@ int runInfo(const InfoArgs& args, std::ostream& out, std::ostream& err) {
     if (!ckpt.isOk()) return fail(err, ckpt.status());
     const TreeSummary s = summarizeTree(ckpt->tree);  // reads every array's metadata
     // Arrays are opened lazily: an unreadable one is found here, not when opening.
-    walkTree(ckpt->tree, [&](const KeyPath&, const Node& node) {
+    // Sharding: leaves split into several shards, and the processes that wrote the items.
+    std::uint64_t shardedLeaves = 0;
+    std::vector<std::string> processes;
+    walkTree(ckpt->tree, [&](const KeyPath& path, const Node& node) {
         if (node.kind() == NodeKind::kArray && node.array()) {
             if (const Status error = node.array()->metadataStatus(); !error.isOk()) {
                 ckpt->warnings.push_back(error.toString());
+            } else if (const ShardedArray* sharded = shardingOf(*node.array())) {
+                auto sh = sharded->sharding(ShardDetail::kSummary);
+                if (!sh.isOk()) {
+                    ckpt->warnings.push_back("sharding of " + describeKeyPath(path) +
+                                             " unreadable: " + sh.status().toString());
+                } else {
+                    if (sh->shardCount > 1) ++shardedLeaves;
+                    if (sh->itemProcesses.size() > processes.size()) processes = sh->itemProcesses;
+                }
             }
         }
         return true;
@@ -260,6 +276,8 @@ int runInfo(const InfoArgs& args, std::ostream& out, std::ostream& err) {
         nlohmann::ordered_json props = nlohmann::ordered_json::object();
         for (const auto& [k, v] : ckpt->properties) props[k] = v;
         j["properties"] = props;
+        j["sharded_leaves"] = shardedLeaves;
+        j["processes"] = processes;
         j["warnings"] = ckpt->warnings;
         out << j.dump(2) << "\n";
         return 0;
@@ -279,6 +297,17 @@ int runInfo(const InfoArgs& args, std::ostream& out, std::ostream& err) {
     out << "leaves      " << s.leafCount << " (" << s.arrayCount << " arrays)\n";
     out << "parameters  " << s.parameterCount << "\n";
     out << "bytes       " << s.byteCount << " (" << humanBytes(s.byteCount) << ")\n";
+    if (shardedLeaves > 0 || processes.size() > 1) {
+        out << "sharded     " << shardedLeaves << (shardedLeaves == 1 ? " leaf" : " leaves")
+            << " in several shards";
+        if (!processes.empty()) {
+            out << "; written by " << processes.size()
+                << (processes.size() == 1 ? " process (" : " processes (");
+            for (std::size_t i = 0; i < processes.size(); ++i) out << (i ? ", " : "") << processes[i];
+            out << ")";
+        }
+        out << "\n";
+    }
     for (const auto& [k, v] : ckpt->properties) out << k << ": " << v << "\n";
     for (const auto& w : ckpt->warnings) out << "warning: " << w << "\n";
     return 0;
@@ -396,6 +425,12 @@ int runShow(const ShowArgs& args, std::ostream& out, std::ostream& err) {
                             {"codecs", storage.codecs},
                             {"stored_bytes", storage.storedBytes}};
         }
+        if (const ShardedArray* sharded = shardingOf(source)) {
+            // A damaged sharding record is reported here, never fails the command.
+            auto sh = sharded->sharding(ShardDetail::kSummary);
+            j["sharding"] = sh.isOk() ? shardingJson(*sh, false)
+                                      : nlohmann::ordered_json{{"error", sh.status().toString()}};
+        }
         out << j.dump() << "\n";
         return 0;
     }
@@ -410,6 +445,11 @@ int runShow(const ShowArgs& args, std::ostream& out, std::ostream& err) {
         for (const auto& codec : storage.codecs) out << ", " << codec;
         if (storage.storedBytes > 0) out << ", " << humanBytes(storage.storedBytes) << " on disk";
         out << "\n";
+    }
+    if (const ShardedArray* sharded = shardingOf(source)) {
+        // The summary is on the first line (describeLeaf); a damaged record is said here.
+        auto sh = sharded->sharding(ShardDetail::kSummary);
+        if (!sh.isOk()) out << "sharding unreadable: " << sh.status().toString() << "\n";
     }
     out << *text << "\n";
     const ArrayStats& st = *stats;

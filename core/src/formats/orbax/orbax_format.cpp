@@ -15,6 +15,7 @@
 
 #include "formats/flax_msgpack/flax_codec.h"
 #include "formats/ocdbt/ocdbt_store.h"
+#include "formats/orbax/orbax_sharding.h"
 #include "formats/orbax/tree_metadata.h"
 #include "formats/zarr/zarr_array.h"
 #include "formats/zarr/zarr_lazy_array.h"
@@ -337,7 +338,8 @@ public:
         : m_dir(std::move(dir)),
           m_metaPath(std::move(metaPath)),
           m_store(std::move(store)),
-          m_errorContext(std::make_shared<const std::string>(m_metaPath.string())) {}
+          m_errorContext(std::make_shared<const std::string>(m_metaPath.string())),
+          m_shardingIndex(std::make_shared<const ItemShardingIndex>(m_dir, m_store)) {}
 
     Status add(LeafMetadata& leaf) {
         m_path.resize(leaf.path.size());
@@ -365,9 +367,13 @@ public:
                 prefix.reserve(param.size() + 1);
                 prefix.append(param).push_back('/');
             }
-            node->value = Node::makeArray(zarr::makeLazyZarrArray(m_store, std::move(prefix),
-                                                                  formatKeyPath(m_path),
-                                                                  m_metadataCache, m_errorContext));
+            std::string keyPath = formatKeyPath(m_path);
+            ArraySourcePtr array = zarr::makeLazyZarrArray(m_store, std::move(prefix), keyPath,
+                                                           m_metadataCache, m_errorContext);
+            // Its sharding (the `_sharding` entry, the shard grid, the writing processes) is
+            // read only when asked for; a damaged record never fails the open or a read.
+            node->value = Node::makeArray(makeShardedLeafSource(std::move(array), m_shardingIndex,
+                                                                param, std::move(keyPath)));
         } else if (type == "scalar") {
             // Scalars are few and a scalar node needs its dtype at once: opened eagerly.
             auto leafNode = [&]() -> Result<NodePtr> {
@@ -450,6 +456,7 @@ private:
     // The arrays share one cache (they repeat the same few zarr.json documents) and one context.
     std::shared_ptr<zarr::MetadataCache> m_metadataCache = std::make_shared<zarr::MetadataCache>();
     std::shared_ptr<const std::string> m_errorContext;
+    std::shared_ptr<const ItemShardingIndex> m_shardingIndex;  // shared by the item's arrays
     // Plain json: looked up once per string leaf (ordered_json's lookup is linear).
     std::optional<nlohmann::json> m_strings;
     std::unique_ptr<BuildArena> m_arena = std::make_unique<BuildArena>();
