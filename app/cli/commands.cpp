@@ -239,6 +239,7 @@ int runInfo(const InfoArgs& args, std::ostream& out, std::ostream& err) {
     // Arrays are opened lazily: an unreadable one is found here, not when opening.
     // Sharding: leaves split into several shards, and the processes that wrote the items.
     std::uint64_t shardedLeaves = 0;
+    std::uint64_t unreadableShardings = 0;
     std::vector<std::string> processes;
     walkTree(ckpt->tree, [&](const KeyPath& path, const Node& node) {
         if (node.kind() == NodeKind::kArray && node.array()) {
@@ -247,8 +248,11 @@ int runInfo(const InfoArgs& args, std::ostream& out, std::ostream& err) {
             } else if (const ShardedArray* sharded = shardingOf(*node.array())) {
                 auto sh = sharded->sharding(ShardDetail::kSummary);
                 if (!sh.isOk()) {
-                    ckpt->warnings.push_back("sharding of " + describeKeyPath(path) +
-                                             " unreadable: " + sh.status().toString());
+                    // One damaged `_sharding` concerns every leaf: a few are enough to say so.
+                    if (++unreadableShardings <= 3) {
+                        ckpt->warnings.push_back("sharding of " + describeKeyPath(path) +
+                                                 " unreadable: " + sh.status().toString());
+                    }
                 } else {
                     if (sh->shardCount > 1) ++shardedLeaves;
                     if (sh->itemProcesses.size() > processes.size()) processes = sh->itemProcesses;
@@ -257,6 +261,10 @@ int runInfo(const InfoArgs& args, std::ostream& out, std::ostream& err) {
         }
         return true;
     });
+    if (unreadableShardings > 3) {
+        ckpt->warnings.push_back("sharding of " + std::to_string(unreadableShardings - 3) +
+                                 " more leaves unreadable");
+    }
     if (args.json) {
         nlohmann::ordered_json steps = nlohmann::ordered_json::array();
         for (const auto& st : ckpt->steps) {

@@ -1,9 +1,8 @@
 #include "shard_commands.h"
 
 #include <iomanip>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "ckpt/core/keypath.h"
 #include "ckpt/core/tree.h"
@@ -31,8 +30,8 @@ std::string formatShardIndex(const Selection& index) {
     std::string out = "[";
     for (std::size_t d = 0; d < index.start.size(); ++d) {
         if (d) out += ", ";
-        out += std::to_string(index.start[d]) + ":" +
-               std::to_string(index.start[d] + index.count[d]);
+        out +=
+            std::to_string(index.start[d]) + ":" + std::to_string(index.start[d] + index.count[d]);
     }
     return out + "]";
 }
@@ -40,10 +39,17 @@ std::string formatShardIndex(const Selection& index) {
 std::optional<std::string> shardingSummary(const ArraySource& source) {
     const ShardedArray* sharded = shardingOf(source);
     if (!sharded || !source.metadataStatus().isOk()) return std::nullopt;
+    // Only split leaves are worth a mention; deciding that from the chunk grid first spares
+    // reading `_sharding` (one entry per leaf of a large checkpoint) for a plain tree listing.
+    const Shape& shape = source.shape();
+    const Shape chunks = source.chunkShape();
+    bool split = false;
+    for (std::size_t d = 0; d < shape.size() && d < chunks.size(); ++d) {
+        split = split || (chunks[d] > 0 && chunks[d] < shape[d]);
+    }
+    if (!split) return std::nullopt;
     auto s = sharded->sharding(ShardDetail::kSummary);
     if (!s.isOk()) return std::nullopt;
-    const bool multiDevice = s->mesh && s->mesh->deviceCount() > 1;
-    if (s->shardCount <= 1 && !multiDevice) return std::nullopt;
     std::string out;
     if (s->mesh && s->mesh->type == "NamedSharding") {
         out = s->mesh->partitionSpecText() + " on mesh " + s->mesh->meshText() + ", ";
@@ -162,11 +168,13 @@ int runShards(const ShardsArgs& args, std::ostream& out, std::ostream& err) {
         out << ", written by process" << (s->leafProcesses.size() == 1 ? " " : "es ")
             << joined(s->leafProcesses);
     }
-    if (!s->itemProcesses.empty()) out << " (the item has " << s->itemProcesses.size()
-                                       << (s->itemProcesses.size() == 1 ? " process)" : " processes)");
+    if (!s->itemProcesses.empty())
+        out << " (the item has " << s->itemProcesses.size()
+            << (s->itemProcesses.size() == 1 ? " process)" : " processes)");
     out << "\n";
     std::size_t width = 5;
-    for (const Shard& shard : s->shards) width = std::max(width, formatShardIndex(shard.index).size());
+    for (const Shard& shard : s->shards)
+        width = std::max(width, formatShardIndex(shard.index).size());
     out << std::left << std::setw(static_cast<int>(width) + 2) << "index" << std::setw(9)
         << "process" << std::setw(18) << "devices"
         << "key\n";

@@ -24,8 +24,8 @@ struct ShardsArgs {
 // damaged, or the leaf is not an array of a format that records shards.
 int runShards(const ShardsArgs& args, std::ostream& out, std::ostream& err);
 
-// "P('x', None) on mesh {'x': 4}, 4 shards of [2, 6]" for a leaf worth mentioning (more than one
-// shard or a multi-device mesh); nullopt otherwise, and when the record cannot be read.
+// "P('x', None) on mesh {'x': 4}, 4 shards of (2, 6)" for a leaf split into several shards;
+// nullopt otherwise, and when the record cannot be read.
 std::optional<std::string> shardingSummary(const ArraySource& source);
 
 // "[0:2, 0:6]".

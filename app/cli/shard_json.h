@@ -14,5 +14,4 @@ namespace ckpt::cli {
 // "stop", "key", "stored", "process", "devices"}]], "notes"}; the shards with `withShards`.
 nlohmann::ordered_json shardingJson(const LeafSharding& sharding, bool withShards);
 
-
 }  // namespace ckpt::cli

@@ -10,7 +10,9 @@ namespace {
 // devices); refusing them bounds the work of devicesHolding().
 constexpr std::uint64_t kMaxMeshDevices = std::uint64_t{1} << 24;
 
-std::string quoted(const std::string& name) { return "'" + name + "'"; }
+std::string quoted(const std::string& name) {
+    return "'" + name + "'";
+}
 
 }  // namespace
 
@@ -46,8 +48,8 @@ std::string MeshSharding::meshText() const {
     std::string out = "{";
     for (std::size_t i = 0; i < meshShape.size(); ++i) {
         if (i) out += ", ";
-        out += quoted(i < axisNames.size() ? axisNames[i] : "?") + ": " +
-               std::to_string(meshShape[i]);
+        out +=
+            quoted(i < axisNames.size() ? axisNames[i] : "?") + ": " + std::to_string(meshShape[i]);
     }
     return out + "}";
 }
@@ -90,8 +92,8 @@ Result<std::vector<std::int64_t>> devicesHolding(const MeshSharding& mesh, const
             const auto it = std::find(mesh.axisNames.begin(), mesh.axisNames.end(), name);
             if (it == mesh.axisNames.end()) {
                 return invalidArgumentError("partition spec " + mesh.partitionSpecText() +
-                                            " names axis " + quoted(name) +
-                                            ", which the mesh " + mesh.meshText() + " lacks");
+                                            " names axis " + quoted(name) + ", which the mesh " +
+                                            mesh.meshText() + " lacks");
             }
             const auto a = static_cast<std::size_t>(it - mesh.axisNames.begin());
             if (used[a]) {

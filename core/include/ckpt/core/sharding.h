@@ -69,10 +69,10 @@ enum class ShardDetail {
 
 struct LeafSharding {
     Shape globalShape;
-    Shape shardShape;                 // the storage grid's block shape (Orbax's write_shape)
-    std::uint64_t shardCount = 0;     // blocks of the grid
-    std::optional<MeshSharding> mesh; // absent: the format recorded none for this leaf
-    std::vector<Shard> shards;        // kFull: every block, in C order of the grid
+    Shape shardShape;                  // the storage grid's block shape (Orbax's write_shape)
+    std::uint64_t shardCount = 0;      // blocks of the grid
+    std::optional<MeshSharding> mesh;  // absent: the format recorded none for this leaf
+    std::vector<Shard> shards;         // kFull: every block, in C order of the grid
     // Every process that wrote part of the checkpoint item this leaf belongs to ("0", "1", …),
     // and of those, the ones that wrote a shard of this leaf (kFull only).
     std::vector<std::string> itemProcesses;

@@ -3,10 +3,9 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <system_error>
-
-#include <nlohmann/json.hpp>
 
 #include "ckpt/core/keypath.h"
 #include "formats/ocdbt/ocdbt_store.h"
@@ -46,12 +45,14 @@ Status collectDeviceIds(const json& j, const Shape& meshShape, std::size_t depth
         return corruptionError("device_mesh does not have the mesh shape " +
                                formatShape(meshShape));
     }
-    for (const json& item : j) CKPT_RETURN_IF_ERROR(collectDeviceIds(item, meshShape, depth + 1, out));
+    for (const json& item : j)
+        CKPT_RETURN_IF_ERROR(collectDeviceIds(item, meshShape, depth + 1, out));
     return okStatus();
 }
 
 bool allDigits(std::string_view s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 // Process ids in the order a reader expects: numbers numerically, then the rest by name.
@@ -142,8 +143,9 @@ std::optional<std::vector<std::int64_t>> parseChunkKey(std::string_view name, st
     } else {
         // v2 style: "1.0", "1/0"; rank 0 is "0".
         if (rank == 0) {
-            return name == "0" ? std::optional<std::vector<std::int64_t>>(std::vector<std::int64_t>{})
-                               : std::nullopt;
+            return name == "0"
+                       ? std::optional<std::vector<std::int64_t>>(std::vector<std::int64_t>{})
+                       : std::nullopt;
         }
         sep = rest.find('/') != std::string_view::npos ? '/' : '.';
     }
@@ -194,16 +196,17 @@ void ItemShardingIndex::loadSharding() const {
                                                 std::to_string(kMaxShardingFileBytes) + " bytes");
             return;
         }
-        const json j = json::parse(reinterpret_cast<const char*>(bytes.data()),
-                                   reinterpret_cast<const char*>(bytes.data()) + bytes.size(),
-                                   nullptr, false);
+        const json j =
+            json::parse(reinterpret_cast<const char*>(bytes.data()),
+                        reinterpret_cast<const char*>(bytes.data()) + bytes.size(), nullptr, false);
         if (j.is_discarded() || !j.is_object()) {
             m_shardingStatus = corruptionError(file + " is not a JSON object");
             return;
         }
         for (const auto& [key, value] : j.items()) {
             // A non-string value is kept as its JSON text: the leaf that owns it reports it.
-            m_entries.emplace_back(key, value.is_string() ? value.get<std::string>() : value.dump());
+            m_entries.emplace_back(key,
+                                   value.is_string() ? value.get<std::string>() : value.dump());
         }
         std::sort(m_entries.begin(), m_entries.end());
     });
@@ -214,8 +217,9 @@ Result<std::optional<std::string>> ItemShardingIndex::entry(const std::string& p
     if (!m_shardingStatus.isOk()) return m_shardingStatus;
     if (!m_shardingPresent) return std::optional<std::string>();
     const std::string key = urlsafeBase64(paramName);
-    const auto it = std::lower_bound(m_entries.begin(), m_entries.end(), key,
-                                     [](const auto& e, const std::string& k) { return e.first < k; });
+    const auto it =
+        std::lower_bound(m_entries.begin(), m_entries.end(), key,
+                         [](const auto& e, const std::string& k) { return e.first < k; });
     if (it == m_entries.end() || it->first != key) return std::optional<std::string>();
     return std::optional<std::string>(it->second);
 }
@@ -226,7 +230,8 @@ void ItemShardingIndex::loadProcesses() const {
         std::vector<std::pair<std::string, fs::path>> found;
         for (const auto& e : fs::directory_iterator(m_itemDir, ec)) {
             const std::string name = e.path().filename().string();
-            if (name.rfind(kProcessPrefix, 0) != 0 || name.size() == kProcessPrefix.size()) continue;
+            if (name.rfind(kProcessPrefix, 0) != 0 || name.size() == kProcessPrefix.size())
+                continue;
             std::error_code dirEc;
             if (!e.is_directory(dirEc)) continue;
             found.emplace_back(name.substr(kProcessPrefix.size()), e.path());
@@ -291,8 +296,8 @@ public:
             const std::int64_t block = std::max<std::int64_t>(out.shardShape[d], 1);
             cells[d] = (out.globalShape[d] + block - 1) / block;
             const auto n = static_cast<std::uint64_t>(cells[d]);
-            out.shardCount = n != 0 && out.shardCount > UINT64_MAX / n ? UINT64_MAX
-                                                                       : out.shardCount * n;
+            out.shardCount =
+                n != 0 && out.shardCount > UINT64_MAX / n ? UINT64_MAX : out.shardCount * n;
         }
 
         // The recorded jax.sharding.

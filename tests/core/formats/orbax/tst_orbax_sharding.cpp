@@ -12,9 +12,8 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "ckpt/core/format.h"
 #include "ckpt/core/sharding.h"
@@ -29,7 +28,9 @@ using json = nlohmann::json;
 
 namespace {
 
-fs::path fixture() { return fs::path(__FILE__).parent_path() / "data" / "multiprocess_2"; }
+fs::path fixture() {
+    return fs::path(__FILE__).parent_path() / "data" / "multiprocess_2";
+}
 
 json readJson(const fs::path& p) {
     std::ifstream f(p);
@@ -38,8 +39,9 @@ json readJson(const fs::path& p) {
 
 // The leaves of the saved tree: key path and param name.
 const std::vector<std::pair<KeyPath, std::string>> kLeaves = {
-    {{"w"}, "w"},         {{"nested", "e"}, "nested.e"}, {{"scalar"}, "scalar"},
-    {{"i"}, "i"},         {{"big"}, "big"},              {{"half"}, "half"}};
+    {{"w"}, "w"},           {{"nested", "e"}, "nested.e"},
+    {{"scalar"}, "scalar"}, {{"i"}, "i"},
+    {{"big"}, "big"},       {{"half"}, "half"}};
 
 std::string bytesOf(const ArraySource& source, const Selection& sel) {
     auto a = source.read(sel);
@@ -231,12 +233,15 @@ private slots:
                     // Its devices are on the writing process's side of the mesh (one of them).
                     QVERIFY(!shard.devices.empty());
                     bool onWriter = false;
-                    for (std::int64_t dev : shard.devices) onWriter |= processOfDevice[dev] == shard.process;
+                    for (std::int64_t dev : shard.devices)
+                        onWriter |= processOfDevice[dev] == shard.process;
                     QVERIFY2(onWriter, (param + " " + shard.key).c_str());
                 }
-                QCOMPARE(std::vector<std::string>(writers.begin(), writers.end()), s->leafProcesses);
+                QCOMPARE(std::vector<std::string>(writers.begin(), writers.end()),
+                         s->leafProcesses);
                 // Every split leaf was written by both processes; the replicated scalar by one.
-                QCOMPARE(s->leafProcesses.size(), param == "scalar" ? std::size_t{1} : std::size_t{2});
+                QCOMPARE(s->leafProcesses.size(),
+                         param == "scalar" ? std::size_t{1} : std::size_t{2});
             }
         }
     }
@@ -269,20 +274,25 @@ private slots:
     }
 
     void rejectsMalformedShardingEntries() {
-        for (const char* bad : {
-                 "", "[]", "{not json", R"({"shape": [2]})", R"({"sharding_type": 3})",
-                 R"({"sharding_type": "SingleDeviceSharding"})",
-                 R"({"sharding_type": "NamedSharding", "shape": [2], "axis_names": ["x"]})",
-                 R"({"sharding_type": "NamedSharding", "shape": [0], "axis_names": ["x"], "partition_spec": []})",
-                 R"({"sharding_type": "NamedSharding", "shape": [2], "axis_names": ["x", "y"], "partition_spec": []})",
-                 R"({"sharding_type": "NamedSharding", "shape": [2], "axis_names": [1], "partition_spec": []})",
-                 R"({"sharding_type": "NamedSharding", "shape": [2], "axis_names": ["x"], "partition_spec": [7]})",
-                 R"({"sharding_type": "NamedSharding", "shape": [2], "axis_names": ["x"], "partition_spec": [["x", 1]]})",
-                 R"({"sharding_type": "NamedSharding", "shape": [2], "axis_names": ["x"], "partition_spec": [], "device_mesh": {"mesh": [{"id": 0}]}})",
-                 R"({"sharding_type": "NamedSharding", "shape": [2], "axis_names": ["x"], "partition_spec": [], "device_mesh": {"mesh": [{"id": 0}, {"di": 1}]}})",
-                 R"({"sharding_type": "NamedSharding", "shape": [2], "axis_names": ["x"], "partition_spec": [], "device_mesh": 5})",
-                 R"({"sharding_type": "NamedSharding", "shape": [16777216, 16777216], "axis_names": ["x", "y"], "partition_spec": [], "device_mesh": {"mesh": []}})",
-             }) {
+        for (
+            const char* bad : {
+                "",
+                "[]",
+                "{not json",
+                R"({"shape": [2]})",
+                R"({"sharding_type": 3})",
+                R"({"sharding_type": "SingleDeviceSharding"})",
+                R"({"sharding_type": "NamedSharding", "shape": [2], "axis_names": ["x"]})",
+                R"({"sharding_type": "NamedSharding", "shape": [0], "axis_names": ["x"], "partition_spec": []})",
+                R"({"sharding_type": "NamedSharding", "shape": [2], "axis_names": ["x", "y"], "partition_spec": []})",
+                R"({"sharding_type": "NamedSharding", "shape": [2], "axis_names": [1], "partition_spec": []})",
+                R"({"sharding_type": "NamedSharding", "shape": [2], "axis_names": ["x"], "partition_spec": [7]})",
+                R"({"sharding_type": "NamedSharding", "shape": [2], "axis_names": ["x"], "partition_spec": [["x", 1]]})",
+                R"({"sharding_type": "NamedSharding", "shape": [2], "axis_names": ["x"], "partition_spec": [], "device_mesh": {"mesh": [{"id": 0}]}})",
+                R"({"sharding_type": "NamedSharding", "shape": [2], "axis_names": ["x"], "partition_spec": [], "device_mesh": {"mesh": [{"id": 0}, {"di": 1}]}})",
+                R"({"sharding_type": "NamedSharding", "shape": [2], "axis_names": ["x"], "partition_spec": [], "device_mesh": 5})",
+                R"({"sharding_type": "NamedSharding", "shape": [16777216, 16777216], "axis_names": ["x", "y"], "partition_spec": [], "device_mesh": {"mesh": []}})",
+            }) {
             CKPT_VERIFY_ERROR(orbax::parseShardingEntry(bad), StatusCode::kCorruption);
         }
         CKPT_VERIFY_ERROR(orbax::parseShardingEntry(R"({"sharding_type": "PositionalSharding"})"),
@@ -297,9 +307,18 @@ private slots:
         QCOMPARE(orbax::parseChunkKey("c.2", 1), std::optional<V>(V{2}));
         QCOMPARE(orbax::parseChunkKey("c", 0), std::optional<V>(V{}));
         QCOMPARE(orbax::parseChunkKey("0", 0), std::optional<V>(V{}));
-        for (const auto& [name, rank] : std::vector<std::pair<std::string, std::size_t>>{
-                 {"zarr.json", 2}, {".zarray", 2}, {"1.0", 3}, {"c/1", 2}, {"1.-1", 2},
-                 {"1..0", 2}, {"", 1}, {"c", 1}, {"1", 0}, {"c/", 1}, {"99999999999999999999", 1}}) {
+        for (const auto& [name, rank] :
+             std::vector<std::pair<std::string, std::size_t>>{{"zarr.json", 2},
+                                                              {".zarray", 2},
+                                                              {"1.0", 3},
+                                                              {"c/1", 2},
+                                                              {"1.-1", 2},
+                                                              {"1..0", 2},
+                                                              {"", 1},
+                                                              {"c", 1},
+                                                              {"1", 0},
+                                                              {"c/", 1},
+                                                              {"99999999999999999999", 1}}) {
             QVERIFY2(!orbax::parseChunkKey(name, rank), name.c_str());
         }
         QCOMPARE(orbax::processOfPath("ocdbt.process_1/d/ab"), std::string("1"));
@@ -316,7 +335,8 @@ private slots:
         QVERIFY(ckpt->warnings.empty());
         const ArraySource* w = arrayAt(ckpt->tree, {"w"});
         const ArraySource* want = arrayAt(m_expected, {"w"});
-        QCOMPARE(bytesOf(*w, Selection::all(w->shape())), bytesOf(*want, Selection::all(want->shape())));
+        QCOMPARE(bytesOf(*w, Selection::all(w->shape())),
+                 bytesOf(*want, Selection::all(want->shape())));
         auto s = shardingOf(*w)->sharding(ShardDetail::kSummary);
         CKPT_VERIFY_ERROR(s, StatusCode::kCorruption);
         const std::string message = s.status().message();
@@ -411,10 +431,11 @@ private slots:
             QVERIFY(value->has_value());
             writeFile(item / key, **value);
         }
-        writeFile(item / "_METADATA",
-                  R"J({"tree_metadata": {"('w',)": {"key_metadata": [{"key": "w", "key_type": 2}], )J"
-                  R"J("value_metadata": {"value_type": "jax.Array", "skip_deserialize": false}}}, )J"
-                  R"J("use_ocdbt": false, "use_zarr3": false})J");
+        writeFile(
+            item / "_METADATA",
+            R"J({"tree_metadata": {"('w',)": {"key_metadata": [{"key": "w", "key_type": 2}], )J"
+            R"J("value_metadata": {"value_type": "jax.Array", "skip_deserialize": false}}}, )J"
+            R"J("use_ocdbt": false, "use_zarr3": false})J");
         auto ckpt = openCheckpoint(item);
         CKPT_VERIFY_OK(ckpt);
         auto s = shardingOf(*arrayAt(ckpt->tree, {"w"}))->sharding(ShardDetail::kFull);
