@@ -372,8 +372,8 @@ public:
                                                            m_metadataCache, m_errorContext);
             // Its sharding (the `_sharding` entry, the shard grid, the writing processes) is
             // read only when asked for; a damaged record never fails the open or a read.
-            node->value = Node::makeArray(makeShardedLeafSource(std::move(array), m_shardingIndex,
-                                                                param, std::move(keyPath)));
+            node->value = Node::makeArray(makeShardedLeafSource(
+                std::move(array), m_shardingIndex, param, std::move(keyPath), leaf.writeShape));
         } else if (type == "scalar") {
             // Scalars are few and a scalar node needs its dtype at once: opened eagerly.
             auto leafNode = [&]() -> Result<NodePtr> {

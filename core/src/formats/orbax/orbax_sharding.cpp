@@ -265,11 +265,12 @@ namespace {
 class ShardedLeafSource final : public ArraySource, public ShardedArray {
 public:
     ShardedLeafSource(ArraySourcePtr inner, std::shared_ptr<const ItemShardingIndex> index,
-                      std::string paramName, std::string keyPath)
+                      std::string paramName, std::string keyPath, std::optional<Shape> writeShape)
         : m_inner(std::move(inner)),
           m_index(std::move(index)),
           m_param(std::move(paramName)),
-          m_keyPath(std::move(keyPath)) {}
+          m_keyPath(std::move(keyPath)),
+          m_writeShape(std::move(writeShape)) {}
 
     DType dtype() const override { return m_inner->dtype(); }
     const Shape& shape() const override { return m_inner->shape(); }
@@ -300,6 +301,14 @@ public:
                 n != 0 && out.shardCount > UINT64_MAX / n ? UINT64_MAX : out.shardCount * n;
         }
 
+        // Orbax records zero-length dimensions as 1 in write_shape: compare the others only.
+        if (m_writeShape && m_writeShape->size() == rank &&
+            std::find(out.globalShape.begin(), out.globalShape.end(), 0) == out.globalShape.end() &&
+            *m_writeShape != out.shardShape) {
+            out.notes.push_back("_METADATA write_shape " + formatShape(*m_writeShape) +
+                                " differs from the stored chunk grid " +
+                                formatShape(out.shardShape));
+        }
         // The recorded jax.sharding.
         auto entry = m_index->entry(m_param);
         if (!entry.isOk()) return entry.status().withContext(where);
@@ -416,15 +425,18 @@ private:
     std::shared_ptr<const ItemShardingIndex> m_index;
     std::string m_param;
     std::string m_keyPath;
+    std::optional<Shape> m_writeShape;
 };
 
 }  // namespace
 
 ArraySourcePtr makeShardedLeafSource(ArraySourcePtr inner,
                                      std::shared_ptr<const ItemShardingIndex> index,
-                                     std::string paramName, std::string keyPath) {
+                                     std::string paramName, std::string keyPath,
+                                     std::optional<Shape> writeShape) {
     return std::make_shared<ShardedLeafSource>(std::move(inner), std::move(index),
-                                               std::move(paramName), std::move(keyPath));
+                                               std::move(paramName), std::move(keyPath),
+                                               std::move(writeShape));
 }
 
 }  // namespace ckpt::orbax

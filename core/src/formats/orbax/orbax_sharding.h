@@ -78,9 +78,11 @@ private:
 };
 
 // Wraps an Orbax jax.Array leaf's array source (forwarding every ArraySource member) and
-// describes its sharding. `keyPath` names the leaf in messages.
+// describes its sharding. `keyPath` names the leaf in messages; `writeShape` is `_METADATA`'s
+// record of the shard shape, when written (a difference from the chunk grid becomes a note).
 ArraySourcePtr makeShardedLeafSource(ArraySourcePtr inner,
                                      std::shared_ptr<const ItemShardingIndex> index,
-                                     std::string paramName, std::string keyPath);
+                                     std::string paramName, std::string keyPath,
+                                     std::optional<Shape> writeShape = std::nullopt);
 
 }  // namespace ckpt::orbax

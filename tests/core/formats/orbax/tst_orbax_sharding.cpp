@@ -389,6 +389,29 @@ private slots:
         QCOMPARE(s->shards[3].process, std::string("1"));
     }
 
+    void aWriteShapeThatDisagreesWithTheChunksIsANote() {
+        test::TempDir dir;
+        const fs::path item = copyItem(dir);
+        std::string meta;
+        {
+            std::ifstream in(item / "_METADATA");
+            meta.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        }
+        const std::string from = R"("write_shape": [2, 6])";  // "w"
+        const auto at = meta.find(from);
+        QVERIFY(at != std::string::npos);
+        meta.replace(at, from.size(), R"("write_shape": [4, 6])");
+        writeFile(item / "_METADATA", meta);
+        auto ckpt = openCheckpoint(item);
+        CKPT_VERIFY_OK(ckpt);
+        auto s = shardingOf(*arrayAt(ckpt->tree, {"w"}))->sharding(ShardDetail::kSummary);
+        CKPT_VERIFY_OK(s);
+        QCOMPARE(s->notes, (std::vector<std::string>{
+                               "_METADATA write_shape (4, 6) differs from the stored chunk grid "
+                               "(2, 6)"}));
+        QCOMPARE(s->shardCount, std::uint64_t{4});  // the stored grid is what counts
+    }
+
     void withoutAProcessManifestOutOfLineShardsStillNameTheirProcess() {
         // The merged tree keeps big's (out-of-line) chunks in ocdbt.process_<id>/d/ files; the
         // small chunks were copied inline into the merged root and only the process database
