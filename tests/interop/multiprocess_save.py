@@ -145,7 +145,17 @@ class LaunchError(RuntimeError):
 def launch(out: Path, num_processes: int = 2, devices_per_process: int = 2,
            timeout: float = 120.0, python: str = sys.executable) -> Path:
     """Runs the multi-process save into `out` (created); returns `out`. Raises LaunchError with
-    each failed process's exit status and log tail when a process fails or the timeout passes."""
+    each failed process's exit status and log tail when a process fails or the timeout passes.
+    A coordinator port taken between choosing and binding it is retried once with another."""
+    try:
+        return _launch_once(out, num_processes, devices_per_process, timeout, python)
+    except LaunchError as exc:
+        if "ddress already in use" not in str(exc):
+            raise
+    return _launch_once(out, num_processes, devices_per_process, timeout, python)
+
+
+def _launch_once(out, num_processes, devices_per_process, timeout, python):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     port = free_port()

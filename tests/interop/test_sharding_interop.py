@@ -70,11 +70,24 @@ def test_every_leaf_reads_bit_exact(ckpt, ckpt_json, saved, layout_name):
         assert cp.stdout == expected[param].tobytes(), param
 
 
+def _process_keys(item_dir):
+    """Every key of each `ocdbt.process_<i>` database, as tensorstore lists it."""
+    import tensorstore as ts
+
+    keys = {}
+    for d in sorted(item_dir.glob("ocdbt.process_*")):
+        kv = ts.KvStore.open({"driver": "ocdbt", "base": f"file://{d}/"}).result()
+        keys[d.name[len("ocdbt.process_"):]] = {k.decode() for k in kv.list().result()}
+    return keys
+
+
 @pytest.mark.parametrize("layout_name", LAYOUTS)
 def test_shards_report_mesh_spec_processes_and_devices(ckpt, saved, layout_name):
     out, layout, held, expected = saved
     sub, prefix = LAYOUTS[layout_name]
     path = out / sub
+    item_dir = path if layout_name == "item" else path / "1" / "default"
+    written = _process_keys(item_dir)
     processes = [str(i) for i in range(layout["num_processes"])]
     process_of_device = {d["id"]: str(d["process"]) for d in layout["devices"]}
     device_ids = [d["id"] for d in layout["devices"]]
@@ -104,6 +117,8 @@ def test_shards_report_mesh_spec_processes_and_devices(ckpt, saved, layout_name)
             covered[region] += 1
             p = shard["process"]
             assert p in processes, shard
+            # tensorstore lists the chunk's key in that process's own database, and no other.
+            assert [q for q, keys in written.items() if shard["key"] in keys] == [p], (param, shard)
             writers.add(p)
             # The writer held these elements, on one of the devices ckpt names.
             assert any(_inside(shard["start"], shard["stop"], box) for box in held[int(p)][param]), (param, shard)
