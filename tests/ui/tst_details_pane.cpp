@@ -11,6 +11,7 @@
 
 #include "ckpt/core/array.h"
 #include "ckpt/core/demo.h"
+#include "ckpt/core/format.h"
 #include "ckpt/core/tree.h"
 #include "views/details_pane.h"
 
@@ -254,6 +255,33 @@ private slots:
         pane.showNode(ckpt::Node::makeNone(), {"opt_state", "1"});
         QCOMPARE(pane.fieldValue("Kind"), QStringLiteral("none"));
         QCOMPARE(pane.fieldValue("Value"), QStringLiteral("None"));
+    }
+
+    void shardingOfAMultiProcessSave() {
+        // The real two-process Orbax save of tests/core/formats/orbax/data/multiprocess_2.
+        const auto dir = std::filesystem::path(__FILE__).parent_path().parent_path() / "core" /
+                         "formats" / "orbax" / "data" / "multiprocess_2" / "item";
+        auto ckpt = ckpt::openCheckpoint(dir);
+        QVERIFY2(ckpt.isOk(), ckpt.status().toString().c_str());
+        auto big = ckpt::findNode(ckpt->tree, {"big"});
+        auto scalar = ckpt::findNode(ckpt->tree, {"scalar"});
+        QVERIFY(big.isOk() && scalar.isOk());
+        const QString expected = QStringLiteral(
+            "P(('a', 'b'), None) on mesh {'a': 2, 'b': 2}, 4 shards of (4, 128); the item was "
+            "written by 2 processes");
+        DetailsPane pane;
+        pane.showNode(*big, {"big"});
+        QCOMPARE(pane.fieldValue("Sharding"), expected);
+        // One piece (a replicated scalar): no row.
+        pane.showNode(*scalar, {"scalar"});
+        QVERIFY(pane.fieldValue("Sharding").isNull());
+        // Non-blocking: shown once the caller hands it over, for the node still shown only.
+        pane.showNode(*big, {"big"}, std::nullopt);
+        QVERIFY(pane.fieldValue("Sharding").isNull());
+        pane.setSharding(*scalar, QStringLiteral("stale"));
+        QVERIFY(pane.fieldValue("Sharding").isNull());
+        pane.setSharding(*big, DetailsPane::shardingText(*(*big)->array()));
+        QCOMPARE(pane.fieldValue("Sharding"), expected);
     }
 
     void checkpointSummary() {

@@ -563,19 +563,24 @@ void CheckpointPage::updateDetails() {
         const std::uint64_t generation = m_detailsGeneration;
         struct Facts {
             std::optional<StorageInfo> storage;
+            std::optional<QString> sharding;
             std::optional<Result<Scalar>> value;
         };
         runInBackground(
             this,
             [node, needsStorage, needsValue] {
                 Facts facts;
-                if (needsStorage) facts.storage = node->array()->storage();
+                if (needsStorage) {
+                    facts.storage = node->array()->storage();
+                    facts.sharding = DetailsPane::shardingText(*node->array());
+                }
                 if (needsValue) facts.value = node->loadScalar();
                 return facts;
             },
             [this, generation, node](Facts facts) {
                 if (generation != m_detailsGeneration) return;  // another node by now
                 if (facts.storage) m_details->setStorage(node, *facts.storage);
+                if (facts.sharding) m_details->setSharding(node, facts.sharding);
                 if (facts.value) m_details->setScalarValue(node, *facts.value);
             });
     } else if (m_checkpoint) {

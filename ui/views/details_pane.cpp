@@ -10,6 +10,7 @@
 #include "bridge/qt_convert.h"
 #include "bridge/status_text.h"
 #include "ckpt/core/array.h"
+#include "ckpt/core/sharding.h"
 #include "models/display_text.h"
 
 namespace ckpt::ui {
@@ -232,6 +233,7 @@ void DetailsPane::showNode(const NodePtr& node, const KeyPath& path) {
     m_storage.reset();
     m_storedBytes.reset();
     m_scalarValue.reset();
+    m_sharding.reset();
     render();
 }
 
@@ -246,6 +248,7 @@ void DetailsPane::showNode(const NodePtr& node, const KeyPath& path,
     m_storedBytes = storedBytes;
     m_rollup = rollup;
     m_scalarValue.reset();
+    m_sharding.reset();
     render();
 }
 
@@ -265,6 +268,31 @@ void DetailsPane::setScalarValue(const NodePtr& node, const Result<Scalar>& valu
     if (!node || node != m_node || m_blocking) return;
     m_scalarValue = value;
     render();
+}
+
+void DetailsPane::setSharding(const NodePtr& node, const std::optional<QString>& sharding) {
+    if (!node || node != m_node || m_blocking) return;
+    m_sharding = sharding;
+    render();
+}
+
+std::optional<QString> DetailsPane::shardingText(const ArraySource& source) {
+    const ShardedArray* sharded = shardingOf(source);
+    if (!sharded || !source.metadataStatus().isOk()) return std::nullopt;
+    auto s = sharded->sharding(ShardDetail::kSummary);
+    if (!s.isOk()) return tr("unreadable: %1").arg(statusToUserText(s.status()));
+    if (s->shardCount <= 1) return std::nullopt;
+    QString text;
+    if (s->mesh && s->mesh->type == "NamedSharding") {
+        text = tr("%1 on mesh %2, ")
+                   .arg(toQString(s->mesh->partitionSpecText()), toQString(s->mesh->meshText()));
+    }
+    text += tr("%1 shards of %2")
+                .arg(QString::number(s->shardCount), toQString(formatShape(s->shardShape)));
+    if (s->itemProcesses.size() > 1) {
+        text += tr("; the item was written by %1 processes").arg(s->itemProcesses.size());
+    }
+    return text;
 }
 
 void DetailsPane::render() {
@@ -306,6 +334,9 @@ void DetailsPane::render() {
             } else {
                 right.append({tr("Storage"), pendingText()});
                 if (m_storedBytes) appendStored(right, m_storedBytes, source->byteSize());
+            }
+            if (const auto sharding = m_blocking ? shardingText(*source) : m_sharding) {
+                right.append({tr("Sharding"), elided(*sharding)});
             }
             break;
         }

@@ -16,8 +16,11 @@
 //    nullopt for "not known yet", shown as "computing…"; setStorage() / setStoredBytes() fill the
 //    gaps later, as setScalarValue() does for a lazy scalar (an Orbax 0-d array) whose value is
 //    not read here.
-// Sharding: core exposes no sharding field; attributes whose key contains "sharding" are shown
-// as the Sharding row (zarr's own sharding_indexed codec is listed under Codecs).
+// Sharding: for a leaf split into several shards (ckpt/core/sharding.h: a multi-process Orbax
+// save), the Sharding row says how — shardingText(), which reads the format's sharding record;
+// the blocking showNode() computes it, the non-blocking one waits for setSharding(). Attributes
+// whose key contains "sharding" are shown as a Sharding row too (zarr's own sharding_indexed
+// codec is listed under Codecs).
 //
 // Ownership: child widgets are owned by Qt; the shown node is shared. GUI thread only.
 #pragma once
@@ -62,6 +65,15 @@ public:
     void setStoredBytes(const NodePtr& node, std::uint64_t storedBytes);
     // A lazy scalar's value (node->loadScalar(), called off the GUI thread by the caller).
     void setScalarValue(const NodePtr& node, const Result<Scalar>& value);
+    // shardingText() of the shown array, computed off the GUI thread by the caller.
+    void setSharding(const NodePtr& node, const std::optional<QString>& sharding);
+
+    // The Sharding row of an array split into several shards: "P('x', None) on mesh {'x': 4},
+    // 4 shards of (2, 6); the item was written by 2 processes", or "unreadable: …" when its
+    // record is damaged; nullopt for an array in one piece or without a sharding record. May
+    // read the disk (the `_sharding` file, the per-process databases): call it off the GUI
+    // thread. Thread-safe.
+    static std::optional<QString> shardingText(const ArraySource& source);
 
     void showCheckpoint(const Checkpoint& checkpoint, const TreeSummary& summary);
     // Shows only `hint` (e.g. "Open a checkpoint…").
@@ -93,6 +105,7 @@ private:
     std::optional<std::uint64_t> m_storedBytes;
     std::optional<NodeRollup> m_rollup;
     std::optional<Result<Scalar>> m_scalarValue;
+    std::optional<QString> m_sharding;  // the non-blocking showNode()'s, once known
 
     QTextBrowser* m_text = nullptr;
     QString m_titleText;
