@@ -1,21 +1,26 @@
 // manager_bench: what an asynchronous CheckpointManager save costs the caller (run by hand; see
 // README.md; tests/bench/manager_bench.py runs it beside orbax-checkpoint's async save).
 //
-// Builds a tree of --mib MiB (default 1024) of float32 arrays in memory (--arrays of them), then
-// saves it --repeat times (default 5) as steps 0, 1, ... of one manager, as a training loop
-// does, and measures each time:
+// Builds a tree of --mib MiB (default 1024) of float32 arrays in memory (--arrays of them) and
+// opens one manager (max_to_keep=1) on --work, then saves steps 0, 1, ... as a training loop
+// does, measuring each time:
 //   memcpy   copying the same bytes into freshly allocated buffers on one thread (the floor an
 //            in-memory snapshot is compared with);
 //   blocked  how long CheckpointManager::save() (async, SnapshotMode::kCopy) blocks the caller;
-//   total    save() until waitUntilFinished() returned (the step committed).
-// Prints one "BENCH_RESULT {json}" line: the first save (fresh snapshot buffers) and the median of
-// the later ones (buffers of the previous snapshot reused), the memcpy median, every run.
+//   total    save() until waitUntilFinished() returned (the step committed, old steps pruned).
+// Alone it saves --repeat times (default 5) and prints one "BENCH_RESULT {json}" line: the first
+// save (fresh snapshot buffers), the median of the later ones (the previous snapshot's buffers
+// reused), the memcpy median and every run. With --stdin it prints "READY" once the tree is built,
+// then saves one step per "save" line read from stdin, answering each with a "STEP {json}" line,
+// until "quit" or end of input: manager_bench.py interleaves these steps with orbax's saves so that
+// both see the same load on a busy machine.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -57,6 +62,7 @@ int main(int argc, char** argv) {
     std::int64_t mib = 1024;
     int arrays = 16;
     int repeat = 5;
+    bool fromStdin = false;
     fs::path work = fs::temp_directory_path() / "ckpt-manager-bench";
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -65,6 +71,7 @@ int main(int argc, char** argv) {
         else if (a == "--arrays") arrays = std::stoi(next());
         else if (a == "--repeat") repeat = std::stoi(next());
         else if (a == "--work") work = next();
+        else if (a == "--stdin") fromStdin = true;
     }
     const std::int64_t elements = mib * (std::int64_t{1} << 20) / 4 / arrays;
     std::vector<DictEntry> leaves;
@@ -92,7 +99,9 @@ int main(int argc, char** argv) {
         std::cerr << manager.status().toString() << "\n";
         return 1;
     }
-    for (int r = 0; r < repeat; ++r) {
+    int step = 0;
+    // One step: memcpy baseline, then save and wait. False (after printing why) on failure.
+    auto saveStep = [&]() -> bool {
         {
             const auto t0 = Clock::now();
             std::vector<std::unique_ptr<std::byte[]>> copies;
@@ -104,14 +113,38 @@ int main(int argc, char** argv) {
             memcpyTimes.push_back(secondsSince(t0));
         }
         const auto t0 = Clock::now();
-        auto saved = (*manager)->save(r, {{"default", tree}});
+        auto saved = (*manager)->save(step++, {{"default", tree}});
         blockedTimes.push_back(secondsSince(t0));
         const Status finished = (*manager)->waitUntilFinished();
         totalTimes.push_back(secondsSince(t0));
         if (!saved.isOk() || !finished.isOk()) {
             std::cerr << (saved.isOk() ? finished : saved.status()).toString() << "\n";
-            return 1;
+            return false;
         }
+        return true;
+    };
+    if (fromStdin) {
+        std::printf("READY\n");
+        std::fflush(stdout);
+        for (std::string line; std::getline(std::cin, line) && line != "quit";) {
+            if (line != "save") {
+                std::cerr << "manager_bench: unknown command '" << line << "'\n";
+                return 2;
+            }
+            if (!saveStep()) return 1;
+            const nlohmann::json j = {{"step", step - 1},
+                                      {"memcpy_s", memcpyTimes.back()},
+                                      {"blocked_s", blockedTimes.back()},
+                                      {"total_s", totalTimes.back()}};
+            std::printf("STEP %s\n", j.dump().c_str());
+            std::fflush(stdout);
+        }
+        manager->reset();
+        fs::remove_all(work, ec);
+        return 0;
+    }
+    for (int r = 0; r < repeat; ++r) {
+        if (!saveStep()) return 1;
     }
     manager->reset();
     fs::remove_all(work, ec);

@@ -217,6 +217,9 @@ public:
                       out.data());
         return okStatus();
     }
+    std::optional<std::span<const std::byte>> residentBytes() const override {
+        return m_array.bytes();
+    }
 
 private:
     Array m_array;

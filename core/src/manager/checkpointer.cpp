@@ -78,6 +78,9 @@ public:
                              });
         return okStatus();
     }
+    std::optional<std::span<const std::byte>> residentBytes() const override {
+        return std::span<const std::byte>(m_buffer.data.get(), m_buffer.size);
+    }
 
 private:
     DType m_dtype;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -69,6 +70,11 @@ public:
     // selection.elementCount() * itemSize(dtype()) bytes. The selection is already validated.
     virtual Status readInto(const Selection& selection, std::span<std::byte> out,
                             const CancelToken* cancel) const = 0;
+
+    // The whole array's bytes (C order, little-endian) when they already sit in memory for as
+    // long as the source lives (in-memory arrays, snapshots), so that a writer can encode them in
+    // place instead of copying them out first; std::nullopt otherwise (the default).
+    virtual std::optional<std::span<const std::byte>> residentBytes() const { return std::nullopt; }
 
     std::uint64_t elementCount() const;
     std::uint64_t byteSize() const;

@@ -197,13 +197,30 @@ Result<std::string> zarrMetadataJson(DType dtype, const Shape& shape,
     return j.dump();
 }
 
+char* EncodeBuffer::reserve(std::size_t n) {
+    if (n > m_capacity) {
+        auto grown = std::unique_ptr<char[]>(new char[n]);  // default-initialised: not zeroed
+        if (m_size > 0) std::memcpy(grown.get(), m_data.get(), m_size);
+        m_data = std::move(grown);
+        m_capacity = n;
+    }
+    return m_data.get();
+}
+
+void EncodeBuffer::append(const char* p, std::size_t n) {
+    if (m_size + n > m_capacity) reserve(std::max(m_size + n, m_capacity + m_capacity / 2));
+    if (n > 0) std::memcpy(m_data.get() + m_size, p, n);
+    m_size += n;
+}
+
 Status encodeZarrChunkInto(std::span<const std::byte> chunkBytes, const ZarrWriteOptions& resolved,
-                           std::string& out) {
+                           EncodeBuffer& out) {
     try {
         if (resolved.compress) {
             const int level = resolved.zstdLevel.value_or(
                 resolved.zarrVersion == 2 ? kOrbaxZstdLevelV2 : kOrbaxZstdLevelV3);
-            out.resize(ZSTD_compressBound(chunkBytes.size()));
+            const std::size_t bound = ZSTD_compressBound(chunkBytes.size());
+            char* dst = out.reserve(bound);
             // A context kept in the scratch saves setting up zstd's tables for every chunk.
             ZSTD_CCtx* context = nullptr;
             if (resolved.scratch) {
@@ -213,17 +230,17 @@ Status encodeZarrChunkInto(std::span<const std::byte> chunkBytes, const ZarrWrit
                 context = resolved.scratch->zstd.get();
             }
             const std::size_t n =
-                context ? ZSTD_compressCCtx(context, out.data(), out.size(), chunkBytes.data(),
+                context ? ZSTD_compressCCtx(context, dst, bound, chunkBytes.data(),
                                             chunkBytes.size(), level)
-                        : ZSTD_compress(out.data(), out.size(), chunkBytes.data(),
-                                        chunkBytes.size(), level);
+                        : ZSTD_compress(dst, bound, chunkBytes.data(), chunkBytes.size(), level);
             if (ZSTD_isError(n)) {
                 return internalError(std::string("zstd compression failed: ") +
                                      ZSTD_getErrorName(n));
             }
-            out.resize(n);
+            out.setSize(n);
         } else {
-            out.assign(reinterpret_cast<const char*>(chunkBytes.data()), chunkBytes.size());
+            out.setSize(0);
+            out.append(reinterpret_cast<const char*>(chunkBytes.data()), chunkBytes.size());
         }
         if (resolved.zarrVersion == 3 && resolved.v3Sharding) {
             // One inner chunk at offset 0: index = u64le offset, u64le nbytes, u32le CRC-32C.
@@ -249,9 +266,9 @@ Status encodeZarrChunkInto(std::span<const std::byte> chunkBytes, const ZarrWrit
 
 Result<std::string> encodeZarrChunk(std::span<const std::byte> chunkBytes,
                                     const ZarrWriteOptions& resolved) {
-    std::string out;
+    EncodeBuffer out;
     CKPT_RETURN_IF_ERROR(encodeZarrChunkInto(chunkBytes, resolved, out));
-    return out;
+    return std::string(out.view());
 }
 
 Status writeZarrArray(kv::KvWriter& out, std::string_view prefixIn, const ArraySource& source,
@@ -295,6 +312,8 @@ Status writeZarrArray(kv::KvWriter& out, std::string_view prefixIn, const ArrayS
         }
         const std::size_t chunkBytes = stride;  // checked <= kMaxChunkBytes by resolve
         std::optional<ByteBuffer> buffer;  // for ragged edge chunks only, allocated on first use
+        std::optional<std::span<const std::byte>> resident = source.residentBytes();
+        if (resident && resident->size() != source.byteSize()) resident.reset();
 
         std::vector<std::int64_t> index(rank, 0);
         std::uint64_t bytesDone = 0;
@@ -312,7 +331,21 @@ Status writeZarrArray(kv::KvWriter& out, std::string_view prefixIn, const ArrayS
             }
             std::span<const std::byte> chunk;
             Array data;
-            if (full && opt.scratch) {
+            // A full chunk whose rows are whole (every dimension after the first spans the array)
+            // is one contiguous run of a resident source: encoded in place, not copied out first.
+            const bool inPlace = full && resident && [&] {
+                for (std::size_t d = 1; d < rank; ++d) {
+                    if (sel.count[d] != shape[d]) return false;
+                }
+                return true;
+            }();
+            if (inPlace) {
+                const std::size_t offset =
+                    rank == 0 ? 0
+                              : static_cast<std::size_t>(sel.start[0]) * (chunkBytes /
+                                    static_cast<std::size_t>(opt.chunkShape[0]));
+                chunk = resident->subspan(offset, chunkBytes);
+            } else if (full && opt.scratch) {
                 // Straight into the reused buffer (the selection is inside the array).
                 opt.scratch->chunk.resize(chunkBytes);
                 const std::span<std::byte> into(opt.scratch->chunk.data(), chunkBytes);
@@ -326,7 +359,9 @@ Status writeZarrArray(kv::KvWriter& out, std::string_view prefixIn, const ArrayS
                 }
                 data = std::move(*dataOr);
             }
-            if (full && !opt.scratch) {
+            if (inPlace) {
+                // chunk already set
+            } else if (full && !opt.scratch) {
                 chunk = data.bytes();
             } else if (!full) {
                 // Ragged edge chunk: zero padding (the fill value) around the selection's rows.
@@ -359,11 +394,11 @@ Status writeZarrArray(kv::KvWriter& out, std::string_view prefixIn, const ArrayS
                               std::all_of(chunk.begin(), chunk.end(),
                                           [](std::byte b) { return b == std::byte{0}; });
             if (!skip) {
-                std::string ownEncoded;
-                std::string& encoded = opt.scratch ? opt.scratch->encoded : ownEncoded;
+                EncodeBuffer ownEncoded;
+                EncodeBuffer& encoded = opt.scratch ? opt.scratch->encoded : ownEncoded;
                 const Status enc = encodeZarrChunkInto(chunk, opt, encoded);
                 if (!enc.isOk()) return enc.withContext(chunkContext(key));
-                const Status put = out.put(prefix + key, encoded);
+                const Status put = out.put(prefix + key, encoded.view());
                 if (!put.isOk()) return put.withContext(chunkContext(key));
             }
             if (opt.progress) {

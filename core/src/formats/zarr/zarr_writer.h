@@ -36,9 +36,26 @@ inline constexpr int kOrbaxZstdLevelV3 = 3;
 
 // Buffers a writer thread reuses from chunk to chunk (and array to array), so that large chunks
 // are not freshly allocated — and page-faulted in — every time. Not shared between threads.
+// A growable byte buffer that, unlike std::string and std::vector, does not zero what it grows
+// into: zstd writes its output there, so a chunk's compress bound is not cleared every time.
+class EncodeBuffer {
+public:
+    // `n` writable bytes (contents kept up to size()); may throw bad_alloc.
+    char* reserve(std::size_t n);
+    void setSize(std::size_t n) { m_size = n; }
+    void append(const char* p, std::size_t n);
+    std::size_t size() const { return m_size; }
+    std::string_view view() const { return {m_data.get(), m_size}; }
+
+private:
+    std::unique_ptr<char[]> m_data;
+    std::size_t m_capacity = 0;
+    std::size_t m_size = 0;
+};
+
 struct ZarrScratch {
     std::vector<std::byte> chunk;
-    std::string encoded;
+    EncodeBuffer encoded;
     std::shared_ptr<::ZSTD_CCtx_s> zstd;  // a compression context, made on first use
 };
 
@@ -85,7 +102,7 @@ Result<std::string> zarrMetadataJson(DType dtype, const Shape& shape,
 // sharding the one-entry shard index and its CRC-32C.
 // encodeZarrChunk into `out` (replacing its contents, keeping its capacity).
 Status encodeZarrChunkInto(std::span<const std::byte> chunkBytes, const ZarrWriteOptions& resolved,
-                           std::string& out);
+                           EncodeBuffer& out);
 Result<std::string> encodeZarrChunk(std::span<const std::byte> chunkBytes,
                                     const ZarrWriteOptions& resolved);
 

@@ -110,8 +110,13 @@ Array int64Scalar(std::int64_t v) {
 // Records every selection read, to prove the writer reads chunk by chunk.
 class RecordingSource final : public ArraySource {
 public:
-    explicit RecordingSource(ArraySourcePtr inner) : m_inner(std::move(inner)) {}
+    // resident: forwards the inner source's residentBytes() (otherwise the source is not resident).
+    explicit RecordingSource(ArraySourcePtr inner, bool resident = false)
+        : m_inner(std::move(inner)), m_resident(resident) {}
     DType dtype() const override { return m_inner->dtype(); }
+    std::optional<std::span<const std::byte>> residentBytes() const override {
+        return m_resident ? m_inner->residentBytes() : std::nullopt;
+    }
     const Shape& shape() const override { return m_inner->shape(); }
     Status readInto(const Selection& sel, std::span<std::byte> out,
                     const CancelToken* cancel) const override {
@@ -128,6 +133,7 @@ public:
 
 private:
     ArraySourcePtr m_inner;
+    bool m_resident;
     mutable std::mutex m_mutex;
     mutable std::vector<Selection> m_reads;
 };
@@ -309,6 +315,45 @@ private slots:
         const std::vector<std::string> keys = {"a/c/0/0", "a/c/0/1", "a/c/1/0",    "a/c/1/1",
                                                "a/c/2/0", "a/c/2/1", "a/zarr.json"};
         QCOMPARE(listKeys(dir.path()), keys);
+    }
+
+    void encodesResidentWholeRowChunksInPlace() {
+        // A resident [7,4] float32 in [2,4] chunks: the three full chunks are whole rows and are
+        // encoded straight from the source's memory (no read); the ragged last one is read.
+        // Chunks split inside a row ([2,3]) are always read. Same stored bytes either way.
+        const Array array = makeArray(DType::kFloat32, {7, 4}, 11);
+        for (const bool withScratch : {false, true}) {
+            for (const bool resident : {true, false}) {
+                auto rec = std::make_shared<RecordingSource>(makeMemorySource(array.clone()), resident);
+                QVERIFY(rec->residentBytes().has_value() == resident);
+                test::TempDir dir;
+                auto w = kv::openDirectoryWriter(dir.path());
+                QVERIFY(w.isOk());
+                ZarrScratch scratch;
+                ZarrWriteOptions o = opts(3, {2, 4});
+                if (withScratch) o.scratch = &scratch;
+                CKPT_VERIFY_OK(writeZarrArray(**w, "a/", *rec, o, nullptr));
+                CKPT_VERIFY_OK((*w)->commit());
+                const auto reads = rec->reads();
+                if (resident) {
+                    QCOMPARE(reads.size(), std::size_t{1});
+                    QCOMPARE(reads[0].start, (std::vector<std::int64_t>{6, 0}));
+                    QCOMPARE(reads[0].count, (std::vector<std::int64_t>{1, 4}));
+                } else {
+                    QCOMPARE(reads.size(), std::size_t{4});
+                }
+                auto back = readDir(dir.path(), "a");
+                CKPT_VERIFY_OK(back);
+                QVERIFY(std::equal(back->bytes().begin(), back->bytes().end(),
+                                   array.bytes().begin(), array.bytes().end()));
+            }
+        }
+        auto rec = std::make_shared<RecordingSource>(makeMemorySource(array.clone()), true);
+        test::TempDir dir;
+        auto w = kv::openDirectoryWriter(dir.path());
+        QVERIFY(w.isOk());
+        CKPT_VERIFY_OK(writeZarrArray(**w, "a/", *rec, opts(3, {2, 3}), nullptr));
+        QCOMPARE(rec->reads().size(), std::size_t{8});
     }
 
     void writesAllZeroChunksUnlessAsked() {
