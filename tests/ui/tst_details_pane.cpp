@@ -13,6 +13,8 @@
 #include "ckpt/core/demo.h"
 #include "ckpt/core/format.h"
 #include "ckpt/core/tree.h"
+#include "ckpt/core/sharding.h"
+#include "previews/shard_picture.h"
 #include "views/details_pane.h"
 
 using ckpt::ui::DetailsPane;
@@ -282,6 +284,57 @@ private slots:
         QVERIFY(pane.fieldValue("Sharding").isNull());
         pane.setSharding(*big, DetailsPane::shardingText(*(*big)->array()));
         QCOMPARE(pane.fieldValue("Sharding"), expected);
+        QVERIFY(pane.shownShardPicture().isNull());
+        pane.setShardPicture(*scalar, DetailsPane::shardPicture(*(*big)->array()));  // stale
+        QVERIFY(pane.shownShardPicture().isNull());
+        pane.setShardPicture(*big, DetailsPane::shardPicture(*(*big)->array()));
+        QVERIFY(!pane.shownShardPicture().isNull());
+        QVERIFY(pane.textView()->toHtml().contains("process 1"));
+    }
+
+    void shardPictureShowsTheWritingProcesses() {
+        const auto dir = std::filesystem::path(__FILE__).parent_path().parent_path() / "core" /
+                         "formats" / "orbax" / "data" / "multiprocess_2" / "item";
+        auto ckpt = ckpt::openCheckpoint(dir);
+        QVERIFY2(ckpt.isOk(), ckpt.status().toString().c_str());
+        DetailsPane pane;
+        // big (16, 128), P(('a', 'b'), None): four row blocks, processes 0, 0, 1, 1.
+        auto big = ckpt::findNode(ckpt->tree, {"big"});
+        QVERIFY(big.isOk());
+        pane.showNode(*big, {"big"});
+        QImage image = pane.shownShardPicture();
+        QVERIFY(!image.isNull());
+        const QColor p0 = ckpt::ui::processColor("0");
+        const QColor p1 = ckpt::ui::processColor("1");
+        QVERIFY(p0 != p1);
+        for (int block = 0; block < 4; ++block) {
+            const int y = image.height() * (2 * block + 1) / 8;
+            QCOMPARE(image.pixelColor(3, y).rgb(), (block < 2 ? p0 : p1).rgb());
+        }
+        QVERIFY(pane.textView()->toPlainText().remove(QChar(0x200B)).contains("rows: dimension 0 in 4 blocks"));
+        // nested.e (4, 8, 3), P('a', 'b', None) on a 2x2 mesh of two processes' devices: rows
+        // are dimension 0 in 2 blocks, columns dimension 1 in 2 blocks, and each block is drawn
+        // in the colour of the process that wrote it (ckpt shards lists it).
+        auto e = ckpt::findNode(ckpt->tree, {"nested", "e"});
+        QVERIFY(e.isOk());
+        auto listing = ckpt::shardingOf(*(*e)->array())->sharding(ckpt::ShardDetail::kFull);
+        QVERIFY(listing.isOk());
+        QCOMPARE(listing->shards.size(), std::size_t{4});
+        pane.showNode(*e, {"nested", "e"});
+        image = pane.shownShardPicture();
+        QVERIFY(!image.isNull());
+        QVERIFY(pane.textView()->toPlainText().remove(QChar(0x200B)).contains("columns: dimension 1 in 2 blocks"));
+        for (const ckpt::Shard& shard : listing->shards) {
+            const int r = static_cast<int>(shard.index.start[0] / listing->shardShape[0]);
+            const int c = static_cast<int>(shard.index.start[1] / listing->shardShape[1]);
+            const QPoint at(image.width() * c / 2 + 3, image.height() * r / 2 + 3);
+            QCOMPARE(image.pixelColor(at).rgb(), ckpt::ui::processColor(shard.process).rgb());
+        }
+        // An array in one piece: no picture.
+        auto scalar = ckpt::findNode(ckpt->tree, {"scalar"});
+        QVERIFY(scalar.isOk());
+        pane.showNode(*scalar, {"scalar"});
+        QVERIFY(pane.shownShardPicture().isNull());
     }
 
     void checkpointSummary() {

@@ -564,6 +564,7 @@ void CheckpointPage::updateDetails() {
         struct Facts {
             std::optional<StorageInfo> storage;
             std::optional<QString> sharding;
+            std::optional<ShardPicture> shardPicture;
             std::optional<Result<Scalar>> value;
         };
         runInBackground(
@@ -573,6 +574,7 @@ void CheckpointPage::updateDetails() {
                 if (needsStorage) {
                     facts.storage = node->array()->storage();
                     facts.sharding = DetailsPane::shardingText(*node->array());
+                    if (facts.sharding) facts.shardPicture = DetailsPane::shardPicture(*node->array());
                 }
                 if (needsValue) facts.value = node->loadScalar();
                 return facts;
@@ -581,6 +583,7 @@ void CheckpointPage::updateDetails() {
                 if (generation != m_detailsGeneration) return;  // another node by now
                 if (facts.storage) m_details->setStorage(node, *facts.storage);
                 if (facts.sharding) m_details->setSharding(node, facts.sharding);
+                if (facts.shardPicture) m_details->setShardPicture(node, facts.shardPicture);
                 if (facts.value) m_details->setScalarValue(node, *facts.value);
             });
     } else if (m_checkpoint) {

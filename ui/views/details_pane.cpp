@@ -4,6 +4,9 @@
 #include <QGuiApplication>
 #include <QPalette>
 #include <QTextBrowser>
+#include <QTextDocument>
+#include <QUrl>
+#include <QVariant>
 #include <QVBoxLayout>
 #include <algorithm>
 
@@ -34,6 +37,20 @@ QString bytesWithExact(std::uint64_t bytes) {
     if (bytes < 1024) return humanBytes(bytes);
     return QStringLiteral("%1 (%2 bytes)").arg(humanBytes(bytes), groupedCount(bytes));
 }
+
+// The rich-text view; serves the shard picture of the current content to its <img>.
+class DetailsText final : public QTextBrowser {
+public:
+    using QTextBrowser::QTextBrowser;
+    QImage picture;
+    QUrl pictureUrl;
+
+protected:
+    QVariant loadResource(int type, const QUrl& name) override {
+        if (type == QTextDocument::ImageResource && name == pictureUrl) return picture;
+        return QTextBrowser::loadResource(type, name);
+    }
+};
 
 QString pendingText() {
     return DetailsPane::tr("computing\u2026");
@@ -157,7 +174,7 @@ DetailsPane::DetailsPane(QWidget* parent) : QWidget(parent) {
     pane->setContentsMargins(0, 0, 0, 0);
     // One read-only rich-text view: it wraps every value at the current width (breakable() gives
     // long paths break opportunities), scrolls vertically, and lets the user select and copy.
-    m_text = new QTextBrowser(this);
+    m_text = new DetailsText(this);
     m_text->setObjectName(QStringLiteral("detailsText"));
     m_text->setFrameShape(QFrame::NoFrame);
     m_text->setOpenLinks(false);
@@ -203,13 +220,37 @@ QString DetailsPane::formHtml(const QString& heading, const Fields& fields) {
 }
 
 void DetailsPane::setContent(const QString& title, const QString& leftHeading, const Fields& left,
-                             const QString& rightHeading, const Fields& right) {
+                             const QString& rightHeading, const Fields& right,
+                             const ShardPicture* picture) {
     m_titleText = title;
     m_left = left;
     m_right = right;
     QString html = QStringLiteral("<p><b>%1</b></p>").arg(breakable(title).toHtmlEscaped());
-    const QString leftHtml = formHtml(leftHeading, left);
+    QString leftHtml = formHtml(leftHeading, left);
     const QString rightHtml = formHtml(rightHeading, right);
+    auto* text = static_cast<DetailsText*>(m_text);
+    text->picture = picture ? picture->image : QImage();
+    if (picture && !picture->image.isNull()) {
+        // Under the node's facts, whose column is the shorter one, so that it shows without
+        // scrolling. A new name each time: the document caches images by name.
+        static int serial = 0;
+        text->pictureUrl = QUrl(QStringLiteral("ckpt-shards:picture-%1").arg(++serial));
+        QString legend;
+        for (const auto& [name, color] : picture->legend) {
+            legend += QStringLiteral("<span style=\"color:%1\">\u25A0</span>&nbsp;%2 &nbsp; ")
+                          .arg(color.name(), name.toHtmlEscaped());
+        }
+        leftHtml += QStringLiteral("<p style=\"color:%1; margin-bottom:2px\">%2</p>"
+                                    "<p style=\"margin-top:2px\"><img src=\"%3\" width=%4 "
+                                    "height=%5><br>%6<br>%7</p>")
+                         .arg(QGuiApplication::palette().color(QPalette::PlaceholderText).name(),
+                              tr("Blocks by writing process"), text->pictureUrl.toString())
+                         .arg(picture->image.width())
+                         .arg(picture->image.height())
+                         .arg(legend, breakable(picture->caption).toHtmlEscaped());
+    } else {
+        text->pictureUrl = QUrl();
+    }
     if (!leftHtml.isEmpty() || !rightHtml.isEmpty()) {
         html += QStringLiteral("<table width=\"100%\" cellspacing=0 cellpadding=0><tr>"
                                "<td width=\"50%\" valign=top style=\"padding-right:16px\">%1</td>"
@@ -217,6 +258,11 @@ void DetailsPane::setContent(const QString& title, const QString& leftHeading, c
                     .arg(leftHtml, rightHtml);
     }
     m_text->setHtml(html);
+}
+
+QImage DetailsPane::shownShardPicture() const {
+    const auto* text = static_cast<const DetailsText*>(m_text);
+    return text->pictureUrl.isEmpty() ? QImage() : text->picture;
 }
 
 void DetailsPane::showHint(const QString& hint) {
@@ -234,6 +280,7 @@ void DetailsPane::showNode(const NodePtr& node, const KeyPath& path) {
     m_storedBytes.reset();
     m_scalarValue.reset();
     m_sharding.reset();
+    m_shardPicture.reset();
     render();
 }
 
@@ -249,6 +296,7 @@ void DetailsPane::showNode(const NodePtr& node, const KeyPath& path,
     m_rollup = rollup;
     m_scalarValue.reset();
     m_sharding.reset();
+    m_shardPicture.reset();
     render();
 }
 
@@ -274,6 +322,20 @@ void DetailsPane::setSharding(const NodePtr& node, const std::optional<QString>&
     if (!node || node != m_node || m_blocking) return;
     m_sharding = sharding;
     render();
+}
+
+void DetailsPane::setShardPicture(const NodePtr& node, const std::optional<ShardPicture>& picture) {
+    if (!node || node != m_node || m_blocking) return;
+    m_shardPicture = picture;
+    render();
+}
+
+std::optional<ShardPicture> DetailsPane::shardPicture(const ArraySource& source) {
+    const ShardedArray* sharded = shardingOf(source);
+    if (!sharded || !source.metadataStatus().isOk()) return std::nullopt;
+    auto s = sharded->sharding(ShardDetail::kFull);
+    if (!s.isOk()) return std::nullopt;  // the Sharding row says why
+    return drawShardPicture(*s);
 }
 
 std::optional<QString> DetailsPane::shardingText(const ArraySource& source) {
@@ -303,6 +365,7 @@ void DetailsPane::render() {
     }
     Fields left;
     Fields right;
+    std::optional<ShardPicture> picture;
     const QString keyPath = m_path.empty() ? tr("(root)") : toQString(formatKeyPath(m_path));
     left.append({tr("Key path"), keyPath});
     left.append({tr("Kind"), kindText(*node)});
@@ -337,6 +400,7 @@ void DetailsPane::render() {
             }
             if (const auto sharding = m_blocking ? shardingText(*source) : m_sharding) {
                 right.append({tr("Sharding"), elided(*sharding)});
+                picture = m_blocking ? shardPicture(*source) : m_shardPicture;
             }
             break;
         }
@@ -415,7 +479,7 @@ void DetailsPane::render() {
     const QString rightHeading = isArray               ? tr("Storage")
                                  : node->isContainer() ? tr("Subtree")
                                                        : tr("Storage");
-    setContent(keyPath, tr("Node"), left, rightHeading, right);
+    setContent(keyPath, tr("Node"), left, rightHeading, right, picture ? &*picture : nullptr);
 }
 
 void DetailsPane::showCheckpoint(const Checkpoint& checkpoint, const TreeSummary& summary) {

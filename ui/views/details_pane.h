@@ -20,7 +20,9 @@
 // save), the Sharding row says how — shardingText(), which reads the format's sharding record;
 // the blocking showNode() computes it, the non-blocking one waits for setSharding(). Attributes
 // whose key contains "sharding" are shown as a Sharding row too (zarr's own sharding_indexed
-// codec is listed under Codecs).
+// codec is listed under Codecs). Under the facts, a small picture (previews/shard_picture.h)
+// shows which process wrote which block, with a legend: shardPicture(), likewise computed by
+// the blocking showNode() and handed to the non-blocking one by setShardPicture().
 //
 // Ownership: child widgets are owned by Qt; the shown node is shared. GUI thread only.
 #pragma once
@@ -37,6 +39,7 @@
 #include "ckpt/core/keypath.h"
 #include "ckpt/core/tree.h"
 #include "ckpt/core/tree_query.h"
+#include "previews/shard_picture.h"
 
 class QTextBrowser;
 
@@ -67,6 +70,8 @@ public:
     void setScalarValue(const NodePtr& node, const Result<Scalar>& value);
     // shardingText() of the shown array, computed off the GUI thread by the caller.
     void setSharding(const NodePtr& node, const std::optional<QString>& sharding);
+    // shardPicture() of the shown array, computed off the GUI thread by the caller.
+    void setShardPicture(const NodePtr& node, const std::optional<ShardPicture>& picture);
 
     // The Sharding row of an array split into several shards: "P('x', None) on mesh {'x': 4},
     // 4 shards of (2, 6); the item was written by 2 processes", or "unreadable: …" when its
@@ -74,6 +79,12 @@ public:
     // read the disk (the `_sharding` file, the per-process databases): call it off the GUI
     // thread. Thread-safe.
     static std::optional<QString> shardingText(const ArraySource& source);
+    // The picture of which process wrote which block (drawShardPicture() of the full listing),
+    // shown under the facts; nullopt as for shardingText() or when the listing is unreadable.
+    // Reads the disk like shardingText(): call it off the GUI thread. Thread-safe.
+    static std::optional<ShardPicture> shardPicture(const ArraySource& source);
+    // The picture shown now (null when none), for tests.
+    QImage shownShardPicture() const;
 
     void showCheckpoint(const Checkpoint& checkpoint, const TreeSummary& summary);
     // Shows only `hint` (e.g. "Open a checkpoint…").
@@ -94,7 +105,8 @@ public:
 private:
     void render();
     void setContent(const QString& title, const QString& leftHeading, const Fields& left,
-                    const QString& rightHeading, const Fields& right);
+                    const QString& rightHeading, const Fields& right,
+                    const ShardPicture* picture = nullptr);
     static QString formHtml(const QString& heading, const Fields& fields);
 
     // The node shown by showNode(), and what is known about its storage.
@@ -106,6 +118,7 @@ private:
     std::optional<NodeRollup> m_rollup;
     std::optional<Result<Scalar>> m_scalarValue;
     std::optional<QString> m_sharding;  // the non-blocking showNode()'s, once known
+    std::optional<ShardPicture> m_shardPicture;
 
     QTextBrowser* m_text = nullptr;
     QString m_titleText;
