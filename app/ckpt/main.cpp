@@ -136,6 +136,13 @@ int main(int argc, char** argv) {
     auto* catCmd = app.add_subcommand("cat", "A leaf's raw bytes (C order, little-endian) to stdout");
     addSource(catCmd, cat.source);
     catCmd->add_option("KEYPATH", cat.keyPath, "Key path of the leaf")->required();
+    catCmd->add_option("--process-index", cat.processIndex,
+                       "Only the block this process holds (with --process-count): re-sharded "
+                       "read, touching only the stored shards that intersect it");
+    catCmd->add_option("--process-count", cat.processCount,
+                       "Number of processes the array is split among, as JAX splits a dimension "
+                       "over one mesh axis (blocks of ceil(n/count))");
+    catCmd->add_option("--axis", cat.axis, "The dimension split among the processes (default 0)");
     catCmd->footer(kKeyPathHelp);
 
     ckpt::cli::ShardsArgs shards;

@@ -1,6 +1,8 @@
 #include "commands.h"
 
+#include <algorithm>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -10,6 +12,7 @@
 #include "ckpt/core/edit.h"
 #include "ckpt/core/format.h"
 #include "ckpt/core/keypath.h"
+#include "ckpt/core/sharding.h"
 #include "ckpt/core/stats.h"
 #include "ckpt/core/tree_query.h"
 #include "shard_commands.h"
@@ -471,6 +474,34 @@ int runShow(const ShowArgs& args, std::ostream& out, std::ostream& err) {
     return 0;
 }
 
+namespace {
+
+// Writes the C-order bytes of process `index` of `count`'s block of `source` (split along
+// `axis`), read in pieces of at most about 16 MiB along the block's first dimension: the C order
+// of a hyperslab is the concatenation of its pieces along that dimension.
+Status catProcessBlock(const ArraySource& source, std::int64_t index, std::int64_t count,
+                       std::size_t axis,
+                       const std::function<Status(std::span<const std::byte>)>& write) {
+    CKPT_RETURN_IF_ERROR(source.metadataStatus());
+    CKPT_ASSIGN_OR_RETURN(const Selection block, processBlock(source.shape(), index, count, axis));
+    const std::uint64_t elements = block.elementCount();
+    if (elements == 0) return okStatus();
+    const std::uint64_t rowBytes = elements / static_cast<std::uint64_t>(block.count[0]) *
+                                   itemSize(source.dtype());
+    const auto rowsPerPiece = static_cast<std::int64_t>(
+        std::max<std::uint64_t>(1, (std::uint64_t{16} << 20) / std::max<std::uint64_t>(rowBytes, 1)));
+    Selection piece = block;
+    for (std::int64_t r = 0; r < block.count[0]; r += rowsPerPiece) {
+        piece.start[0] = block.start[0] + r;
+        piece.count[0] = std::min(rowsPerPiece, block.count[0] - r);
+        CKPT_ASSIGN_OR_RETURN(const Array data, source.read(piece));
+        CKPT_RETURN_IF_ERROR(write(data.bytes()));
+    }
+    return okStatus();
+}
+
+}  // namespace
+
 int runCat(const CatArgs& args, std::ostream& out, std::ostream& err) {
     auto ckpt = openSource(args.source);
     if (!ckpt.isOk()) return fail(err, ckpt.status());
@@ -483,8 +514,24 @@ int runCat(const CatArgs& args, std::ostream& out, std::ostream& err) {
         return out ? okStatus() : ioError("writing to standard output failed");
     };
     Status s;
+    if (args.processIndex.has_value() != args.processCount.has_value()) {
+        return fail(err, invalidArgumentError("--process-index and --process-count go together"));
+    }
+    if (args.processCount && node.kind() != NodeKind::kArray) {
+        return fail(err, invalidArgumentError("'" + args.keyPath + "' is a " +
+                                              std::string(nodeKindName(node.kind())) +
+                                              ", not an array to split among processes")
+                             .withContext(ckpt->path.string()));
+    }
     switch (node.kind()) {
-        case NodeKind::kArray: s = forEachCOrderBlock(*node.array(), 16u << 20, writeBytes); break;
+        case NodeKind::kArray:
+            if (args.processCount) {
+                s = catProcessBlock(*node.array(), *args.processIndex, *args.processCount, args.axis,
+                                    writeBytes);
+            } else {
+                s = forEachCOrderBlock(*node.array(), 16u << 20, writeBytes);
+            }
+            break;
         case NodeKind::kScalar: {
             auto loaded = node.loadScalar();
             s = loaded.isOk() ? writeBytes(loaded->bits()) : loaded.status();

@@ -47,6 +47,11 @@ struct ShowArgs {
 struct CatArgs {
     SourceArgs source;
     std::string keyPath;
+    // Re-sharded read: only the block that process `processIndex` of `processCount` holds when
+    // the array is split along `axis` (ckpt::processBlock).
+    std::optional<std::int64_t> processIndex;
+    std::optional<std::int64_t> processCount;
+    std::size_t axis = 0;
 };
 
 // Writer options shared by `convert` and `apply` (see ckpt::WriteOptions).

@@ -168,3 +168,57 @@ def test_damaged_sharding_fails_only_where_asked(ckpt, ckpt_json, saved, tmp_pat
     assert "sharding unreadable" in ckpt.ok("show", item, "w").stdout.decode()
     # A leaf that is not an array of a sharded format is refused with its key path.
     ckpt.fails("shards", item, "nested", mentions=["nested", "not an array"])
+
+
+def test_unsharded_copy_restores_in_one_cpu_process(ckpt, saved, tmp_path):
+    """`ckpt convert` of a multi-process save gives a copy that a single-CPU Orbax restores
+    without a target (orbax#646): every leaf whole, bit-exact, recorded on one device."""
+    import jax
+    import ml_dtypes
+    import orbax.checkpoint as ocp
+
+    out, _, _, expected = saved
+    for zarr in ("2", "3"):
+        dst = tmp_path / f"unsharded_zarr{zarr}"
+        ckpt.ok("convert", out / "item", dst, "--to", "orbax", "--orbax-zarr", zarr)
+        assert not list(dst.glob("ocdbt.process_*"))
+        sharding = json.loads((dst / "_sharding").read_text())
+        for entry in sharding.values():
+            assert json.loads(entry)["sharding_type"] == "SingleDeviceSharding"
+        listing = ckpt.ok("shards", dst, "w").stdout.decode()  # nothing split any more
+        assert "SingleDeviceSharding" in listing and "shards    1 of (8, 6)" in listing
+        with ocp.StandardCheckpointer() as c:
+            restored = c.restore(dst)
+        flat = {".".join(str(getattr(k, "key", k)) for k in path): v
+                for path, v in jax.tree_util.tree_flatten_with_path(restored)[0]}
+        assert sorted(flat) == sorted(expected)
+        for param, want in expected.items():
+            got = np.asarray(flat[param])
+            if got.dtype == ml_dtypes.bfloat16:
+                got = got.view(np.uint16)
+            assert got.shape == want.shape, param
+            assert got.tobytes() == want.tobytes(), param
+
+
+@pytest.mark.parametrize("count", [3, 4])
+def test_resharded_reads_tile_the_global_array(ckpt, saved, count):
+    """Read back by a different number of processes than wrote it: `ckpt cat --process-index I
+    --process-count N --axis D` gives process I's block of the global array, as JAX splits a
+    dimension over N devices (blocks of ceil(n/N)); the N blocks tile the array bit-exact."""
+    out, layout, _, expected = saved
+    item = out / "item"
+    for param, want in expected.items():
+        if want.ndim == 0:
+            continue
+        kp = _keypath("", param)
+        for axis in range(want.ndim):
+            per = -(-want.shape[axis] // count)
+            argv = [("cat", item, kp, "--process-index", i, "--process-count", count,
+                     "--axis", axis) for i in range(count)]
+            for i, cp in enumerate(ckpt.many(argv)):
+                assert cp.returncode == 0, cp.stderr.decode()
+                block = np.take(want, range(min(i * per, want.shape[axis]),
+                                            min((i + 1) * per, want.shape[axis])), axis=axis)
+                assert cp.stdout == np.ascontiguousarray(block).tobytes(), (param, axis, i)
+    ckpt.fails("cat", item, "w", "--process-index", count, "--process-count", count,
+               mentions=[f"process index {count} is outside", "w"])

@@ -135,4 +135,27 @@ Result<std::vector<std::int64_t>> devicesHolding(const MeshSharding& mesh, const
     return out;
 }
 
+Result<Selection> processBlock(const Shape& globalShape, std::int64_t index, std::int64_t count,
+                               std::size_t axis) {
+    if (count < 1) {
+        return invalidArgumentError("a process count of " + std::to_string(count) +
+                                    " (it must be at least 1)");
+    }
+    if (index < 0 || index >= count) {
+        return invalidArgumentError("process index " + std::to_string(index) +
+                                    " is outside 0.." + std::to_string(count - 1));
+    }
+    if (axis >= globalShape.size()) {
+        return invalidArgumentError("cannot split dimension " + std::to_string(axis) + " of an array of shape " +
+                                    formatShape(globalShape));
+    }
+    Selection sel = Selection::all(globalShape);
+    const std::int64_t n = globalShape[axis];
+    const std::int64_t per = n / count + (n % count != 0 ? 1 : 0);
+    const std::int64_t start = std::min(n, index * per);
+    sel.start[axis] = start;
+    sel.count[axis] = std::min(per, n - start);
+    return sel;
+}
+
 }  // namespace ckpt

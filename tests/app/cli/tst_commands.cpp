@@ -1,6 +1,8 @@
 #include <nlohmann/json.hpp>
 #include <cstring>
 #include <sstream>
+#include <tuple>
+#include <vector>
 
 #include "ckpt/core/demo.h"
 #include "ckpt/core/format.h"
@@ -10,6 +12,13 @@
 
 using namespace ckpt;
 namespace fs = std::filesystem;
+
+cli::CatArgs catArgs(const fs::path& path, const std::string& keyPath) {
+    cli::CatArgs a;
+    a.source.path = path;
+    a.keyPath = keyPath;
+    return a;
+}
 
 class TestCommands : public QObject {
     Q_OBJECT
@@ -39,9 +48,29 @@ private slots:
     }
     void catWritesRawBytes() {
         std::ostringstream out, err;
-        QCOMPARE(cli::runCat({{m_demo, "", {}}, "data/0"}, out, err), 0);
+        QCOMPARE(cli::runCat(catArgs(m_demo, "data/0"), out, err), 0);
         const std::string bytes = out.str();
         QCOMPARE(bytes.size(), std::size_t{16});
+        // Re-sharded: process 1 of 2 gets the second half; 3 of 4 the last quarter.
+        for (const auto& [index, count, from, size] :
+             std::vector<std::tuple<int, int, std::size_t, std::size_t>>{{1, 2, 8, 8}, {3, 4, 12, 4}}) {
+            std::ostringstream part, partErr;
+            cli::CatArgs a = catArgs(m_demo, "data/0");
+            a.processIndex = index;
+            a.processCount = count;
+            QCOMPARE(cli::runCat(a, part, partErr), 0);
+            QCOMPARE(part.str(), bytes.substr(from, size));
+        }
+        std::ostringstream bad, badErr;
+        cli::CatArgs a = catArgs(m_demo, "data/0");
+        a.processIndex = 2;
+        a.processCount = 2;
+        QCOMPARE(cli::runCat(a, bad, badErr), 1);
+        QVERIFY2(badErr.str().find("process index 2 is outside 0..1") != std::string::npos &&
+                     badErr.str().find("data/0") != std::string::npos,
+                 badErr.str().c_str());
+        a.processCount.reset();
+        QCOMPARE(cli::runCat(a, bad, badErr), 1);
         std::int32_t v[4];
         std::memcpy(v, bytes.data(), 16);
         QCOMPARE(v[3], 3);
@@ -99,7 +128,7 @@ private slots:
         QVERIFY(err.str().find(m_demo.string()) != std::string::npos);
         QVERIFY(err.str().find("'params' has no child 'nope'") != std::string::npos);
         std::ostringstream out2, err2;
-        QCOMPARE(cli::runCat({{m_demo, "", {}}, "params"}, out2, err2), 1);
+        QCOMPARE(cli::runCat(catArgs(m_demo, "params"), out2, err2), 1);
         QVERIFY(err2.str().find("is a dict") != std::string::npos);
         QVERIFY(out2.str().empty());
     }

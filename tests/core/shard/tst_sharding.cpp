@@ -108,6 +108,30 @@ private slots:
         QVERIFY(named.status().message().find("'z'") != std::string::npos);
     }
 
+    void processBlocksSplitLikeJax() {
+        // 10 rows among 4 processes: blocks of ceil(10/4) = 3, the last one short.
+        const std::vector<std::pair<std::int64_t, std::int64_t>> rows = {{0, 3}, {3, 3}, {6, 3}, {9, 1}};
+        for (std::int64_t i = 0; i < 4; ++i) {
+            auto b = ckpt::processBlock({10, 6}, i, 4, 0);
+            QVERIFY(b.isOk());
+            QCOMPARE(b->start, (std::vector<std::int64_t>{rows[static_cast<std::size_t>(i)].first, 0}));
+            QCOMPARE(b->count, (std::vector<std::int64_t>{rows[static_cast<std::size_t>(i)].second, 6}));
+        }
+        // 2 columns among 3 processes: the third block is empty.
+        auto empty = ckpt::processBlock({4, 2}, 2, 3, 1);
+        QVERIFY(empty.isOk());
+        QCOMPARE(empty->count, (std::vector<std::int64_t>{4, 0}));
+        QCOMPARE(empty->elementCount(), std::uint64_t{0});
+        auto whole = ckpt::processBlock({5}, 0, 1, 0);
+        QVERIFY(whole.isOk());
+        QCOMPARE(whole->count, (std::vector<std::int64_t>{5}));
+        QCOMPARE(ckpt::processBlock({4}, 4, 4, 0).status().code(), ckpt::StatusCode::kInvalidArgument);
+        QCOMPARE(ckpt::processBlock({4}, -1, 4, 0).status().code(), ckpt::StatusCode::kInvalidArgument);
+        QCOMPARE(ckpt::processBlock({4}, 0, 0, 0).status().code(), ckpt::StatusCode::kInvalidArgument);
+        QCOMPARE(ckpt::processBlock({4}, 0, 2, 1).status().code(), ckpt::StatusCode::kInvalidArgument);
+        QCOMPARE(ckpt::processBlock({}, 0, 2, 0).status().code(), ckpt::StatusCode::kInvalidArgument);
+    }
+
     void memorySourcesRecordNoSharding() {
         auto a = Array::allocate(DType::kFloat32, {2, 2});
         CKPT_VERIFY_OK(a);

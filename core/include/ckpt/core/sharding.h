@@ -107,4 +107,12 @@ const ShardedArray* shardingOf(const ArraySource& source);
 Result<std::vector<std::int64_t>> devicesHolding(const MeshSharding& mesh, const Shape& globalShape,
                                                  const Selection& box);
 
+// Re-sharding: the block of an array of `globalShape` that process `index` of `count` holds when
+// the array is split along dimension `axis` as JAX's NamedSharding splits a dimension over one
+// mesh axis of `count` devices: blocks of ceil(n / count) elements, so the last blocks may be
+// short or empty. A process reading its block reads only the stored shards that intersect it.
+// InvalidArgument for count < 1, index outside [0, count), a 0-d array or `axis` past its rank.
+Result<Selection> processBlock(const Shape& globalShape, std::int64_t index, std::int64_t count,
+                               std::size_t axis);
+
 }  // namespace ckpt
