@@ -2,7 +2,7 @@
 
     cmake --preset release && cmake --build --preset release --target engine_bench
     .venv/bin/python tests/bench/suite.py --build build/release [--quick] [--json out.json]
-        [--repeat N] [--keep] [--work DIR]
+        [--repeat N] [--keep] [--work DIR] [--smoke]
 
 Our side runs in engine_bench (a child that keeps its trees in memory and answers one command at a
 time, timed in-process); orbax's side runs in this process. Every repetition is one round of ours
@@ -193,6 +193,8 @@ def main() -> int:
     ap.add_argument("--json", help="write every raw number here")
     ap.add_argument("--work", default=tempfile.gettempdir(), help="parent of the work directory")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--smoke", action="store_true",
+                    help="exit 0 unless something fails to run or reads back wrong (CTest)")
     ap.add_argument("--orbax-open", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.orbax_open:
@@ -364,6 +366,7 @@ def run(args, exe, work, repeat, big_shape, small_shape, open_leaves, limit_mib)
     restore_limit = med("limit_zstd_decompress_2t") / MIB
     rows = []
     failed = False
+    check_failed = not all(checks.values())
 
     def row(scenario, ours, orbax, ratio, of_limit, target, ok):
         nonlocal failed
@@ -432,6 +435,8 @@ def run(args, exe, work, repeat, big_shape, small_shape, open_leaves, limit_mib)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(raw, f, indent=1)
+    if args.smoke:
+        return 1 if check_failed else 0
     return 3 if failed else 0
 
 
