@@ -84,6 +84,13 @@ Array makeBFloat16(std::uint64_t seed, std::int64_t rows, std::int64_t cols) {
     return std::move(*a);
 }
 
+// prefix + i, built by appending: `"w" + std::to_string(i)` trips GCC 12's -Wrestrict at -O3.
+std::string key(const char* prefix, int i) {
+    std::string s = prefix;
+    s += std::to_string(i);
+    return s;
+}
+
 struct Tree {
     NodePtr root;
     std::vector<ArraySourcePtr> arrays;  // for the limits: the raw bytes
@@ -105,11 +112,11 @@ Tree makeBigTree(std::int64_t f32Mib, int f32N, std::int64_t bf16Mib, int bf16N)
     std::vector<DictEntry> leaves;
     for (int i = 0; i < f32N; ++i) {
         const std::int64_t rows = f32Mib * (1 << 20) / 4 / 1024;
-        leaves.push_back({"w" + std::to_string(i), addLeaf(t, makeFloat32(static_cast<std::uint64_t>(i), rows, 1024))});
+        leaves.push_back({key("w", i), addLeaf(t, makeFloat32(static_cast<std::uint64_t>(i), rows, 1024))});
     }
     for (int i = 0; i < bf16N; ++i) {
         const std::int64_t rows = bf16Mib * (1 << 20) / 2 / 1024;
-        leaves.push_back({"b" + std::to_string(i), addLeaf(t, makeBFloat16(static_cast<std::uint64_t>(100 + i), rows, 1024))});
+        leaves.push_back({key("b", i), addLeaf(t, makeBFloat16(static_cast<std::uint64_t>(100 + i), rows, 1024))});
     }
     t.root = Node::makeDict({{"params", Node::makeDict(std::move(leaves))}});
     return t;
@@ -121,9 +128,9 @@ Tree makeSmallTree(int leafCount, std::int64_t elements) {
     for (int l = 0; l * 10 < leafCount; ++l) {
         std::vector<DictEntry> leaves;
         for (int j = 0; j < 10 && l * 10 + j < leafCount; ++j) {
-            leaves.push_back({"w" + std::to_string(j), addLeaf(t, makeFloat32(static_cast<std::uint64_t>(l * 10 + j), 1, elements))});
+            leaves.push_back({key("w", j), addLeaf(t, makeFloat32(static_cast<std::uint64_t>(l * 10 + j), 1, elements))});
         }
-        layers.push_back({"layers_" + std::to_string(l), Node::makeDict(std::move(leaves))});
+        layers.push_back({key("layers_", l), Node::makeDict(std::move(leaves))});
     }
     t.root = Node::makeDict({{"params", Node::makeDict(std::move(layers))}});
     return t;
