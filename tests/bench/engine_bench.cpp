@@ -3,7 +3,8 @@
 // Two ways to run it:
 //   engine_bench serve            reads one command a line on stdin, answers each with one
 //                                 "BENCH_RESULT {json}" line on stdout, so the script can
-//                                 interleave our rounds with orbax's while our trees stay in memory;
+//                                 interleave our rounds with orbax's while our trees stay in
+//                                 memory;
 //   engine_bench open DIR         one open in this fresh process (peak memory is its own).
 // Commands of `serve`:
 //   tree NAME big F32MIB F32N BF16MIB BF16N   F32N float32 arrays of F32MIB MiB each and BF16N
@@ -19,10 +20,9 @@
 //                                 for zarr version ZARR (1, 2 threads) of the first MIB MiB of tree
 //                                 NAME's data, fsync'd 8 MiB writes of it into DIR
 // The values are the ones suite.py gives orbax (make_* there).
-#include <zstd.h>
-
 #include <fcntl.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -34,12 +34,11 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "ckpt/core/array_source.h"
 #include "ckpt/core/checkpointer.h"
@@ -112,11 +111,13 @@ Tree makeBigTree(std::int64_t f32Mib, int f32N, std::int64_t bf16Mib, int bf16N)
     std::vector<DictEntry> leaves;
     for (int i = 0; i < f32N; ++i) {
         const std::int64_t rows = f32Mib * (1 << 20) / 4 / 1024;
-        leaves.push_back({key("w", i), addLeaf(t, makeFloat32(static_cast<std::uint64_t>(i), rows, 1024))});
+        leaves.push_back(
+            {key("w", i), addLeaf(t, makeFloat32(static_cast<std::uint64_t>(i), rows, 1024))});
     }
     for (int i = 0; i < bf16N; ++i) {
         const std::int64_t rows = bf16Mib * (1 << 20) / 2 / 1024;
-        leaves.push_back({key("b", i), addLeaf(t, makeBFloat16(static_cast<std::uint64_t>(100 + i), rows, 1024))});
+        leaves.push_back({key("b", i), addLeaf(t, makeBFloat16(static_cast<std::uint64_t>(100 + i),
+                                                               rows, 1024))});
     }
     t.root = Node::makeDict({{"params", Node::makeDict(std::move(leaves))}});
     return t;
@@ -128,7 +129,9 @@ Tree makeSmallTree(int leafCount, std::int64_t elements) {
     for (int l = 0; l * 10 < leafCount; ++l) {
         std::vector<DictEntry> leaves;
         for (int j = 0; j < 10 && l * 10 + j < leafCount; ++j) {
-            leaves.push_back({key("w", j), addLeaf(t, makeFloat32(static_cast<std::uint64_t>(l * 10 + j), 1, elements))});
+            leaves.push_back(
+                {key("w", j),
+                 addLeaf(t, makeFloat32(static_cast<std::uint64_t>(l * 10 + j), 1, elements))});
         }
         layers.push_back({key("layers_", l), Node::makeDict(std::move(leaves))});
     }
@@ -168,7 +171,9 @@ std::uint64_t peakRssKib() {
     return 0;
 }
 
-json fail(const std::string& what) { return {{"error", what}}; }
+json fail(const std::string& what) {
+    return {{"error", what}};
+}
 
 WriteOptions writeOptions(int zarrVersion) {
     WriteOptions o;
@@ -238,7 +243,8 @@ json cmdSlice(const fs::path& dir, const std::string& key, double fraction) {
     if (!n || n->kind() != NodeKind::kArray) return fail("no array " + key);
     const auto& src = n->array();
     Selection sel = Selection::all(src->shape());
-    sel.count[0] = std::max<std::int64_t>(1, static_cast<std::int64_t>(static_cast<double>(sel.count[0]) * fraction));
+    sel.count[0] = std::max<std::int64_t>(
+        1, static_cast<std::int64_t>(static_cast<double>(sel.count[0]) * fraction));
     auto a = src->read(sel);
     const double secs = secondsSince(t0);
     if (!a.isOk()) return fail(a.status().toString());
@@ -290,13 +296,15 @@ json cmdLimits(const Tree& t, const fs::path& dir, std::int64_t mib, int level) 
     }
     std::size_t compressed = 0;
     for (const auto& f : frames) compressed += f.size();
-    j["zstd_ratio"] = static_cast<double>(filled) / static_cast<double>(std::max<std::size_t>(1, compressed));
+    j["zstd_ratio"] =
+        static_cast<double>(filled) / static_cast<double>(std::max<std::size_t>(1, compressed));
     for (std::size_t threads : {std::size_t{1}, std::size_t{2}}) {
         const double secs = timeThreads(threads, [&](std::size_t k) {
             ZSTD_DCtx* ctx = ZSTD_createDCtx();
             for (std::size_t b = k; b < blocks; b += threads) {
-                ZSTD_decompressDCtx(ctx, dst.data() + b * block, std::min(block, filled - b * block),
-                                    frames[b].data(), frames[b].size());
+                ZSTD_decompressDCtx(ctx, dst.data() + b * block,
+                                    std::min(block, filled - b * block), frames[b].data(),
+                                    frames[b].size());
             }
             ZSTD_freeDCtx(ctx);
         });
@@ -311,7 +319,8 @@ json cmdLimits(const Tree& t, const fs::path& dir, std::int64_t mib, int level) 
     if (fd < 0) return fail("cannot create " + file.string());
     bool ok = true;
     for (std::size_t off = 0; off < filled && ok;) {
-        const ssize_t w = ::write(fd, src.data() + off, std::min<std::size_t>(8 << 20, filled - off));
+        const ssize_t w =
+            ::write(fd, src.data() + off, std::min<std::size_t>(8 << 20, filled - off));
         ok = w > 0;
         off += w > 0 ? static_cast<std::size_t>(w) : 0;
     }
@@ -347,8 +356,9 @@ int runOpen(const fs::path& dir) {
         elements += n;
     }
     const double shapesSecs = secondsSince(t0);
-    json j = {{"seconds", openSecs},  {"leaves", leaves},     {"peak_kib", rssOpen},
-              {"shapes_seconds", shapesSecs}, {"elements", elements}, {"shapes_peak_kib", peakRssKib()}};
+    json j = {{"seconds", openSecs},  {"leaves", leaves},
+              {"peak_kib", rssOpen},  {"shapes_seconds", shapesSecs},
+              {"elements", elements}, {"shapes_peak_kib", peakRssKib()}};
     std::printf("BENCH_RESULT %s\n", j.dump().c_str());
     return 0;
 }
@@ -393,12 +403,14 @@ int main(int argc, char** argv) {
             } else if (cmd == "save" || cmd == "async") {
                 int zarr = 3;
                 in >> zarr;
-                j = cmd == "save" ? cmdSave(it->second, b, zarr) : cmdAsync(it->second, b, zarr, async);
+                j = cmd == "save" ? cmdSave(it->second, b, zarr)
+                                  : cmdAsync(it->second, b, zarr, async);
             } else {
                 std::int64_t mib = 0;
                 int zarr = 3;
                 in >> mib >> zarr;
-                j = cmdLimits(it->second, b, mib, zarr == 2 ? zarr::kOrbaxZstdLevelV2 : zarr::kOrbaxZstdLevelV3);
+                j = cmdLimits(it->second, b, mib,
+                              zarr == 2 ? zarr::kOrbaxZstdLevelV2 : zarr::kOrbaxZstdLevelV3);
             }
         } else if (cmd == "restore") {
             in >> a;
