@@ -312,37 +312,49 @@ Status waitForProcesses(const fs::path& dir, const ProcessPart& part, const std:
     }
 }
 
-// Process 0: every process database's keys copied into one new database at the item root.
+// Process 0: one new database at the item root holding every key of every process database, as
+// Orbax's merge leaves it: values of at most max_inline_value_bytes inline in the merged leaf
+// nodes, larger ones referenced where their process wrote them (data file base path
+// `ocdbt.process_<i>/`, relative path `d/<hex>`), not copied.
 Status mergeProcessDatabases(const fs::path& dir, const ProcessPart& part,
                              const CancelToken* cancel) {
     const std::string where = "merging the process databases of '" + part.target.string() + "'";
     const fs::path staging = dir / ".merge";
     CKPT_RETURN_IF_ERROR(io::removePath(staging));
-    auto mergedOr = ocdbt::createOcdbtWriter(staging);
+    auto mergedOr = ocdbt::OcdbtWriter::create(staging, ocdbt::OcdbtWriterOptions{});
     if (!mergedOr.isOk()) return mergedOr.status().withContext(where);
-    kv::KvWriter& merged = **mergedOr;
+    ocdbt::OcdbtWriter& merged = **mergedOr;
+    const std::uint64_t maxInline = ocdbt::orbaxCompatibleConfig().maxInlineValueBytes;
     for (int p = 0; p < part.opts->processCount; ++p) {
-        const fs::path db = dir / ("ocdbt." + processName(p));
+        const std::string name = "ocdbt." + processName(p);
+        const fs::path db = dir / name;
         std::error_code ec;
-        if (!fs::exists(db / "manifest.ocdbt", ec)) continue;  // a process with nothing to write
-        auto storeOr = ocdbt::openOcdbtStore(db);
+        if (!fs::exists(db / "manifest.ocdbt", ec)) {
+            return corruptionError(where + ": '" + db.string() + "' has no manifest.ocdbt");
+        }
+        auto storeOr = ocdbt::OcdbtStore::open(db);
         if (!storeOr.isOk()) return storeOr.status().withContext(where);
-        const kv::KvStore& store = **storeOr;
-        auto keysOr = store.list();
-        if (!keysOr.isOk()) return keysOr.status().withContext(where);
-        for (const std::string& key : *keysOr) {
+        const ocdbt::OcdbtStore& store = **storeOr;
+        auto entriesOr = store.listEntries();
+        if (!entriesOr.isOk()) return entriesOr.status().withContext(where);
+        for (const ocdbt::OcdbtEntryInfo& entry : *entriesOr) {
             if (isCancelled(cancel)) return cancelledError(where + ": cancelled");
-            auto valueOr = store.read(key);
-            if (!valueOr.isOk()) return valueOr.status().withContext(where);
-            if (!*valueOr) {
-                return corruptionError(where + ": key '" + key + "' of '" + db.string() +
-                                       "' is listed but cannot be read");
+            const std::string at = where + ", key '" + entry.key + "' of " + name;
+            if (entry.isInline || entry.size <= maxInline) {
+                auto valueOr = store.read(entry.key);
+                if (!valueOr.isOk()) return valueOr.status().withContext(at);
+                if (!*valueOr) return corruptionError(at + ": listed but absent");
+                CKPT_RETURN_IF_ERROR(merged.put(entry.key, **valueOr).withContext(at));
+                continue;
             }
-            Status s = merged.put(key, **valueOr);
-            if (!s.isOk()) return s.withContext(where + ", key '" + key + "' of " + processName(p));
+            auto file = std::make_shared<const ocdbt::DataFileId>(
+                ocdbt::DataFileId{name + "/", entry.dataFile});
+            CKPT_RETURN_IF_ERROR(
+                merged.putReference(entry.key, std::move(file), entry.offset, entry.size)
+                    .withContext(at));
         }
     }
-    CKPT_RETURN_IF_ERROR(merged.commit());
+    CKPT_RETURN_IF_ERROR(merged.commit().withContext(where));
     std::error_code ec;
     if (fs::exists(staging / "d", ec)) {
         CKPT_RETURN_IF_ERROR(io::renamePath(staging / "d", dir / "d", false));

@@ -4,12 +4,14 @@
 // (and a previous checkpoint stays), stale temporaries are cleaned, and bad input is refused
 // naming the target.
 #include <fstream>
+#include <random>
 #include <set>
 #include <thread>
 
 #include "ckpt/core/checkpoint.h"
 #include "ckpt/core/sharded_writer.h"
 #include "ckpt/core/sharding.h"
+#include "formats/ocdbt/ocdbt_store.h"
 #include "tests/test_util.h"
 #include "tests/tree_testing.h"
 
@@ -18,13 +20,21 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Random bits: chunks that zstd cannot shrink below OCDBT's inline limit.
+NodePtr randomArray(DType dtype, Shape shape, unsigned seed) {
+    Array a = Array::allocate(dtype, std::move(shape)).value();
+    std::mt19937 rng(seed);
+    for (auto& b : a.bytes()) b = static_cast<std::byte>(rng() & 0xff);
+    return Node::makeArray(makeMemorySource(std::move(a)));
+}
+
 // Keys in sorted order, as Orbax (and so our reader) lists them.
 NodePtr sampleTree(std::uint8_t seed) {
     std::vector<DictEntry> nested;
     nested.push_back({"bias", test::arrayOf(DType::kInt32, {8}, seed + 1)});
     nested.push_back({"kernel", test::arrayOf(DType::kFloat32, {8, 3}, seed)});
     std::vector<DictEntry> top;
-    top.push_back({"big", test::arrayOf(DType::kBFloat16, {16, 300}, seed + 4)});
+    top.push_back({"big", randomArray(DType::kBFloat16, {16, 300}, seed + 4u)});
     // 64-bit: a numpy array in Orbax, replicated.
     top.push_back({"counts", test::arrayOf(DType::kInt64, {8, 2}, seed + 3)});
     top.push_back({"dense", Node::makeDict(std::move(nested))});
@@ -169,6 +179,25 @@ private slots:
             }
             QCOMPARE(s->leafProcesses.size(), static_cast<std::size_t>(count));
         }
+        // As Orbax merges: the big chunks (> 1024 bytes) stay in their process's data file and
+        // the merged tree refers to them there; small values are inline. Nothing is copied.
+        auto root = ocdbt::OcdbtStore::open(target);
+        CKPT_VERIFY_OK(root);
+        auto entries = (*root)->listEntries("big/");
+        CKPT_VERIFY_OK(entries);
+        std::set<std::string> referenced;
+        for (const auto& e : *entries) {
+            if (e.key == "big/zarr.json") continue;
+            QVERIFY2(!e.isInline, e.key.c_str());
+            referenced.insert(e.dataFile.substr(0, e.dataFile.find('/')));
+        }
+        std::set<std::string> processDbs;
+        for (int p = 0; p < count; ++p) processDbs.insert("ocdbt.process_" + std::to_string(p));
+        QCOMPARE(referenced, processDbs);
+        std::uintmax_t rootBytes = 0;
+        for (const auto& f : fs::directory_iterator(target / "d")) rootBytes += f.file_size();
+        QVERIFY2(rootBytes < 16 * 300 * 2 / 2, std::to_string(rootBytes).c_str());
+
         // A replicated leaf: one shard, by process 0, held by every device.
         const ArraySource* odd = arrayAt(ckpt->tree, {"odd"});
         QVERIFY(odd);
