@@ -565,7 +565,8 @@ int runConvert(const ConvertArgs& args, std::ostream& out, std::ostream& err) {
     if (args.processIndex || args.processCount) {
         if (args.to != "orbax") {
             return fail(err, invalidArgumentError("--process-index: multi-process saves write "
-                                                  "orbax, not " + args.to));
+                                                  "orbax, not " +
+                                                  args.to));
         }
         ProcessSaveOptions process;
         process.processIndex = args.processIndex.value_or(-1);

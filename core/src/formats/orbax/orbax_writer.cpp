@@ -1,27 +1,25 @@
 #include "formats/orbax/orbax_writer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <atomic>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
 #include "ckpt/core/sharded_writer.h"
-
-#include <nlohmann/json.hpp>
-
 #include "formats/ocdbt/ocdbt_store.h"
 #include "formats/ocdbt/ocdbt_writer.h"
 #include "formats/orbax/orbax_format.h"
 #include "formats/orbax/python_json.h"
 #include "formats/orbax/tree_metadata.h"
 #include "formats/zarr/zarr_writer.h"
-#include "kvstore/directory_writer.h"
 #include "io/atomic_file.h"
+#include "kvstore/directory_writer.h"
 
 namespace ckpt::orbax {
 
@@ -210,9 +208,13 @@ struct ProcessPart {
     fs::path target;
 };
 
-std::string processName(int index) { return "process_" + std::to_string(index); }
+std::string processName(int index) {
+    return "process_" + std::to_string(index);
+}
 
-std::string doneMarkerName(int index) { return ".done." + processName(index); }
+std::string doneMarkerName(int index) {
+    return ".done." + processName(index);
+}
 
 // 64-bit FNV-1a: a fingerprint of the tree every process was given (not a security measure).
 std::string fingerprint(std::string_view text) {
@@ -267,10 +269,10 @@ Status waitForProcesses(const fs::path& dir, const ProcessPart& part, const std:
                 return corruptionError(where + ": '" + marker.string() + "' is not JSON");
             }
             if (m.value("process_count", -1) != o.processCount) {
-                return invalidArgumentError(
-                    where + ": process " + std::to_string(p) + " was started with process count " +
-                    std::to_string(m.value("process_count", -1)) + ", process 0 with " +
-                    std::to_string(o.processCount));
+                return invalidArgumentError(where + ": process " + std::to_string(p) +
+                                            " was started with process count " +
+                                            std::to_string(m.value("process_count", -1)) +
+                                            ", process 0 with " + std::to_string(o.processCount));
             }
             if (m.value("save_id", std::string()) != o.saveId) {
                 return invalidArgumentError(where + ": process " + std::to_string(p) +
@@ -291,7 +293,8 @@ Status waitForProcesses(const fs::path& dir, const ProcessPart& part, const std:
             if (name.rfind(prefix, 0) != 0) continue;
             const std::string digits = name.substr(prefix.size());
             if (digits.empty() || digits.size() > 6 ||
-                !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+                !std::all_of(digits.begin(), digits.end(),
+                             [](char c) { return c >= '0' && c <= '9'; })) {
                 continue;
             }
             if (std::stoi(digits) >= o.processCount) {
@@ -376,12 +379,9 @@ json namedShardingRecord(const LeafShardPlan& plan) {
     for (int p = 0; p < plan.processCount; ++p) {
         devices.push_back({{"id", static_cast<std::int64_t>(p) * 2048}});
     }
-    return {{"sharding_type", "NamedSharding"},
-            {"shape", json::array({plan.processCount})},
-            {"axis_names", json::array({"p"})},
-            {"axis_types", json::array({"AxisType.Auto"})},
-            {"partition_spec", spec},
-            {"device_mesh", {{"mesh", devices}}}};
+    return {{"sharding_type", "NamedSharding"}, {"shape", json::array({plan.processCount})},
+            {"axis_names", json::array({"p"})}, {"axis_types", json::array({"AxisType.Auto"})},
+            {"partition_spec", spec},           {"device_mesh", {{"mesh", devices}}}};
 }
 
 Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& options,
@@ -403,8 +403,8 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
         const fs::path db = dir / ("ocdbt." + processName(processIndex));
         auto created = ocdbt::createOcdbtWriter(db);
         if (!created.isOk()) {
-            return created.status().withContext("multi-process save of '" +
-                                                part->target.string() + "'");
+            return created.status().withContext("multi-process save of '" + part->target.string() +
+                                                "'");
         }
         store = std::move(*created);
     } else if (options.orbaxOcdbt) {
@@ -851,7 +851,8 @@ Result<LeafShardPlan> planLeafShards(const Shape& globalShape, int processCount,
                                     std::to_string(processCount));
     }
     if (shardAxis < 0) {
-        return invalidArgumentError("the shard axis must be >= 0, not " + std::to_string(shardAxis));
+        return invalidArgumentError("the shard axis must be >= 0, not " +
+                                    std::to_string(shardAxis));
     }
     LeafShardPlan plan;
     plan.globalShape = globalShape;
@@ -884,18 +885,18 @@ Status writeOrbaxProcessShards(const NodePtr& tree, const fs::path& targetIn,
                                     std::to_string(process.processCount));
     }
     if (process.processIndex < 0 || process.processIndex >= process.processCount) {
-        return invalidArgumentError(where + ": process index " +
-                                    std::to_string(process.processIndex) +
-                                    " is not below the process count " +
-                                    std::to_string(process.processCount));
+        return invalidArgumentError(
+            where + ": process index " + std::to_string(process.processIndex) +
+            " is not below the process count " + std::to_string(process.processCount));
     }
     if (!orbax::validSaveId(process.saveId)) {
         return invalidArgumentError(where + ": the save id '" + process.saveId +
                                     "' is not 1 to 64 characters of [A-Za-z0-9_-]");
     }
     if (options.step) {
-        return unsupportedError(where + ": a multi-process save writes one item directory, not a "
-                                        "CheckpointManager step");
+        return unsupportedError(where +
+                                ": a multi-process save writes one item directory, not a "
+                                "CheckpointManager step");
     }
     if (!options.orbaxOcdbt) {
         return unsupportedError(where + ": a multi-process save needs OCDBT");
@@ -931,9 +932,8 @@ Status writeOrbaxProcessShards(const NodePtr& tree, const fs::path& targetIn,
     if (process.processIndex != 0) {
         Status s = orbax::writeItem(tree, tmp, options, &part);
         if (!s.isOk()) return s.withContext(where);
-        auto manifest =
-            orbax::readWholeFile(tmp / ("ocdbt." + orbax::processName(process.processIndex)) /
-                                 "manifest.ocdbt");
+        auto manifest = orbax::readWholeFile(
+            tmp / ("ocdbt." + orbax::processName(process.processIndex)) / "manifest.ocdbt");
         if (!manifest.isOk()) return manifest.status().withContext(where);
         if (!*manifest) return internalError(where + ": this process's manifest is missing");
         Status committed = orbax::waitForCommit(target, tmp, process, **manifest, options.cancel);

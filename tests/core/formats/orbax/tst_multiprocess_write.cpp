@@ -131,8 +131,8 @@ private slots:
         test::TempDir dir;
         const fs::path target = dir.path() / "ckpt";
         const NodePtr tree = sampleTree(static_cast<std::uint8_t>(count));
-        for (const Status& s : saveOnThreads(tree, target, count, allOf(count), "s1",
-                                             std::chrono::seconds(60))) {
+        for (const Status& s :
+             saveOnThreads(tree, target, count, allOf(count), "s1", std::chrono::seconds(60))) {
             CKPT_VERIFY_OK(s);
         }
         // Only the checkpoint is left: no temporary, no done markers, no staging.
@@ -152,9 +152,8 @@ private slots:
         QVERIFY2(test::sameTree(ckpt->tree, tree, why), why.c_str());
 
         // Each row block of the split leaves is its process's shard.
-        for (const auto& keys : std::vector<std::vector<std::string>>{{"dense", "kernel"},
-                                                                      {"dense", "bias"},
-                                                                      {"big"}}) {
+        for (const auto& keys : std::vector<std::vector<std::string>>{
+                 {"dense", "kernel"}, {"dense", "bias"}, {"big"}}) {
             const ArraySource* a = arrayAt(ckpt->tree, keys);
             QVERIFY(a);
             const ShardedArray* sharded = shardingOf(*a);
@@ -212,7 +211,8 @@ private slots:
         test::TempDir dir;
         const fs::path target = dir.path() / "ckpt";
         const NodePtr before = sampleTree(1);
-        for (const Status& s : saveOnThreads(before, target, 2, {0, 1}, "a", std::chrono::seconds(60))) {
+        for (const Status& s :
+             saveOnThreads(before, target, 2, {0, 1}, "a", std::chrono::seconds(60))) {
             CKPT_VERIFY_OK(s);
         }
         // Process 1 never comes: process 0 times out, removes the temporary, and the previous
@@ -238,7 +238,8 @@ private slots:
         QVERIFY(!fs::exists(fresh));
 
         // The next full save succeeds (and cleans process 1's stale temporary).
-        for (const Status& st : saveOnThreads(after, fresh, 2, {0, 1}, "d", std::chrono::seconds(60))) {
+        for (const Status& st :
+             saveOnThreads(after, fresh, 2, {0, 1}, "d", std::chrono::seconds(60))) {
             CKPT_VERIFY_OK(st);
         }
         QCOMPARE(othersIn(dir.path(), "ckpt"), std::set<std::string>{"fresh"});
@@ -258,7 +259,8 @@ private slots:
         // Not ours: another target's temporary stays.
         fs::create_directories(dir.path() / "other.orbax-checkpoint-tmp-mp-old");
         const NodePtr tree = sampleTree(3);
-        for (const Status& s : saveOnThreads(tree, target, 2, {0, 1}, "new", std::chrono::seconds(60))) {
+        for (const Status& s :
+             saveOnThreads(tree, target, 2, {0, 1}, "new", std::chrono::seconds(60))) {
             CKPT_VERIFY_OK(s);
         }
         QCOMPARE(othersIn(dir.path(), "ckpt"),
@@ -295,9 +297,11 @@ private slots:
 
         // Processes told different process counts: process 0 refuses, naming process 1's count;
         // process 1 sees the save abandoned. Nothing is committed.
-        auto r = saveOnThreads(tree, target, 0, {0, 1}, "m", std::chrono::seconds(20), false, {2, 3});
+        auto r =
+            saveOnThreads(tree, target, 0, {0, 1}, "m", std::chrono::seconds(20), false, {2, 3});
         QCOMPARE(r[0].code(), StatusCode::kInvalidArgument);
-        QVERIFY2(r[0].message().find("process count 3") != std::string::npos, r[0].message().c_str());
+        QVERIFY2(r[0].message().find("process count 3") != std::string::npos,
+                 r[0].message().c_str());
         QVERIFY(!r[1].isOk());
         QVERIFY(!fs::exists(target));
 
