@@ -164,6 +164,32 @@ int main(int argc, char** argv) {
     convertCmd->add_option("--subtree", convert.subtrees,
                            "Keep only this subtree (repeatable); KEYPATH syntax");
     addWriterOptions(convertCmd, convert);
+    auto* processIndexOpt = convertCmd->add_option(
+        "--process-index", convert.processIndex,
+        "orbax: write this process's part of a multi-process save (README, \"Multi-process "
+        "saves\"); needs --process-count and --save-id");
+    auto* processCountOpt =
+        convertCmd->add_option("--process-count", convert.processCount,
+                               "orbax: the number of processes writing the checkpoint together");
+    auto* saveIdOpt = convertCmd->add_option(
+        "--save-id", convert.saveId,
+        "with --process-index: the same in every process of one save attempt, new for every "
+        "attempt ([A-Za-z0-9_-], at most 64); names the shared temporary directory");
+    auto* shardAxisOpt = convertCmd->add_option(
+        "--shard-axis", convert.shardAxis,
+        "with --process-index: split each array along this dimension over the processes "
+        "(default 0; arrays it does not divide evenly are written by process 0)");
+    auto* timeoutOpt =
+        convertCmd
+            ->add_option(
+                "--barrier-timeout", convert.barrierTimeoutSeconds,
+                "with --process-index: seconds to wait for the other processes (default 300)")
+            ->check(CLI::PositiveNumber);
+    processIndexOpt->needs(processCountOpt)->needs(saveIdOpt);
+    processCountOpt->needs(processIndexOpt);
+    saveIdOpt->needs(processIndexOpt);
+    shardAxisOpt->needs(processIndexOpt);
+    timeoutOpt->needs(processIndexOpt);
     convertCmd->footer(kKeyPathHelp);
 
     ckpt::cli::ApplyArgs apply;

@@ -1,6 +1,7 @@
 #include "commands.h"
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <functional>
 #include <iomanip>
@@ -12,6 +13,7 @@
 #include "ckpt/core/edit.h"
 #include "ckpt/core/format.h"
 #include "ckpt/core/keypath.h"
+#include "ckpt/core/sharded_writer.h"
 #include "ckpt/core/sharding.h"
 #include "ckpt/core/stats.h"
 #include "ckpt/core/tree_query.h"
@@ -607,6 +609,25 @@ int runConvert(const ConvertArgs& args, std::ostream& out, std::ostream& err) {
     }
     auto tree = selectSubtrees(ckpt->tree, paths);
     if (!tree.isOk()) return fail(err, tree.status().withContext(ckpt->path.string()));
+    if (args.processIndex || args.processCount) {
+        if (args.to != "orbax") {
+            return fail(err, invalidArgumentError("--process-index: multi-process saves write "
+                                                  "orbax, not " +
+                                                  args.to));
+        }
+        ProcessSaveOptions process;
+        process.processIndex = args.processIndex.value_or(-1);
+        process.processCount = args.processCount.value_or(0);
+        process.saveId = args.saveId;
+        process.shardAxis = args.shardAxis;
+        process.timeout = std::chrono::milliseconds(
+            static_cast<std::int64_t>(args.barrierTimeoutSeconds * 1000.0));
+        Status s = writeOrbaxProcessShards(*tree, args.target, process, writeOptionsFrom(args));
+        if (!s.isOk()) return fail(err, s);
+        out << "process " << process.processIndex << " of " << process.processCount
+            << ": wrote its part of " << args.target.string() << " as orbax (committed)\n";
+        return 0;
+    }
     return writeTree(*tree, args.target, args.to, args, out, err);
 }
 

@@ -73,6 +73,12 @@ struct ConvertArgs : WriterArgs {
     std::filesystem::path target;
     std::string to;
     std::vector<std::string> subtrees;
+    // A multi-process Orbax save (ckpt/core/sharded_writer.h): this process's part.
+    std::optional<int> processIndex;
+    std::optional<int> processCount;
+    std::string saveId;
+    int shardAxis = 0;
+    double barrierTimeoutSeconds = 300;
 };
 
 // `ckpt apply RECIPE SRC DST`: the recipe's edits applied in memory, then written like convert.

@@ -307,6 +307,27 @@ Status OcdbtWriter::put(std::string_view key, std::string_view value) {
     return okStatus();
 }
 
+Status OcdbtWriter::putReference(std::string_view key, DataFileIdPtr file, std::uint64_t offset,
+                                 std::uint64_t length) {
+    if (m_finished) {
+        return invalidArgumentError("OCDBT writer for '" + m_dir.string() +
+                                    "': put after commit (or after a failed write)");
+    }
+    if (key.size() > kMaxKeyLength) {
+        return invalidArgumentError("OCDBT key of " + std::to_string(key.size()) +
+                                    " bytes exceeds the maximum of " +
+                                    std::to_string(kMaxKeyLength));
+    }
+    if (!file) return invalidArgumentError("OCDBT reference without a data file");
+    auto [it, inserted] = m_entries.try_emplace(std::string(key));
+    if (!inserted) {
+        return invalidArgumentError("OCDBT writer for '" + m_dir.string() + "': key '" +
+                                    std::string(key) + "' written twice");
+    }
+    it->second = IndirectDataReference{std::move(file), offset, length};
+    return okStatus();
+}
+
 Result<std::vector<OcdbtWriter::ChildRef>> OcdbtWriter::writeLeaves(DataFile& file) {
     using Entry = decltype(m_entries)::value_type;
     std::vector<const Entry*> entries;
@@ -335,6 +356,9 @@ Result<std::vector<OcdbtWriter::ChildRef>> OcdbtWriter::writeLeaves(DataFile& fi
             le.key = entries[i]->first.substr(prefix);
             if (const auto* inl = std::get_if<std::string>(&entries[i]->second)) {
                 le.value = *inl;
+            } else if (const auto* ref = std::get_if<IndirectDataReference>(&entries[i]->second)) {
+                le.value = *ref;
+                stats.numIndirectValueBytes += ref->length;
             } else {
                 const auto& ool = std::get<OutOfLine>(entries[i]->second);
                 le.value = IndirectDataReference{m_values->id(), ool.offset, ool.length};

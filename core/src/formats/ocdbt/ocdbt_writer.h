@@ -58,6 +58,12 @@ public:
     // InvalidArgument for a key longer than 65535 bytes, a key already put, or a put after
     // commit(); IoError when the data file cannot be written (the writer is then unusable).
     Status put(std::string_view key, std::string_view value) override;
+    // Puts a key whose value stays where another database wrote it: `length` bytes at `offset`
+    // of data file `file` (relative to this database's directory, e.g. base path
+    // "ocdbt.process_1/", relative path "d/<hex>" — how Orbax's merged tree refers to the
+    // process databases). The file is not read or checked here. Same refusals as put().
+    Status putReference(std::string_view key, DataFileIdPtr file, std::uint64_t offset,
+                        std::uint64_t length);
     // Writes the tree and the manifest. Once only; the writer is finished whatever the outcome.
     Status commit() override;
 
@@ -82,7 +88,7 @@ private:
 
     std::filesystem::path m_dir;
     OcdbtWriterOptions m_options;
-    std::map<std::string, std::variant<std::string, OutOfLine>> m_entries;
+    std::map<std::string, std::variant<std::string, OutOfLine, IndirectDataReference>> m_entries;
     std::unique_ptr<DataFile> m_values;
     std::vector<std::filesystem::path> m_createdFiles;
     bool m_createdDir = false;

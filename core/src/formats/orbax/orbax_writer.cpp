@@ -1,23 +1,25 @@
 #include "formats/orbax/orbax_writer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <chrono>
-#include <atomic>
+#include <cstdio>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
+#include "ckpt/core/sharded_writer.h"
+#include "formats/ocdbt/ocdbt_store.h"
 #include "formats/ocdbt/ocdbt_writer.h"
 #include "formats/orbax/orbax_format.h"
 #include "formats/orbax/python_json.h"
 #include "formats/orbax/tree_metadata.h"
 #include "formats/zarr/zarr_writer.h"
-#include "kvstore/directory_writer.h"
 #include "io/atomic_file.h"
+#include "kvstore/directory_writer.h"
 
 namespace ckpt::orbax {
 
@@ -209,7 +211,190 @@ Status writeArrays(kv::KvWriter& store, std::vector<ArrayJob>& jobs, std::uint64
     return okStatus();
 }
 
-Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& options) {
+// A multi-process save's part for this process (writeOrbaxProcessShards).
+struct ProcessPart {
+    const ProcessSaveOptions* opts = nullptr;
+    fs::path target;
+};
+
+std::string processName(int index) {
+    return "process_" + std::to_string(index);
+}
+
+std::string doneMarkerName(int index) {
+    return ".done." + processName(index);
+}
+
+// 64-bit FNV-1a: a fingerprint of the tree every process was given (not a security measure).
+std::string fingerprint(std::string_view text) {
+    std::uint64_t h = 0xcbf29ce484222325ULL;
+    for (char c : text) {
+        h ^= static_cast<unsigned char>(c);
+        h *= 0x100000001b3ULL;
+    }
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return buf;
+}
+
+Result<std::optional<std::string>> readWholeFile(const fs::path& path) {
+    std::error_code ec;
+    if (!fs::exists(path, ec)) return std::optional<std::string>();
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return std::optional<std::string>();  // vanished meanwhile
+    std::string text;
+    char buf[4096];
+    std::size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+        text.append(buf, n);
+        if (text.size() > (std::size_t{64} << 20)) {
+            std::fclose(f);
+            return corruptionError("'" + path.string() + "' is unexpectedly large");
+        }
+    }
+    std::fclose(f);
+    return std::optional<std::string>(std::move(text));
+}
+
+// Process 0: waits until every process's done marker is in `dir`, checking that each was started
+// with the same process count, save id and tree.
+Status waitForProcesses(const fs::path& dir, const ProcessPart& part, const std::string& tree,
+                        const CancelToken* cancel) {
+    const ProcessSaveOptions& o = *part.opts;
+    const std::string where = "multi-process save of '" + part.target.string() + "'";
+    const auto deadline = std::chrono::steady_clock::now() + o.timeout;
+    for (;;) {
+        std::vector<int> missing;
+        for (int p = 1; p < o.processCount; ++p) {
+            const fs::path marker = dir / doneMarkerName(p);
+            auto text = readWholeFile(marker);
+            if (!text.isOk()) return text.status().withContext(where);
+            if (!*text) {
+                missing.push_back(p);
+                continue;
+            }
+            const json m = json::parse(**text, nullptr, false);
+            if (m.is_discarded() || !m.is_object()) {
+                return corruptionError(where + ": '" + marker.string() + "' is not JSON");
+            }
+            if (m.value("process_count", -1) != o.processCount) {
+                return invalidArgumentError(where + ": process " + std::to_string(p) +
+                                            " was started with process count " +
+                                            std::to_string(m.value("process_count", -1)) +
+                                            ", process 0 with " + std::to_string(o.processCount));
+            }
+            if (m.value("save_id", std::string()) != o.saveId) {
+                return invalidArgumentError(where + ": process " + std::to_string(p) +
+                                            " has save id '" + m.value("save_id", std::string()) +
+                                            "', process 0 '" + o.saveId + "'");
+            }
+            if (m.value("tree", std::string()) != tree) {
+                return invalidArgumentError(
+                    where + ": process " + std::to_string(p) +
+                    " was given another tree (or shard axis) than process 0");
+            }
+        }
+        // A marker of a process index beyond the count: some process was told a larger count.
+        std::error_code ec;
+        for (const auto& entry : fs::directory_iterator(dir, ec)) {
+            const std::string name = entry.path().filename().string();
+            const std::string prefix = ".done.process_";
+            if (name.rfind(prefix, 0) != 0) continue;
+            const std::string digits = name.substr(prefix.size());
+            if (digits.empty() || digits.size() > 6 ||
+                !std::all_of(digits.begin(), digits.end(),
+                             [](char c) { return c >= '0' && c <= '9'; })) {
+                continue;
+            }
+            if (std::stoi(digits) >= o.processCount) {
+                return invalidArgumentError(where + ": process " + digits +
+                                            " took part, but process 0 was told there are " +
+                                            std::to_string(o.processCount) + " processes");
+            }
+        }
+        if (missing.empty()) return okStatus();
+        if (isCancelled(cancel)) return cancelledError(where + ": cancelled");
+        if (std::chrono::steady_clock::now() >= deadline) {
+            std::string list;
+            for (int p : missing) list += (list.empty() ? "" : ", ") + std::to_string(p);
+            return ioError(where + ": timed out after " + std::to_string(o.timeout.count()) +
+                           " ms waiting for process(es) " + list + " to finish their part");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+// Process 0: one new database at the item root holding every key of every process database, as
+// Orbax's merge leaves it: values of at most max_inline_value_bytes inline in the merged leaf
+// nodes, larger ones referenced where their process wrote them (data file base path
+// `ocdbt.process_<i>/`, relative path `d/<hex>`), not copied.
+Status mergeProcessDatabases(const fs::path& dir, const ProcessPart& part,
+                             const CancelToken* cancel) {
+    const std::string where = "merging the process databases of '" + part.target.string() + "'";
+    const fs::path staging = dir / ".merge";
+    CKPT_RETURN_IF_ERROR(io::removePath(staging));
+    auto mergedOr = ocdbt::OcdbtWriter::create(staging, ocdbt::OcdbtWriterOptions{});
+    if (!mergedOr.isOk()) return mergedOr.status().withContext(where);
+    ocdbt::OcdbtWriter& merged = **mergedOr;
+    const std::uint64_t maxInline = ocdbt::orbaxCompatibleConfig().maxInlineValueBytes;
+    for (int p = 0; p < part.opts->processCount; ++p) {
+        const std::string name = "ocdbt." + processName(p);
+        const fs::path db = dir / name;
+        std::error_code ec;
+        if (!fs::exists(db / "manifest.ocdbt", ec)) {
+            return corruptionError(where + ": '" + db.string() + "' has no manifest.ocdbt");
+        }
+        auto storeOr = ocdbt::OcdbtStore::open(db);
+        if (!storeOr.isOk()) return storeOr.status().withContext(where);
+        const ocdbt::OcdbtStore& store = **storeOr;
+        auto entriesOr = store.listEntries();
+        if (!entriesOr.isOk()) return entriesOr.status().withContext(where);
+        for (const ocdbt::OcdbtEntryInfo& entry : *entriesOr) {
+            if (isCancelled(cancel)) return cancelledError(where + ": cancelled");
+            const std::string at = where + ", key '" + entry.key + "' of " + name;
+            if (entry.isInline || entry.size <= maxInline) {
+                auto valueOr = store.read(entry.key);
+                if (!valueOr.isOk()) return valueOr.status().withContext(at);
+                if (!*valueOr) return corruptionError(at + ": listed but absent");
+                CKPT_RETURN_IF_ERROR(merged.put(entry.key, **valueOr).withContext(at));
+                continue;
+            }
+            auto file = std::make_shared<const ocdbt::DataFileId>(
+                ocdbt::DataFileId{name + "/", entry.dataFile});
+            CKPT_RETURN_IF_ERROR(
+                merged.putReference(entry.key, std::move(file), entry.offset, entry.size)
+                    .withContext(at));
+        }
+    }
+    CKPT_RETURN_IF_ERROR(merged.commit().withContext(where));
+    std::error_code ec;
+    if (fs::exists(staging / "d", ec)) {
+        CKPT_RETURN_IF_ERROR(io::renamePath(staging / "d", dir / "d", false));
+    }
+    CKPT_RETURN_IF_ERROR(io::renamePath(staging / "manifest.ocdbt", dir / "manifest.ocdbt", false));
+    CKPT_RETURN_IF_ERROR(io::removePath(staging));
+    return io::syncDirectory(dir);
+}
+
+// The NamedSharding record of a leaf split by `plan` (a 1-D mesh "p" of one device per process,
+// numbered as JAX numbers CPU devices: process * 2048).
+json namedShardingRecord(const LeafShardPlan& plan) {
+    json spec = json::array();
+    if (!plan.replicated) {
+        for (int d = 0; d < plan.axis; ++d) spec.push_back(nullptr);
+        spec.push_back("p");
+    }
+    json devices = json::array();
+    for (int p = 0; p < plan.processCount; ++p) {
+        devices.push_back({{"id", static_cast<std::int64_t>(p) * 2048}});
+    }
+    return {{"sharding_type", "NamedSharding"}, {"shape", json::array({plan.processCount})},
+            {"axis_names", json::array({"p"})}, {"axis_types", json::array({"AxisType.Auto"})},
+            {"partition_spec", spec},           {"device_mesh", {{"mesh", devices}}}};
+}
+
+Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& options,
+                 const ProcessPart* part = nullptr) {
     std::vector<Leaf> leaves;
     std::vector<std::pair<std::string, KeyType>> keys;
     flatten(*tree, keys, leaves);
@@ -221,8 +406,17 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
         return invalidArgumentError("Orbax arrays are zarr version 2 or 3, not " +
                                     std::to_string(options.orbaxZarrVersion));
     }
+    const int processIndex = part ? part->opts->processIndex : 0;
     std::unique_ptr<kv::KvWriter> store;
-    if (options.orbaxOcdbt) {
+    if (part) {
+        const fs::path db = dir / ("ocdbt." + processName(processIndex));
+        auto created = ocdbt::createOcdbtWriter(db);
+        if (!created.isOk()) {
+            return created.status().withContext("multi-process save of '" + part->target.string() +
+                                                "'");
+        }
+        store = std::move(*created);
+    } else if (options.orbaxOcdbt) {
         CKPT_ASSIGN_OR_RETURN(store, ocdbt::createOcdbtWriter(dir));
     } else {
         CKPT_ASSIGN_OR_RETURN(store, kv::openDirectoryWriter(dir));
@@ -268,8 +462,30 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
                                                   options.orbaxMaxChunkBytes);
                 Shape writeShape = source.shape();
                 for (auto& d : writeShape) d = std::max<std::int64_t>(d, 1);
-                // The data is written after the loop, several arrays at a time.
-                arrayJobs.push_back({&source, param.empty() ? "" : param + "/", where, zo});
+                std::optional<LeafShardPlan> plan;
+                if (part) {
+                    // 64-bit arrays are numpy arrays: replicated, as Orbax writes them.
+                    auto planned = planLeafShards(source.shape(), part->opts->processCount,
+                                                  isJaxArrayDtype(source.dtype())
+                                                      ? part->opts->shardAxis
+                                                      : static_cast<int>(source.shape().size()));
+                    if (!planned.isOk()) return planned.status().withContext(where);
+                    plan = std::move(*planned);
+                    zo.writeMetadata = processIndex == 0;
+                    if (!plan->replicated) {
+                        zo.chunkShape = plan->shardShape;
+                        writeShape = plan->shardShape;
+                        const std::size_t axis = static_cast<std::size_t>(plan->axis);
+                        zo.chunkFilter = [axis, processIndex](const std::vector<std::int64_t>& at) {
+                            return at[axis] == processIndex;
+                        };
+                    }
+                }
+                // The data is written after the loop, several arrays at a time (a replicated
+                // leaf of a multi-process save by process 0 only).
+                if (!plan || !plan->replicated || processIndex == 0) {
+                    arrayJobs.push_back({&source, param.empty() ? "" : param + "/", where, zo});
+                }
                 if (!isJaxArrayDtype(source.dtype())) {
                     // JAX (without jax_enable_x64) cannot hold 64-bit arrays, so such data was a
                     // numpy array; restoring it as a jax.Array would silently narrow it.
@@ -278,8 +494,9 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
                     value = {{"value_type", "jax.Array"}, {"skip_deserialize", false},
                              {"write_shape", writeShape}};
                     appendMember(sharding, urlsafeBase64(param),
-                                 pythonJsonDumps({{"sharding_type", "SingleDeviceSharding"},
-                                                  {"device_str", "cpu:0"}}));
+                                 plan ? pythonJsonDumps(namedShardingRecord(*plan))
+                                      : pythonJsonDumps({{"sharding_type", "SingleDeviceSharding"},
+                                                         {"device_str", "cpu:0"}}));
                     arrayMetadatas.push_back({{"array_metadata",
                                                {{"param_name", param},
                                                 {"write_shape", writeShape},
@@ -289,6 +506,8 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
                 break;
             }
             case NodeKind::kScalar: {
+                value = {{"value_type", "scalar"}, {"skip_deserialize", false}};
+                if (processIndex != 0) break;  // replicated: process 0 writes it
                 auto loaded = node.loadScalar();
                 if (!loaded.isOk()) return loaded.status().withContext(where);
                 const Scalar& sc = *loaded;
@@ -322,6 +541,32 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
     if (options.progress) options.progress(total, total);
     CKPT_RETURN_IF_ERROR(store->commit());
 
+    if (part) {
+        // Every process records every array (Orbax's array_metadatas/process_<i>), then says it
+        // is done; process 0 waits for all, merges, and goes on to the item's side files.
+        if (!arrayMetadatas.empty()) {
+            fs::create_directories(dir / "array_metadatas", ec);
+            CKPT_RETURN_IF_ERROR(writeFile(dir / "array_metadatas" / processName(processIndex),
+                                           pythonJsonDumps({{"array_metadatas", arrayMetadatas}})));
+        }
+        const ProcessSaveOptions& o = *part->opts;
+        const std::string treePrint =
+            fingerprint(pythonJsonDumps(treeMetadata) + "|axis=" + std::to_string(o.shardAxis) +
+                        "|zarr=" + std::to_string(options.orbaxZarrVersion));
+        const json marker = {{"process_index", o.processIndex},
+                             {"process_count", o.processCount},
+                             {"save_id", o.saveId},
+                             {"tree", treePrint}};
+        CKPT_RETURN_IF_ERROR(io::syncDirectory(dir));
+        CKPT_RETURN_IF_ERROR(writeFile(dir / doneMarkerName(o.processIndex), marker.dump()));
+        if (o.processIndex != 0) return okStatus();
+        CKPT_RETURN_IF_ERROR(waitForProcesses(dir, *part, treePrint, options.cancel));
+        CKPT_RETURN_IF_ERROR(mergeProcessDatabases(dir, *part, options.cancel));
+        for (int p = 0; p < o.processCount; ++p) {
+            CKPT_RETURN_IF_ERROR(io::removePath(dir / doneMarkerName(p)));
+        }
+    }
+
     const json metadata = {{"tree_metadata", treeMetadata},
                            {"use_ocdbt", options.orbaxOcdbt},
                            {"use_zarr3", options.orbaxZarrVersion == 3},
@@ -334,7 +579,7 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
     if (!strings.empty()) {
         CKPT_RETURN_IF_ERROR(writeFile(dir / "_strings.json", pythonJsonDumps(strings, true)));
     }
-    if (!arrayMetadatas.empty()) {
+    if (!arrayMetadatas.empty() && !part) {
         fs::create_directories(dir / "array_metadatas", ec);
         CKPT_RETURN_IF_ERROR(writeFile(dir / "array_metadatas" / "process_0",
                                        pythonJsonDumps({{"array_metadatas", arrayMetadatas}})));
@@ -354,15 +599,22 @@ Status writeCheckpointMetadata(const fs::path& dir, const json& itemHandlers, st
 
 // Orbax's AtomicRenameTemporaryPath: build in `<final>.orbax-checkpoint-tmp`, write
 // commit_success.txt last, rename. A stale temporary directory from a crashed save is replaced.
+// `sharedTmp`: a multi-process save's temporary directory, which the other processes are
+// writing into (not removed first).
 template <typename Fill>
-Status commitDirectory(const fs::path& finalPath, bool overwrite, Fill&& fill) {
+Status commitDirectory(const fs::path& finalPath, bool overwrite, Fill&& fill,
+                       const fs::path& sharedTmp = {}) {
     std::error_code ec;
     if (fs::exists(finalPath, ec) && !overwrite) {
         return alreadyExistsError("'" + finalPath.string() + "' already exists");
     }
     fs::path tmp = finalPath;
     tmp += std::string(kTmpSuffix);
-    CKPT_RETURN_IF_ERROR(io::removePath(tmp));
+    if (!sharedTmp.empty()) {
+        tmp = sharedTmp;
+    } else {
+        CKPT_RETURN_IF_ERROR(io::removePath(tmp));
+    }
     Status s = fill(tmp);
     if (s.isOk()) {
         s = writeFile(tmp / "commit_success.txt",
@@ -536,4 +788,193 @@ public:
 
 std::unique_ptr<FormatWriter> makeOrbaxWriter() { return std::make_unique<OrbaxWriter>(); }
 
+namespace {
+
+// A non-zero process: waits until the committed target holds this process's database (its
+// manifest names a fresh random uuid, so it identifies this attempt), or fails when process 0
+// gave up (the temporary is gone and the target is not this save) or the timeout passes.
+Status waitForCommit(const fs::path& target, const fs::path& tmp, const ProcessSaveOptions& o,
+                     const std::string& manifest, const CancelToken* cancel) {
+    const std::string where = "multi-process save of '" + target.string() + "', process " +
+                              std::to_string(o.processIndex);
+    const fs::path committed = target / ("ocdbt." + processName(o.processIndex)) / "manifest.ocdbt";
+    const auto isCommitted = [&]() -> Result<bool> {
+        CKPT_ASSIGN_OR_RETURN(auto text, readWholeFile(committed));
+        return text && *text == manifest;
+    };
+    const auto deadline = std::chrono::steady_clock::now() + o.timeout;
+    for (;;) {
+        auto done = isCommitted();
+        if (!done.isOk()) return done.status().withContext(where);
+        if (*done) return okStatus();
+        std::error_code ec;
+        if (!fs::exists(tmp, ec)) {
+            auto again = isCommitted();  // the commit may have happened between the two looks
+            if (!again.isOk()) return again.status().withContext(where);
+            if (*again) return okStatus();
+            return ioError(where + ": process 0 abandoned the save (its temporary '" +
+                           tmp.filename().string() + "' is gone and nothing was committed)");
+        }
+        if (isCancelled(cancel)) return cancelledError(where + ": cancelled");
+        if (std::chrono::steady_clock::now() >= deadline) {
+            return ioError(where + ": timed out after " + std::to_string(o.timeout.count()) +
+                           " ms waiting for process 0 to commit");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+bool validSaveId(const std::string& id) {
+    if (id.empty() || id.size() > 64) return false;
+    return std::all_of(id.begin(), id.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_' || c == '-';
+    });
+}
+
+}  // namespace
+
 }  // namespace ckpt::orbax
+
+namespace ckpt {
+
+namespace fs = std::filesystem;
+
+Selection LeafShardPlan::shardOf(int processIndex) const {
+    Selection sel;
+    sel.start.assign(globalShape.size(), 0);
+    sel.count = globalShape;
+    if (replicated) {
+        if (processIndex != 0) std::fill(sel.count.begin(), sel.count.end(), 0);
+        return sel;
+    }
+    const auto a = static_cast<std::size_t>(axis);
+    sel.start[a] = static_cast<std::int64_t>(processIndex) * shardShape[a];
+    sel.count[a] = shardShape[a];
+    return sel;
+}
+
+Result<LeafShardPlan> planLeafShards(const Shape& globalShape, int processCount, int shardAxis) {
+    if (processCount < 1) {
+        return invalidArgumentError("the process count must be at least 1, not " +
+                                    std::to_string(processCount));
+    }
+    if (shardAxis < 0) {
+        return invalidArgumentError("the shard axis must be >= 0, not " +
+                                    std::to_string(shardAxis));
+    }
+    LeafShardPlan plan;
+    plan.globalShape = globalShape;
+    plan.shardShape = globalShape;
+    for (auto& d : plan.shardShape) d = std::max<std::int64_t>(d, 1);
+    plan.processCount = processCount;
+    const auto a = static_cast<std::size_t>(shardAxis);
+    if (a < globalShape.size() && globalShape[a] >= processCount &&
+        globalShape[a] % processCount == 0) {
+        plan.replicated = false;
+        plan.axis = shardAxis;
+        plan.shardShape[a] = globalShape[a] / processCount;
+    }
+    return plan;
+}
+
+fs::path multiProcessTemporaryPath(const fs::path& target, const std::string& saveId) {
+    fs::path tmp = target;
+    tmp += std::string(orbax::kTmpSuffix) + "-mp-" + saveId;
+    return tmp;
+}
+
+Status writeOrbaxProcessShards(const NodePtr& tree, const fs::path& targetIn,
+                               const ProcessSaveOptions& process, const WriteOptions& options) {
+    fs::path target = targetIn.lexically_normal();
+    if (!target.has_filename()) target = target.parent_path();
+    const std::string where = "multi-process save of '" + target.string() + "'";
+    if (process.processCount < 1) {
+        return invalidArgumentError(where + ": the process count must be at least 1, not " +
+                                    std::to_string(process.processCount));
+    }
+    if (process.processIndex < 0 || process.processIndex >= process.processCount) {
+        return invalidArgumentError(
+            where + ": process index " + std::to_string(process.processIndex) +
+            " is not below the process count " + std::to_string(process.processCount));
+    }
+    if (!orbax::validSaveId(process.saveId)) {
+        return invalidArgumentError(where + ": the save id '" + process.saveId +
+                                    "' is not 1 to 64 characters of [A-Za-z0-9_-]");
+    }
+    if (options.step) {
+        return unsupportedError(where +
+                                ": a multi-process save writes one item directory, not a "
+                                "CheckpointManager step");
+    }
+    if (!options.orbaxOcdbt) {
+        return unsupportedError(where + ": a multi-process save needs OCDBT");
+    }
+    const fs::path tmp = multiProcessTemporaryPath(target, process.saveId);
+    const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
+    std::error_code ec;
+    if (!fs::is_directory(parent, ec)) {
+        return notFoundError(where + ": the directory '" + parent.string() + "' does not exist");
+    }
+    const std::string own = ".done." + orbax::processName(process.processIndex);
+    if (fs::exists(tmp / own, ec)) {
+        return alreadyExistsError(where + ": save id '" + process.saveId +
+                                  "' was already used by process " +
+                                  std::to_string(process.processIndex) +
+                                  " (its temporary is there); give each attempt a new save id");
+    }
+    if (process.processIndex == 0) {
+        // Earlier attempts' temporaries (other save ids, single-process ones): they belong to
+        // crashed saves, since saves of one target do not run at the same time. Best effort.
+        const std::string prefix = target.filename().string() + std::string(orbax::kTmpSuffix);
+        for (const auto& entry : fs::directory_iterator(parent, ec)) {
+            const std::string name = entry.path().filename().string();
+            if (name.rfind(prefix, 0) == 0 && name != tmp.filename().string()) {
+                (void)io::removePath(entry.path());
+            }
+        }
+    }
+    fs::create_directories(tmp, ec);
+    if (ec) return ioError(where + ": cannot create '" + tmp.string() + "': " + ec.message());
+
+    orbax::ProcessPart part{&process, target};
+    if (process.processIndex != 0) {
+        Status s = orbax::writeItem(tree, tmp, options, &part);
+        if (!s.isOk()) return s.withContext(where);
+        auto manifest = orbax::readWholeFile(
+            tmp / ("ocdbt." + orbax::processName(process.processIndex)) / "manifest.ocdbt");
+        if (!manifest.isOk()) return manifest.status().withContext(where);
+        if (!*manifest) return internalError(where + ": this process's manifest is missing");
+        Status committed = orbax::waitForCommit(target, tmp, process, **manifest, options.cancel);
+        if (!committed.isOk()) {
+            // This process's part goes; the temporary too once nothing else is in it (a
+            // process 0 still at work would time out waiting for this part).
+            const std::string name = orbax::processName(process.processIndex);
+            (void)io::removePath(tmp / own);
+            (void)io::removePath(tmp / ("ocdbt." + name));
+            (void)io::removePath(tmp / "array_metadatas" / name);
+            fs::remove(tmp / "array_metadatas", ec);  // only when empty
+            fs::remove(tmp, ec);
+        }
+        return committed;
+    }
+    const std::int64_t start = orbax::nowNanos();
+    Status s = orbax::commitDirectory(
+        target, options.overwrite,
+        [&](const fs::path& dir) {
+            CKPT_RETURN_IF_ERROR(orbax::writeItem(tree, dir, options, &part));
+            return orbax::writeCheckpointMetadata(
+                dir,
+                "orbax.checkpoint._src.handlers.standard_checkpoint_handler."
+                "StandardCheckpointHandler",
+                start);
+        },
+        tmp);
+    if (!s.isOk()) {
+        (void)io::removePath(tmp);  // the other processes see it gone and stop waiting
+        return s.withContext(where);
+    }
+    return okStatus();
+}
+
+}  // namespace ckpt

@@ -322,6 +322,19 @@ Status writeZarrArray(kv::KvWriter& out, std::string_view prefixIn, const ArrayS
         sel.count.resize(rank);
         for (;;) {
             if (isCancelled(cancel)) return cancelledError(where + ": cancelled");
+            const auto advance = [&] {
+                // Next grid index in C order; false after the last.
+                std::size_t d = rank;
+                while (d-- > 0) {
+                    if (++index[d] < gridCount[d]) return true;
+                    index[d] = 0;
+                }
+                return false;
+            };
+            if (opt.chunkFilter && !opt.chunkFilter(index)) {
+                if (!advance()) break;
+                continue;
+            }
             const std::string key = chunkKey(keys, index);
             bool full = true;
             for (std::size_t d = 0; d < rank; ++d) {
@@ -405,15 +418,10 @@ Status writeZarrArray(kv::KvWriter& out, std::string_view prefixIn, const ArrayS
                 bytesDone += sel.elementCount() * item;
                 opt.progress(bytesDone, source.byteSize());
             }
-            // Next grid index in C order.
-            std::size_t d = rank;
-            while (d-- > 0) {
-                if (++index[d] < gridCount[d]) break;
-                index[d] = 0;
-            }
-            if (d == static_cast<std::size_t>(-1)) break;
+            if (!advance()) break;
         }
     }
+    if (!opt.writeMetadata) return okStatus();
     const std::string metadataKey = prefix + (opt.zarrVersion == 2 ? ".zarray" : "zarr.json");
     return out.put(metadataKey, *metadataOr).withContext(where);
 }

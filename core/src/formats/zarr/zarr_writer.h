@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -79,6 +80,10 @@ struct ZarrWriteOptions {
     ProgressFn progress;
     // Reused buffers (optional; owned by the caller, one per thread).
     ZarrScratch* scratch = nullptr;
+    // Multi-process saves: only the chunks whose grid index this accepts are written (unset:
+    // every chunk), and the metadata key only when `writeMetadata` (one process writes it).
+    std::function<bool(const std::vector<std::int64_t>& gridIndex)> chunkFilter;
+    bool writeMetadata = true;
 };
 
 // The zarr v2 dtype string TensorStore writes ("<f4", "|b1", "bfloat16", "float8_e4m3fn") and the
