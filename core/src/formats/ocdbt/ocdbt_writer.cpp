@@ -280,7 +280,7 @@ Result<OcdbtWriter::DataFile*> OcdbtWriter::valueFile() {
     return m_values.get();
 }
 
-Status OcdbtWriter::put(std::string_view key, std::string_view value) {
+Result<OcdbtWriter::EntryValue*> OcdbtWriter::newEntry(std::string_view key) {
     if (m_finished) {
         return invalidArgumentError("OCDBT writer for '" + m_dir.string() +
                                     "': put after commit (or after a failed write)");
@@ -295,36 +295,28 @@ Status OcdbtWriter::put(std::string_view key, std::string_view value) {
         return invalidArgumentError("OCDBT writer for '" + m_dir.string() + "': key '" +
                                     std::string(key) + "' written twice");
     }
+    return &it->second;
+}
+
+Status OcdbtWriter::put(std::string_view key, std::string_view value) {
+    CKPT_ASSIGN_OR_RETURN(EntryValue * entry, newEntry(key));
     if (value.size() <= m_options.config.maxInlineValueBytes) {
-        it->second = std::string(value);
+        *entry = std::string(value);
         return okStatus();
     }
     auto file = valueFile();
     if (!file.isOk()) return fail(file.status());
     auto offset = (*file)->append(std::as_bytes(std::span<const char>(value.data(), value.size())));
     if (!offset.isOk()) return fail(offset.status());
-    it->second = OutOfLine{*offset, value.size()};
+    *entry = OutOfLine{*offset, value.size()};
     return okStatus();
 }
 
 Status OcdbtWriter::putReference(std::string_view key, DataFileIdPtr file, std::uint64_t offset,
                                  std::uint64_t length) {
-    if (m_finished) {
-        return invalidArgumentError("OCDBT writer for '" + m_dir.string() +
-                                    "': put after commit (or after a failed write)");
-    }
-    if (key.size() > kMaxKeyLength) {
-        return invalidArgumentError("OCDBT key of " + std::to_string(key.size()) +
-                                    " bytes exceeds the maximum of " +
-                                    std::to_string(kMaxKeyLength));
-    }
     if (!file) return invalidArgumentError("OCDBT reference without a data file");
-    auto [it, inserted] = m_entries.try_emplace(std::string(key));
-    if (!inserted) {
-        return invalidArgumentError("OCDBT writer for '" + m_dir.string() + "': key '" +
-                                    std::string(key) + "' written twice");
-    }
-    it->second = IndirectDataReference{std::move(file), offset, length};
+    CKPT_ASSIGN_OR_RETURN(EntryValue * entry, newEntry(key));
+    *entry = IndirectDataReference{std::move(file), offset, length};
     return okStatus();
 }
 

@@ -80,6 +80,10 @@ private:
     OcdbtWriter(std::filesystem::path dir, const OcdbtWriterOptions& options);
     Status commitImpl();
     Result<DataFile*> valueFile();
+    using EntryValue = std::variant<std::string, OutOfLine, IndirectDataReference>;
+    // The new entry for `key` (put and putReference): refused after commit, for an over-long
+    // key, or for a key already written.
+    Result<EntryValue*> newEntry(std::string_view key);
     Result<std::vector<ChildRef>> writeLeaves(DataFile& file);
     Result<std::vector<ChildRef>> writeInteriorLevel(DataFile& file,
                                                      const std::vector<ChildRef>& children,
@@ -88,7 +92,7 @@ private:
 
     std::filesystem::path m_dir;
     OcdbtWriterOptions m_options;
-    std::map<std::string, std::variant<std::string, OutOfLine, IndirectDataReference>> m_entries;
+    std::map<std::string, EntryValue> m_entries;
     std::unique_ptr<DataFile> m_values;
     std::vector<std::filesystem::path> m_createdFiles;
     bool m_createdDir = false;
