@@ -11,9 +11,14 @@ namespace ckpt::hdf5 {
 
 namespace {
 
-std::recursive_mutex& hdf5Mutex() {
-    static std::recursive_mutex m;
+// A pointer, so that a forked child can replace a lock its parent's thread held at the fork.
+std::recursive_mutex*& hdf5MutexPointer() {
+    static std::recursive_mutex* m = new std::recursive_mutex;
     return m;
+}
+
+std::recursive_mutex& hdf5Mutex() {
+    return *hdf5MutexPointer();
 }
 
 // Filter state; only touched with the HDF5 lock held.
@@ -87,6 +92,12 @@ Lock lockHdf5() {
         initOnce();
     }
     return lock;
+}
+
+void resetLockInForkedChild() {
+    // The old mutex is "held" by a thread that does not exist in the child: abandon it (the
+    // child leaves with _exit soon after; nothing is freed twice).
+    hdf5MutexPointer() = new std::recursive_mutex;
 }
 
 Handle& Handle::operator=(Handle&& other) noexcept {

@@ -28,6 +28,8 @@ inline constexpr H5Z_filter_t kZstdFilterId = 32015;
 using Lock = std::unique_lock<std::recursive_mutex>;
 // Takes the process-wide HDF5 lock and makes sure init() has run.
 Lock lockHdf5();
+// Only in a child forked while the lock was held (hdf5_isolation.cpp): a fresh, unheld lock.
+void resetLockInForkedChild();
 
 // Owns one hid_t and closes it with the matching H5*close. Never throws; closing takes the lock.
 class Handle {

@@ -6,6 +6,7 @@
 
 #include "ckpt/core/tree.h"
 #include "formats/hdf5/hdf5_format.h"
+#include "formats/hdf5/hdf5_isolation.h"
 #include "formats/hdf5/hdf5_lib.h"
 #include "formats/hdf5/hdf5_types.h"
 
@@ -142,6 +143,7 @@ public:
                                    std::to_string(kMaxNodes) + " objects");
         }
         const std::string context = where(m_file->name, path);
+        noteProgress(path);
         CKPT_ASSIGN_OR_RETURN(auto key, readStringAttribute(obj, "ckpt_key", context));
         const H5I_type_t type = H5Iget_type(obj);
         Result<NodePtr> node =
@@ -446,6 +448,14 @@ public:
             return invalidArgumentError("'" + path.string() +
                                         "' is a single HDF5 file; --step does not apply");
         }
+        // libhdf5 may crash on a damaged file: the same walk runs in a child process first.
+        CKPT_RETURN_IF_ERROR(checkInChildProcess(path.string(), [&] { (void)openHere(path); }));
+        return openHere(path);
+    }
+
+private:
+    static Result<Checkpoint> openHere(const fs::path& path) {
+        std::error_code ec;
         Lock lock = lockHdf5();
         auto file = std::make_shared<FileRef>();
         file->name = path.string();

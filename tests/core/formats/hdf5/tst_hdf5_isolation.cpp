@@ -1,0 +1,121 @@
+// The HDF5 reader's crash isolation (hdf5_isolation.h): a walk that crashes, aborts or hangs in
+// the probe child becomes a Corruption error naming the file and the key path it was at; the
+// calling process survives. And the damaged file that crashes libhdf5 1.10.8 itself
+// (tests/fuzz/libhdf5-known/) opens to such an error instead of killing the process.
+#include <QTest>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "ckpt/core/format.h"
+#include "formats/hdf5/hdf5_isolation.h"
+#include "tests/test_util.h"
+
+using namespace ckpt;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Sets an environment variable for one scope.
+class ScopedEnv {
+public:
+    ScopedEnv(const char* name, const char* value) : m_name(name) {
+        if (const char* old = std::getenv(name)) m_old = old;
+        ::setenv(name, value, 1);
+    }
+    ~ScopedEnv() {
+        if (m_old) {
+            ::setenv(m_name, m_old->c_str(), 1);
+        } else {
+            ::unsetenv(m_name);
+        }
+    }
+    ScopedEnv(const ScopedEnv&) = delete;
+    ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+private:
+    const char* m_name;
+    std::optional<std::string> m_old;
+};
+
+bool contains(const Status& s, const std::string& text) {
+    return s.message().find(text) != std::string::npos;
+}
+
+}  // namespace
+
+class TestHdf5Isolation : public QObject {
+    Q_OBJECT
+private slots:
+    void aWalkThatFinishesLetsTheCallerGoOn() {
+        CKPT_VERIFY_OK(hdf5::checkInChildProcess("f.h5", [] {}));
+        // Even a walk that fails cleanly: the caller then sees the same failure itself.
+        CKPT_VERIFY_OK(hdf5::checkInChildProcess("f.h5", [] { (void)openCheckpoint("/no/such"); }));
+    }
+
+    void aCrashNamesTheFileTheSignalAndTheKeyPath() {
+        const Status s = hdf5::checkInChildProcess("/data/damaged.h5", [] {
+            hdf5::noteProgress({"params", "dense", "kernel"});
+            ::raise(SIGSEGV);
+        });
+        QCOMPARE(s.code(), StatusCode::kCorruption);
+        QVERIFY2(contains(s, "'/data/damaged.h5'") && contains(s, "crashed (SIGSEGV)") &&
+                     contains(s, "key path 'params/dense/kernel'"),
+                 s.toString().c_str());
+    }
+
+    void anAbortOrAnExitCountsAsACrash() {
+        const Status aborted = hdf5::checkInChildProcess("a.h5", [] { std::abort(); });
+        QVERIFY2(contains(aborted, "crashed (SIGABRT)") && contains(aborted, "superblock"),
+                 aborted.toString().c_str());
+        const Status exited = hdf5::checkInChildProcess("b.h5", [] { ::_exit(1); });
+        QVERIFY2(contains(exited, "failed fatally (exit status 1)"), exited.toString().c_str());
+    }
+
+    void aHangIsKilledAtTheTimeLimit() {
+        ScopedEnv limit("CKPT_HDF5_OPEN_TIMEOUT", "1");
+        const auto started = std::chrono::steady_clock::now();
+        const Status s = hdf5::checkInChildProcess("slow.h5", [] {
+            hdf5::noteProgress({"opt_state"});
+            for (;;) ::pause();
+        });
+        const auto took = std::chrono::steady_clock::now() - started;
+        QVERIFY2(contains(s, "within 1 s") && contains(s, "'opt_state'") &&
+                     contains(s, "CKPT_HDF5_OPEN_TIMEOUT"),
+                 s.toString().c_str());
+        QVERIFY(took < std::chrono::seconds(30));
+    }
+
+    void isolationOffRunsNothingInAChild() {
+        ScopedEnv off("CKPT_HDF5_ISOLATION", "0");
+        QVERIFY(!hdf5::isolationEnabled());
+        // The crashing walk is not run at all (here it would kill the test).
+        CKPT_VERIFY_OK(hdf5::checkInChildProcess("x.h5", [] { ::raise(SIGSEGV); }));
+    }
+
+    void theFileThatCrashesLibhdf5OpensToAnError() {
+        // A variable-length string attribute whose global-heap object length is damaged:
+        // libhdf5 1.10.8 copies ~738 MB out of a 4 KiB heap collection (H5HG_read).
+        const fs::path file = (fs::path(qgetenv("CKPT_TEST_DATA").toStdString()) / ".." / "fuzz" /
+                               "libhdf5-known" / "h5hg-read-vlen-attribute.h5")
+                                  .lexically_normal();
+        QVERIFY2(fs::exists(file), file.c_str());
+        auto opened = openCheckpoint(file);
+        QVERIFY(!opened.isOk());
+        const Status& s = opened.status();
+        QCOMPARE(s.code(), StatusCode::kCorruption);
+        QVERIFY2(contains(s, file.string()) && contains(s, "libhdf5") &&
+                     contains(s, "key path 'config/layers'"),
+                 s.toString().c_str());
+        // Opened again (the process is unharmed): the same answer.
+        QCOMPARE(openCheckpoint(file).status().message(), s.message());
+    }
+};
+
+QTEST_GUILESS_MAIN(TestHdf5Isolation)
+#include "tst_hdf5_isolation.moc"
