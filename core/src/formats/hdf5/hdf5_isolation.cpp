@@ -24,7 +24,7 @@ namespace ckpt::hdf5 {
 namespace {
 
 constexpr std::size_t kProgressBytes = 4096;
-constexpr int kDefaultTimeoutSeconds = 600;
+constexpr int kDefaultTimeoutSeconds = 120;
 
 // The page shared with the parent; non-null only in a probe child.
 char* g_progress = nullptr;

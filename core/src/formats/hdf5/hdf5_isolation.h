@@ -11,7 +11,7 @@
 // copy of its state is consistent; the child resets the lock, runs the walk and leaves with
 // _exit (no atexit handlers, no buffered output flushed twice). Its stderr goes to /dev/null
 // unless CKPT_HDF5_CHILD_STDERR=1. CKPT_HDF5_ISOLATION=0 turns the child off (debugging only);
-// CKPT_HDF5_OPEN_TIMEOUT sets the child's time limit in seconds (default 600).
+// CKPT_HDF5_OPEN_TIMEOUT sets the child's time limit in seconds (default 120).
 #pragma once
 
 #include <functional>

@@ -101,9 +101,7 @@ private slots:
     void theFileThatCrashesLibhdf5OpensToAnError() {
         // A variable-length string attribute whose global-heap object length is damaged:
         // libhdf5 1.10.8 copies ~738 MB out of a 4 KiB heap collection (H5HG_read).
-        const fs::path file = (fs::path(qgetenv("CKPT_TEST_DATA").toStdString()) / ".." / "fuzz" /
-                               "libhdf5-known" / "h5hg-read-vlen-attribute.h5")
-                                  .lexically_normal();
+        const fs::path file = knownFile("h5hg-read-vlen-attribute.h5");
         QVERIFY2(fs::exists(file), file.c_str());
         auto opened = openCheckpoint(file);
         QVERIFY(!opened.isOk());
@@ -114,6 +112,26 @@ private slots:
                  s.toString().c_str());
         // Opened again (the process is unharmed): the same answer.
         QCOMPARE(openCheckpoint(file).status().message(), s.message());
+    }
+
+    void theFileThatHangsLibhdf5OpensToAnError() {
+        // Found by fuzz_open_hdf5: reading the variable-length string attribute of 'step' never
+        // returns (H5HG_read -> H5AC_protect, spinning).
+        ScopedEnv limit("CKPT_HDF5_OPEN_TIMEOUT", "2");
+        const fs::path file = knownFile("h5hg-read-vlen-hang.h5");
+        QVERIFY2(fs::exists(file), file.c_str());
+        const Status s = openCheckpoint(file).status();
+        QCOMPARE(s.code(), StatusCode::kCorruption);
+        QVERIFY2(contains(s, file.string()) && contains(s, "within 2 s") &&
+                     contains(s, "key path 'step'"),
+                 s.toString().c_str());
+    }
+
+private:
+    static fs::path knownFile(const char* name) {
+        return (fs::path(qgetenv("CKPT_TEST_DATA").toStdString()) / ".." / "fuzz" /
+                "libhdf5-known" / name)
+            .lexically_normal();
     }
 };
 
