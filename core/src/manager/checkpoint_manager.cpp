@@ -195,6 +195,7 @@ Status deleteManagedStep(const fs::path& root, std::int64_t step, std::string_vi
 
 Result<std::vector<std::int64_t>> pruneSteps(const fs::path& root, const RetentionPolicy& policy,
                                              bool dryRun, std::string_view stepPrefix) {
+    if (!dryRun) orbax::finishInterruptedDeletions(root);
     CKPT_ASSIGN_OR_RETURN(std::vector<ManagedStep> steps, listSteps(root, stepPrefix, false));
     const std::vector<bool> keep = preservedSteps(steps, policy);
     std::vector<std::int64_t> removed;

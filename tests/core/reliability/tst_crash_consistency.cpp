@@ -85,6 +85,29 @@ Child spawnWriter(const std::string& format, const fs::path& target, std::int64_
     return child;
 }
 
+// For a run directory: every step listed is complete, opens, and holds version == its step.
+// Returns what is wrong, or an empty string.
+QString checkEveryStep(const fs::path& run, const Checkpoint& latest) {
+    if (latest.steps.empty()) return QStringLiteral("the run lists no step");
+    for (const StepEntry& entry : latest.steps) {
+        if (!entry.complete) continue;  // an unfinished save, listed as such, is not a step
+        OpenOptions options;
+        options.step = entry.step;
+        auto opened = openCheckpoint(run, options);
+        if (!opened.isOk()) {
+            return QStringLiteral("step %1 does not open: %2")
+                .arg(QString::fromStdString(entry.step))
+                .arg(QString::fromStdString(opened.status().toString()));
+        }
+        const auto version = test::crashVersion(opened->tree);
+        if (!version || std::to_string(*version) != entry.step) {
+            return QStringLiteral("step %1 is torn or holds another version")
+                .arg(QString::fromStdString(entry.step));
+        }
+    }
+    return {};
+}
+
 }  // namespace
 
 class TestCrashConsistency : public QObject {
@@ -99,6 +122,9 @@ private slots:
         QTest::newRow("hdf5") << "hdf5" << "ckpt.h5";
         QTest::newRow("safetensors") << "safetensors" << "ckpt.safetensors";
         QTest::newRow("npz") << "npz" << "ckpt.npz";
+        // Run directories: step N holds version N; each write also deletes all but 2 steps.
+        QTest::newRow("flax run directory") << "flax-steps" << "run";
+        QTest::newRow("orbax run directory") << "orbax-steps" << "run";
     }
 
     void killedWriterNeverTearsOrLoses() {
@@ -107,7 +133,12 @@ private slots:
         test::TempDir dir;
         const fs::path target = dir.path() / name.toStdString();
         // Version 0, complete, is what every trial starts from.
-        CKPT_VERIFY_OK(writeCheckpoint(test::crashTree(0), target, format.toStdString()));
+        const bool steps = format.endsWith("-steps");
+        const std::string writeFormat =
+            steps ? format.chopped(6).toStdString() : format.toStdString();
+        WriteOptions first;
+        if (steps) first.step = "0";
+        CKPT_VERIFY_OK(writeCheckpoint(test::crashTree(0), target, writeFormat, first));
 
         // Calibration: how long until a child's first commit, and between commits.
         using Clock = std::chrono::steady_clock;
@@ -134,6 +165,7 @@ private slots:
         std::uniform_int_distribution<std::int64_t> delay(0, maxDelay.count());
         const int n = trials();
         int caughtMidWrite = 0;
+        int stepsChecked = 0;
         for (int trial = 0; trial < n; ++trial) {
             Child child = spawnWriter(format.toStdString(), target, current + 1);
             QVERIFY(child.pid > 0);
@@ -154,6 +186,12 @@ private slots:
             }
             version = test::crashVersion(opened->tree);
             if (!version) QFAIL(qPrintable(QStringLiteral("trial %1: torn checkpoint").arg(trial)));
+            if (steps) {
+                // Every step the run lists is complete and holds its own version.
+                const QString bad = checkEveryStep(target, *opened);
+                if (!bad.isEmpty()) QFAIL(qPrintable(QStringLiteral("trial %1: %2").arg(trial).arg(bad)));
+                ++stepsChecked;
+            }
             if (*version != committed && *version != committed + 1) {
                 QFAIL(qPrintable(QStringLiteral("trial %1: version %2, expected %3 or %4")
                                      .arg(trial)
@@ -172,12 +210,28 @@ private slots:
         qInfo("%s: %d kills, every one left version N or N+1 intact (%d before any commit of "
               "that run or just after one); %zu leftovers beside the target",
               qPrintable(format), n, caughtMidWrite, leftovers);
+        if (steps) qInfo("%s: every listed step checked after each of %d kills", qPrintable(format), stepsChecked);
         // A normal write after all that still works and replaces the target.
         WriteOptions options;
-        options.overwrite = true;
-        CKPT_VERIFY_OK(writeCheckpoint(test::crashTree(current + 1), target, format.toStdString(),
-                                       options));
-        QCOMPARE(test::crashVersion(openCheckpoint(target)->tree), std::optional<std::int64_t>(current + 1));
+        if (steps) {
+            options.step = std::to_string(current + 1);
+            options.keep = 2;
+        } else {
+            options.overwrite = true;
+        }
+        CKPT_VERIFY_OK(writeCheckpoint(test::crashTree(current + 1), target, writeFormat, options));
+        auto last = openCheckpoint(target);
+        CKPT_VERIFY_OK(last);
+        QCOMPARE(test::crashVersion(last->tree), std::optional<std::int64_t>(current + 1));
+        if (steps) {
+            // Retention caught up: the newest 2 steps, every one complete, nothing half-written
+            // left inside the run directory.
+            QVERIFY2(checkEveryStep(target, *last).isEmpty(), qPrintable(checkEveryStep(target, *last)));
+            QStringList names;
+            for (const StepEntry& e : last->steps)
+                names << QString::fromStdString(e.name) + (e.complete ? "" : " (unfinished)");
+            QVERIFY2(last->steps.size() == 2, qPrintable(names.join(", ")));
+        }
         // At most the last kill's temporary was left, and the write above removed it.
         QVERIFY(leftovers <= 1);
         for (const auto& entry : fs::directory_iterator(dir.path())) {

@@ -669,6 +669,23 @@ Status deleteStep(const fs::path& stepDir) {
     return io::removePath(doomed);
 }
 
+void finishInterruptedDeletions(const fs::path& root) {
+    const std::string marker = std::string(kTmpSuffix) + "-deleting-";
+    std::error_code ec;
+    std::vector<fs::path> doomed;
+    for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        const std::size_t at = name.find(marker);
+        if (at == std::string::npos || at == 0) continue;
+        const std::string_view ns = std::string_view(name).substr(at + marker.size());
+        if (ns.empty() || !std::all_of(ns.begin(), ns.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+            continue;
+        }
+        doomed.push_back(it->path());
+    }
+    for (const fs::path& path : doomed) (void)io::removePath(path);
+}
+
 Status writeManagerStep(const fs::path& stepDir,
                         const std::vector<std::pair<std::string, NodePtr>>& trees,
                         const std::vector<JsonItem>& jsonItems, const WriteOptions& options) {
@@ -730,6 +747,7 @@ namespace {
 // CheckpointManager._remove_old_checkpoints). Unfinished temporary steps are left alone.
 Status removeOldSteps(const fs::path& root, int keep, std::optional<double> keepPeriod) {
     if (keep <= 0) return okStatus();
+    finishInterruptedDeletions(root);
     std::vector<std::pair<std::uint64_t, fs::path>> complete;
     for (const StepEntry& s : listManagerSteps(root)) {
         if (!s.complete) continue;

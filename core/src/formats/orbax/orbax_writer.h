@@ -35,7 +35,13 @@ Status writeManagerStep(const std::filesystem::path& stepDir,
 
 // Deletes a committed step so that no reader ever lists it half deleted: it is renamed to a
 // temporary name (`<step>.orbax-checkpoint-tmp-deleting-<ns>`) first, then removed. A crash
-// between the two leaves a temporary directory, which Orbax's tmp cleanup removes.
+// between the two leaves a temporary directory, which Orbax's tmp cleanup and our next retention
+// pass (finishInterruptedDeletions) remove.
 Status deleteStep(const std::filesystem::path& stepDir);
+
+// Finishes the deletions a crash interrupted: removes every `<step>.orbax-checkpoint-tmp-deleting-
+// <ns>` directly under `root` (a deletion is decided once the step is renamed; finishing it is
+// always right). Called before retention deletes more steps; errors are ignored (best effort).
+void finishInterruptedDeletions(const std::filesystem::path& root);
 
 }  // namespace ckpt::orbax
