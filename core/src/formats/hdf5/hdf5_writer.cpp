@@ -595,13 +595,15 @@ Status writeHdf5ProcessShards(const NodePtr& tree, const fs::path& targetIn,
 
     layout.role = hdf5::ProcessLayout::Role::kProcessFile;
     Status s = hdf5::writeHdf5File(tree, own, target / name, options, &layout);
-    if (s.isOk()) s = shard::writeDoneMarker(tmp, process, treePrint);
+    if (!s.isOk()) return abandon(s);
+    // Taken before the done marker: once it exists, process 0 may commit (and move the file)
+    // at any moment.
+    const auto ours = identityOf(own);
+    if (!ours) return abandon(internalError("cannot stat this process's file '" + own.string() + "'"));
+    s = shard::writeDoneMarker(tmp, process, treePrint);
     if (!s.isOk()) return abandon(s);
 
     if (process.processIndex != 0) {
-        const auto ours = identityOf(own);
-        if (!ours) return abandon(internalError("this process's file '" + own.string() +
-                                                "' vanished"));
         // rename() keeps the inode: the committed target holds this attempt's file.
         const fs::path committed = target / name;
         s = shard::waitForCommit(

@@ -216,6 +216,9 @@ Status writeArrays(kv::KvWriter& store, std::vector<ArrayJob>& jobs, std::uint64
 struct ProcessPart {
     const ProcessSaveOptions* opts = nullptr;
     fs::path target;
+    // This process's committed manifest, read before its done marker exists (afterwards process
+    // 0 may commit, moving the temporary, at any moment).
+    std::string manifest;
 };
 
 using shard::processName;
@@ -291,7 +294,7 @@ json namedShardingRecord(const LeafShardPlan& plan) {
 }
 
 Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& options,
-                 const ProcessPart* part = nullptr) {
+                 ProcessPart* part = nullptr) {
     std::vector<Leaf> leaves;
     std::vector<std::pair<std::string, KeyType>> keys;
     flatten(*tree, keys, leaves);
@@ -450,6 +453,13 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
         const std::string treePrint =
             shard::fingerprint(pythonJsonDumps(treeMetadata) + "|axis=" + std::to_string(o.shardAxis) +
                         "|zarr=" + std::to_string(options.orbaxZarrVersion));
+        {
+            const fs::path manifest =
+                dir / ("ocdbt." + processName(processIndex)) / "manifest.ocdbt";
+            CKPT_ASSIGN_OR_RETURN(auto text, readWholeFile(manifest));
+            if (!text) return internalError("'" + manifest.string() + "' is missing");
+            part->manifest = std::move(*text);
+        }
         CKPT_RETURN_IF_ERROR(shard::writeDoneMarker(dir, o, treePrint));
         if (o.processIndex != 0) return okStatus();
         CKPT_RETURN_IF_ERROR(
@@ -725,18 +735,17 @@ Status writeOrbaxProcessShards(const NodePtr& tree, const fs::path& targetIn,
     const std::string own = shard::doneMarkerName(process.processIndex);
     std::error_code ec;
 
-    orbax::ProcessPart part{&process, target};
+    orbax::ProcessPart part;
+    part.opts = &process;
+    part.target = target;
     if (process.processIndex != 0) {
         Status s = orbax::writeItem(tree, tmp, options, &part);
         if (!s.isOk()) return s.withContext(where);
         const std::string db = "ocdbt." + shard::processName(process.processIndex);
-        auto manifest = shard::readWholeFile(tmp / db / "manifest.ocdbt");
-        if (!manifest.isOk()) return manifest.status().withContext(where);
-        if (!*manifest) return internalError(where + ": this process's manifest is missing");
         // The committed target holds this process's database: its manifest names a fresh random
         // uuid, so it identifies this attempt.
         const fs::path committedManifest = target / db / "manifest.ocdbt";
-        const std::string& ours = **manifest;
+        const std::string& ours = part.manifest;
         Status committed = shard::waitForCommit(
             target, tmp, process,
             [&]() -> Result<bool> {
