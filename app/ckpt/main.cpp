@@ -168,9 +168,9 @@ int main(int argc, char** argv) {
         "--process-index", convert.processIndex,
         "orbax, hdf5: write this process's part of a multi-process save (README, "
         "\"Multi-process saves\"; hdf5: DST is a directory); needs --process-count and --save-id");
-    auto* processCountOpt =
-        convertCmd->add_option("--process-count", convert.processCount,
-                               "orbax, hdf5: the number of processes writing the checkpoint together");
+    auto* processCountOpt = convertCmd->add_option(
+        "--process-count", convert.processCount,
+        "orbax, hdf5: the number of processes writing the checkpoint together");
     auto* saveIdOpt = convertCmd->add_option(
         "--save-id", convert.saveId,
         "with --process-index: the same in every process of one save attempt, new for every "

@@ -622,9 +622,10 @@ int runConvert(const ConvertArgs& args, std::ostream& out, std::ostream& err) {
         process.shardAxis = args.shardAxis;
         process.timeout = std::chrono::milliseconds(
             static_cast<std::int64_t>(args.barrierTimeoutSeconds * 1000.0));
-        Status s = args.to == "hdf5"
-                       ? writeHdf5ProcessShards(*tree, args.target, process, writeOptionsFrom(args))
-                       : writeOrbaxProcessShards(*tree, args.target, process, writeOptionsFrom(args));
+        Status s =
+            args.to == "hdf5"
+                ? writeHdf5ProcessShards(*tree, args.target, process, writeOptionsFrom(args))
+                : writeOrbaxProcessShards(*tree, args.target, process, writeOptionsFrom(args));
         if (!s.isOk()) return fail(err, s);
         out << "process " << process.processIndex << " of " << process.processCount
             << ": wrote its part of " << args.target.string() << " as " << args.to

@@ -379,14 +379,13 @@ private:
             }
             std::vector<VirtualMapping> list =
                 mappings.isOk() ? std::move(*mappings) : std::vector<VirtualMapping>{};
-            storage.location = "virtual " + storage.location + ", " +
-                               std::to_string(list.size()) + " source block(s)";
+            storage.location = "virtual " + storage.location + ", " + std::to_string(list.size()) +
+                               " source block(s)";
             if (!list.empty()) storage.chunkShape = list.front().block.count;
             const DType dtype = rt->dtype;
-            return Node::makeArray(makeVirtualSource(m_file, std::move(rt->memType), dtype,
-                                                     storedDType, std::move(shape),
-                                                     std::move(list), std::move(storage),
-                                                     context, std::move(error)));
+            return Node::makeArray(makeVirtualSource(
+                m_file, std::move(rt->memType), dtype, storedDType, std::move(shape),
+                std::move(list), std::move(storage), context, std::move(error)));
         }
         if (layout == H5D_CHUNKED) {
             hsize_t dims[H5S_MAX_RANK] = {};

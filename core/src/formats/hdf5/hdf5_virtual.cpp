@@ -199,23 +199,23 @@ public:
             CKPT_ASSIGN_OR_RETURN(const SourceDataset* src, sourceDataset(m, at));
             CKPT_ASSIGN_OR_RETURN(Handle fileSpace,
                                   checkId(H5Dget_space(src->dataset.get()), H5Sclose, at));
-            CKPT_RETURN_IF_ERROR(checkRc(H5Sselect_hyperslab(fileSpace.get(), H5S_SELECT_SET,
-                                                             srcStart.data(), nullptr,
-                                                             count.data(), nullptr),
-                                         at));
+            CKPT_RETURN_IF_ERROR(
+                checkRc(H5Sselect_hyperslab(fileSpace.get(), H5S_SELECT_SET, srcStart.data(),
+                                            nullptr, count.data(), nullptr),
+                        at));
             CKPT_ASSIGN_OR_RETURN(
                 Handle memSpace,
-                checkId(H5Screate_simple(static_cast<int>(rank), outDims.data(), nullptr),
-                        H5Sclose, at, StatusCode::kInternal));
-            CKPT_RETURN_IF_ERROR(checkRc(H5Sselect_hyperslab(memSpace.get(), H5S_SELECT_SET,
-                                                             memStart.data(), nullptr,
-                                                             count.data(), nullptr),
-                                         at, StatusCode::kInternal));
+                checkId(H5Screate_simple(static_cast<int>(rank), outDims.data(), nullptr), H5Sclose,
+                        at, StatusCode::kInternal));
+            CKPT_RETURN_IF_ERROR(
+                checkRc(H5Sselect_hyperslab(memSpace.get(), H5S_SELECT_SET, memStart.data(),
+                                            nullptr, count.data(), nullptr),
+                        at, StatusCode::kInternal));
             setZstdOutputCap(src->chunkBytes);
-            CKPT_RETURN_IF_ERROR(checkRc(H5Dread(src->dataset.get(), m_memType.get(),
-                                                 memSpace.get(), fileSpace.get(), H5P_DEFAULT,
-                                                 out.data()),
-                                         at));
+            CKPT_RETURN_IF_ERROR(
+                checkRc(H5Dread(src->dataset.get(), m_memType.get(), memSpace.get(),
+                                fileSpace.get(), H5P_DEFAULT, out.data()),
+                        at));
         }
         return okStatus();
     }
@@ -271,14 +271,14 @@ private:
                                          "' is missing");
                 }
                 CKPT_ASSIGN_OR_RETURN(
-                    Handle f, checkId(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT),
-                                      H5Fclose, at + ": opening '" + path.string() + "'"));
+                    Handle f, checkId(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
+                                      at + ": opening '" + path.string() + "'"));
                 open = m_files.emplace(m.file, std::move(f)).first;
             }
             fileId = open->second.get();
         }
-        CKPT_ASSIGN_OR_RETURN(Handle lapl, checkId(H5Pcreate(H5P_LINK_ACCESS), H5Pclose, at,
-                                                   StatusCode::kInternal));
+        CKPT_ASSIGN_OR_RETURN(
+            Handle lapl, checkId(H5Pcreate(H5P_LINK_ACCESS), H5Pclose, at, StatusCode::kInternal));
         CKPT_RETURN_IF_ERROR(checkRc(H5Pset_elink_cb(lapl.get(), denyExternalLink, nullptr), at,
                                      StatusCode::kInternal));
         // A relative source dataset name (h5py writes them) starts at the source file's root.
@@ -302,17 +302,17 @@ private:
         auto rt = readTypeFor(ft.get());
         if (!rt.isOk() || rt->dtype != m_storedDType) {
             H5Eclear2(H5E_DEFAULT);
-            return corruptionError(at + ": the source's dtype is " +
-                                   (rt.isOk() ? std::string(dtypeName(rt->dtype))
-                                              : rt.status().message()) +
-                                   ", the virtual dataset's " +
-                                   std::string(dtypeName(m_storedDType)));
+            return corruptionError(
+                at + ": the source's dtype is " +
+                (rt.isOk() ? std::string(dtypeName(rt->dtype)) : rt.status().message()) +
+                ", the virtual dataset's " + std::string(dtypeName(m_storedDType)));
         }
         CKPT_ASSIGN_OR_RETURN(Handle space, checkId(H5Dget_space(obj.get()), H5Sclose, at));
         CKPT_ASSIGN_OR_RETURN(Shape shape, spaceShape(space.get(), at));
         auto text = [](const Shape& sh) {
             std::string t = "(";
-            for (std::size_t k = 0; k < sh.size(); ++k) t += (k ? ", " : "") + std::to_string(sh[k]);
+            for (std::size_t k = 0; k < sh.size(); ++k)
+                t += (k ? ", " : "") + std::to_string(sh[k]);
             return t + ")";
         };
         if (m.sourceAll && shape != m.block.count) {
@@ -426,8 +426,8 @@ Status checkVirtualCoverage(const std::vector<VirtualMapping>& mappings, const S
             if (boxesOverlap(mappings[i].block, mappings[j].block)) {
                 return corruptionError("the mappings of " + sourceText(mappings[j]) + " " +
                                        boxText(mappings[j].block) + " and " +
-                                       sourceText(mappings[i]) + " " +
-                                       boxText(mappings[i].block) + " overlap");
+                                       sourceText(mappings[i]) + " " + boxText(mappings[i].block) +
+                                       " overlap");
             }
         }
     }
@@ -491,10 +491,10 @@ Result<std::vector<VirtualMapping>> readVirtualMappings(hid_t dcpl, const Shape&
     Status coverage = checkVirtualCoverage(mappings, shape);
     if (!coverage.isOk()) return coverage.withContext(context);
     // C order of the blocks, as LeafSharding lists shards.
-    std::sort(mappings.begin(), mappings.end(), [](const VirtualMapping& a,
-                                                   const VirtualMapping& b) {
-        return a.block.start < b.block.start;
-    });
+    std::sort(mappings.begin(), mappings.end(),
+              [](const VirtualMapping& a, const VirtualMapping& b) {
+                  return a.block.start < b.block.start;
+              });
     return mappings;
 }
 
@@ -502,10 +502,9 @@ ArraySourcePtr makeVirtualSource(std::shared_ptr<FileRef> file, Handle memType, 
                                  DType storedDType, Shape shape,
                                  std::vector<VirtualMapping> mappings, StorageInfo storage,
                                  std::string context, Status error) {
-    return std::make_shared<VirtualSource>(std::move(file), std::move(memType), dtype,
-                                           storedDType, std::move(shape), std::move(mappings),
-                                           std::move(storage), std::move(context),
-                                           std::move(error));
+    return std::make_shared<VirtualSource>(
+        std::move(file), std::move(memType), dtype, storedDType, std::move(shape),
+        std::move(mappings), std::move(storage), std::move(context), std::move(error));
 }
 
 }  // namespace ckpt::hdf5

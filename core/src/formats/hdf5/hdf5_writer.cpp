@@ -1,12 +1,11 @@
 // HDF5 writer: the layout of FORMAT.md, streamed chunk by chunk, written to a temporary file
 // beside the target and renamed over it.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
-
-#include <sys/stat.h>
 
 #include "ckpt/core/sharded_writer.h"
 #include "ckpt/core/tree.h"
@@ -172,8 +171,8 @@ private:
                         const KeyPath& path) {
         const std::string ctx = context(path);
         if (m_layout) {
-            const ArraySource* source = node.kind() == NodeKind::kArray ? node.array().get()
-                                                                         : nullptr;
+            const ArraySource* source =
+                node.kind() == NodeKind::kArray ? node.array().get() : nullptr;
             const auto plan = source ? shardPlanFor(*source, *m_layout) : std::nullopt;
             if (m_layout->role == ProcessLayout::Role::kProcessFile) {
                 if (!plan) return Handle();
@@ -357,10 +356,10 @@ private:
             const Selection block = plan.shardOf(p);
             std::vector<hsize_t> start(block.start.begin(), block.start.end());
             std::vector<hsize_t> count(block.count.begin(), block.count.end());
-            CKPT_RETURN_IF_ERROR(checkRc(H5Sselect_hyperslab(vspace.get(), H5S_SELECT_SET,
-                                                             start.data(), nullptr, count.data(),
-                                                             nullptr),
-                                         ctx, StatusCode::kInternal));
+            CKPT_RETURN_IF_ERROR(
+                checkRc(H5Sselect_hyperslab(vspace.get(), H5S_SELECT_SET, start.data(), nullptr,
+                                            count.data(), nullptr),
+                        ctx, StatusCode::kInternal));
             const std::string file = shard::processName(p) + ".h5";
             CKPT_RETURN_IF_ERROR(checkRc(H5Pset_virtual(dcpl.get(), vspace.get(), file.c_str(),
                                                         dsetName.c_str(), srcSpace.get()),
@@ -485,7 +484,6 @@ public:
         }
         return io::syncDirectory(dir);
     }
-
 };
 
 }  // namespace
@@ -576,8 +574,8 @@ Status writeHdf5ProcessShards(const NodePtr& tree, const fs::path& targetIn,
     layout.shardAxis = process.shardAxis;
     std::string structure;
     describeStructure(*tree, structure);
-    const std::string treePrint = shard::fingerprint(
-        structure + "|axis=" + std::to_string(process.shardAxis) + "|hdf5");
+    const std::string treePrint =
+        shard::fingerprint(structure + "|axis=" + std::to_string(process.shardAxis) + "|hdf5");
 
     const auto abandon = [&](Status s) {
         if (process.processIndex == 0) {
@@ -599,7 +597,8 @@ Status writeHdf5ProcessShards(const NodePtr& tree, const fs::path& targetIn,
     // Taken before the done marker: once it exists, process 0 may commit (and move the file)
     // at any moment.
     const auto ours = identityOf(own);
-    if (!ours) return abandon(internalError("cannot stat this process's file '" + own.string() + "'"));
+    if (!ours)
+        return abandon(internalError("cannot stat this process's file '" + own.string() + "'"));
     s = shard::writeDoneMarker(tmp, process, treePrint);
     if (!s.isOk()) return abandon(s);
 
@@ -614,8 +613,8 @@ Status writeHdf5ProcessShards(const NodePtr& tree, const fs::path& targetIn,
     s = shard::waitForProcesses(tmp, target, process, treePrint, options.cancel);
     if (s.isOk()) {
         layout.role = hdf5::ProcessLayout::Role::kMaster;
-        s = hdf5::writeHdf5File(tree, tmp / hdf5::kMasterFileName,
-                                target / hdf5::kMasterFileName, options, &layout);
+        s = hdf5::writeHdf5File(tree, tmp / hdf5::kMasterFileName, target / hdf5::kMasterFileName,
+                                options, &layout);
     }
     if (s.isOk()) s = shard::removeDoneMarkers(tmp, process);
     if (s.isOk()) s = io::syncDirectory(tmp);

@@ -450,9 +450,9 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
                                            pythonJsonDumps({{"array_metadatas", arrayMetadatas}})));
         }
         const ProcessSaveOptions& o = *part->opts;
-        const std::string treePrint =
-            shard::fingerprint(pythonJsonDumps(treeMetadata) + "|axis=" + std::to_string(o.shardAxis) +
-                        "|zarr=" + std::to_string(options.orbaxZarrVersion));
+        const std::string treePrint = shard::fingerprint(
+            pythonJsonDumps(treeMetadata) + "|axis=" + std::to_string(o.shardAxis) +
+            "|zarr=" + std::to_string(options.orbaxZarrVersion));
         {
             const fs::path manifest =
                 dir / ("ocdbt." + processName(processIndex)) / "manifest.ocdbt";

@@ -102,8 +102,7 @@ struct Block {
     hsize_t rows = 0;  // rows it maps
 };
 
-void writeSource(const fs::path& path, const char* name, hsize_t rows, hid_t type,
-                 float base) {
+void writeSource(const fs::path& path, const char* name, hsize_t rows, hid_t type, float base) {
     hdf5::Lock lock = hdf5::lockHdf5();
     const hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     const hsize_t dims[2] = {rows, 3};
@@ -119,8 +118,8 @@ void writeSource(const fs::path& path, const char* name, hsize_t rows, hid_t typ
 
 void writeMaster(const fs::path& dir, const std::vector<Block>& blocks) {
     hdf5::Lock lock = hdf5::lockHdf5();
-    const hid_t f = H5Fcreate((dir / "checkpoint.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT,
-                              H5P_DEFAULT);
+    const hid_t f =
+        H5Fcreate((dir / "checkpoint.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     const hsize_t dims[2] = {4, 3};
     const hid_t vspace = H5Screate_simple(2, dims, nullptr);
     const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
@@ -133,8 +132,7 @@ void writeMaster(const fs::path& dir, const std::vector<Block>& blocks) {
         H5Sclose(src);
     }
     H5Sselect_all(vspace);
-    const hid_t d =
-        H5Dcreate2(f, "w", H5T_IEEE_F32LE, vspace, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    const hid_t d = H5Dcreate2(f, "w", H5T_IEEE_F32LE, vspace, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     H5Dclose(d);
     H5Pclose(dcpl);
     H5Sclose(vspace);
@@ -163,8 +161,8 @@ Status leafError(const fs::path& dir) {
     return data.isOk() ? okStatus() : data.status();
 }
 
-#define VERIFY_MENTIONS(status, text)                                               \
-    QVERIFY2((status).message().find(text) != std::string::npos,                    \
+#define VERIFY_MENTIONS(status, text)                            \
+    QVERIFY2((status).message().find(text) != std::string::npos, \
              ("expected '" + std::string(text) + "' in: " + (status).toString()).c_str())
 
 }  // namespace
@@ -239,8 +237,8 @@ private slots:
                 const ArraySource* orig = arrayAt(tree, keys);
                 auto want = orig->read(sel);
                 CKPT_VERIFY_OK(want);
-                QVERIFY(std::equal(got->bytes().begin(), got->bytes().end(),
-                                   want->bytes().begin(), want->bytes().end()));
+                QVERIFY(std::equal(got->bytes().begin(), got->bytes().end(), want->bytes().begin(),
+                                   want->bytes().end()));
             }
         }
         // Replicated (3 rows, unless one process): a plain dataset in the master, no shards.
@@ -321,15 +319,24 @@ private slots:
     void damagedVirtualDatasetsAreErrors_data() {
         QTest::addColumn<QString>("damage");
         QTest::addColumn<QString>("mentions");
-        QTest::newRow("missing source file") << "missing-file" << "process_1.h5' is missing";
-        QTest::newRow("missing source dataset") << "missing-dataset" << "source dataset is missing";
-        QTest::newRow("wrong source shape") << "wrong-shape" << "the mapping expects (2, 3)";
-        QTest::newRow("wrong source dtype") << "wrong-dtype" << "dtype is int32";
-        QTest::newRow("gap") << "gap" << "a gap";
-        QTest::newRow("overlap") << "overlap" << "overlap";
-        QTest::newRow("absolute source") << "absolute" << "absolute path";
-        QTest::newRow("escaping source") << "dotdot" << "leaves the checkpoint's directory";
-        QTest::newRow("escaping symlink") << "symlink" << "outside the checkpoint's directory";
+        QTest::newRow("missing source file") << "missing-file"
+                                             << "process_1.h5' is missing";
+        QTest::newRow("missing source dataset") << "missing-dataset"
+                                                << "source dataset is missing";
+        QTest::newRow("wrong source shape") << "wrong-shape"
+                                            << "the mapping expects (2, 3)";
+        QTest::newRow("wrong source dtype") << "wrong-dtype"
+                                            << "dtype is int32";
+        QTest::newRow("gap") << "gap"
+                             << "a gap";
+        QTest::newRow("overlap") << "overlap"
+                                 << "overlap";
+        QTest::newRow("absolute source") << "absolute"
+                                         << "absolute path";
+        QTest::newRow("escaping source") << "dotdot"
+                                         << "leaves the checkpoint's directory";
+        QTest::newRow("escaping symlink") << "symlink"
+                                          << "outside the checkpoint's directory";
     }
     void damagedVirtualDatasetsAreErrors() {
         QFETCH(QString, damage);
