@@ -295,6 +295,32 @@ private slots:
         QCOMPARE(namesIn(dir.path()), std::set<std::string>{"ckpt"});
     }
 
+    void slicesReadOnlyTheBlocksTheyTouch() {
+        test::TempDir dir;
+        const fs::path target = dir.path() / "ckpt";
+        const NodePtr tree = sampleTree(4);
+        for (const Status& s :
+             saveOnThreads(tree, target, 4, allOf(4), "s", std::chrono::seconds(60))) {
+            CKPT_VERIFY_OK(s);
+        }
+        auto ckpt = openCheckpoint(target);
+        CKPT_VERIFY_OK(ckpt);
+        // Process 3's file goes after the open: reads of blocks 0-2 never touch it.
+        fs::remove(target / "process_3.h5");
+        const ArraySource* big = arrayAt(ckpt->tree, {"big"});
+        QVERIFY(big);
+        auto head = big->read(Selection{{1, 7}, {10, 20}});  // rows 1-10: blocks 0, 1, 2
+        CKPT_VERIFY_OK(head);
+        auto want = arrayAt(tree, {"big"})->read(Selection{{1, 7}, {10, 20}});
+        CKPT_VERIFY_OK(want);
+        QVERIFY(std::equal(head->bytes().begin(), head->bytes().end(), want->bytes().begin(),
+                           want->bytes().end()));
+        auto all = big->readAll();
+        QVERIFY(!all.isOk());
+        VERIFY_MENTIONS(all.status(), "process_3.h5");
+        VERIFY_MENTIONS(all.status(), "'big'");
+    }
+
     void handMadeVirtualDatasetReads() {
         test::TempDir dir;
         writeGoodVirtual(dir.path());
