@@ -166,11 +166,11 @@ int main(int argc, char** argv) {
     addWriterOptions(convertCmd, convert);
     auto* processIndexOpt = convertCmd->add_option(
         "--process-index", convert.processIndex,
-        "orbax: write this process's part of a multi-process save (README, \"Multi-process "
-        "saves\"); needs --process-count and --save-id");
-    auto* processCountOpt =
-        convertCmd->add_option("--process-count", convert.processCount,
-                               "orbax: the number of processes writing the checkpoint together");
+        "orbax, hdf5: write this process's part of a multi-process save (README, "
+        "\"Multi-process saves\"; hdf5: DST is a directory); needs --process-count and --save-id");
+    auto* processCountOpt = convertCmd->add_option(
+        "--process-count", convert.processCount,
+        "orbax, hdf5: the number of processes writing the checkpoint together");
     auto* saveIdOpt = convertCmd->add_option(
         "--save-id", convert.saveId,
         "with --process-index: the same in every process of one save attempt, new for every "

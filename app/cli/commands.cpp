@@ -610,9 +610,9 @@ int runConvert(const ConvertArgs& args, std::ostream& out, std::ostream& err) {
     auto tree = selectSubtrees(ckpt->tree, paths);
     if (!tree.isOk()) return fail(err, tree.status().withContext(ckpt->path.string()));
     if (args.processIndex || args.processCount) {
-        if (args.to != "orbax") {
+        if (args.to != "orbax" && args.to != "hdf5") {
             return fail(err, invalidArgumentError("--process-index: multi-process saves write "
-                                                  "orbax, not " +
+                                                  "orbax or hdf5, not " +
                                                   args.to));
         }
         ProcessSaveOptions process;
@@ -622,10 +622,14 @@ int runConvert(const ConvertArgs& args, std::ostream& out, std::ostream& err) {
         process.shardAxis = args.shardAxis;
         process.timeout = std::chrono::milliseconds(
             static_cast<std::int64_t>(args.barrierTimeoutSeconds * 1000.0));
-        Status s = writeOrbaxProcessShards(*tree, args.target, process, writeOptionsFrom(args));
+        Status s =
+            args.to == "hdf5"
+                ? writeHdf5ProcessShards(*tree, args.target, process, writeOptionsFrom(args))
+                : writeOrbaxProcessShards(*tree, args.target, process, writeOptionsFrom(args));
         if (!s.isOk()) return fail(err, s);
         out << "process " << process.processIndex << " of " << process.processCount
-            << ": wrote its part of " << args.target.string() << " as orbax (committed)\n";
+            << ": wrote its part of " << args.target.string() << " as " << args.to
+            << " (committed)\n";
         return 0;
     }
     return writeTree(*tree, args.target, args.to, args, out, err);

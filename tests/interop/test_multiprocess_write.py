@@ -64,9 +64,10 @@ def flat(tree, prefix=""):
 
 
 def start_writers(ckpt_bin: str, src: Path, dst: Path, count: int, save_id: str,
-                  timeout_s: float, overwrite: bool = False) -> list[subprocess.Popen]:
+                  timeout_s: float, overwrite: bool = False,
+                  to: str = "orbax") -> list[subprocess.Popen]:
     extra = ["--overwrite"] if overwrite else []
-    return [subprocess.Popen([ckpt_bin, "convert", str(src), str(dst), "--to", "orbax",
+    return [subprocess.Popen([ckpt_bin, "convert", str(src), str(dst), "--to", to,
                               "--process-index", str(i), "--process-count", str(count),
                               "--save-id", save_id, "--barrier-timeout", str(timeout_s), *extra],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -82,8 +83,8 @@ def finish(procs, timeout=120.0):
     return results
 
 
-def save(ckpt_bin, src, dst, count, save_id, overwrite=False):
-    results = finish(start_writers(ckpt_bin, src, dst, count, save_id, 60.0, overwrite))
+def save(ckpt_bin, src, dst, count, save_id, overwrite=False, to="orbax"):
+    results = finish(start_writers(ckpt_bin, src, dst, count, save_id, 60.0, overwrite, to))
     assert all(rc == 0 for rc, _, _ in results), results
     return results
 
@@ -196,7 +197,12 @@ def test_mismatched_process_counts_are_refused(ckpt, tmp_path):
 
 # --- kill trials ----------------------------------------------------------------------------
 
-def kill_trials(ckpt_bin: str, work: Path, trials: int, seed: int) -> dict:
+def kill_trials(ckpt_bin: str, work: Path, trials: int, seed: int, to: str = "orbax",
+                restore=None) -> dict:
+    """SIGKILL trials of `ckpt convert --to <to>` multi-process saves; `restore(path)` reads the
+    committed checkpoint back as a nested dict of numpy arrays (default: single-process Orbax).
+    The HDF5 layout's trials (test_hdf5_multiprocess.py) run this with h5py as the reader."""
+    restore = restore or restore_single
     rng = random.Random(seed)
     work.mkdir(parents=True, exist_ok=True)
     srcs = {"a": write_source(work / "a.msgpack", 101), "b": write_source(work / "b.msgpack", 202)}
@@ -205,7 +211,7 @@ def kill_trials(ckpt_bin: str, work: Path, trials: int, seed: int) -> dict:
     root.mkdir()
     dst = root / "ckpt"
     started = time.monotonic()
-    save(ckpt_bin, srcs["a"], dst, 2, "base")
+    save(ckpt_bin, srcs["a"], dst, 2, "base", to=to)
     duration = max(time.monotonic() - started, 0.05)
     current = "a"
     report = {"trials": trials, "kept_previous": 0, "committed_new": 0, "temporary_left": 0,
@@ -213,7 +219,8 @@ def kill_trials(ckpt_bin: str, work: Path, trials: int, seed: int) -> dict:
     for trial in range(trials):
         count = 2 if trial % 2 == 0 else 4
         new = "b" if current == "a" else "a"
-        procs = start_writers(ckpt_bin, srcs[new], dst, count, f"t{trial}", 1.0, overwrite=True)
+        procs = start_writers(ckpt_bin, srcs[new], dst, count, f"t{trial}", 1.0, overwrite=True,
+                              to=to)
         time.sleep(rng.uniform(0.0, duration * 1.3))
         victim = rng.randrange(count)
         already_done = procs[victim].poll() is not None
@@ -225,7 +232,7 @@ def kill_trials(ckpt_bin: str, work: Path, trials: int, seed: int) -> dict:
         # Only the checkpoint and temporaries: nothing half-visible.
         assert all(n == "ckpt" or n.startswith("ckpt" + TMP) for n in entries), (trial, entries)
         report["temporary_left"] += any(n != "ckpt" for n in entries)
-        got = which_tree(restore_single(dst), {"a": trees["a"], "b": trees["b"]})
+        got = which_tree(restore(dst), {"a": trees["a"], "b": trees["b"]})
         assert got in (current, new), (trial, "the target is neither the old nor the new save")
         survivors_ok = any(rc == 0 for i, (rc, _, _) in enumerate(results) if i != victim or already_done)
         if got == new:
@@ -237,9 +244,9 @@ def kill_trials(ckpt_bin: str, work: Path, trials: int, seed: int) -> dict:
         current = got
         # The next save succeeds and cleans every stale temporary.
         follow = "b" if current == "a" else "a"
-        save(ckpt_bin, srcs[follow], dst, count, f"f{trial}", overwrite=True)
+        save(ckpt_bin, srcs[follow], dst, count, f"f{trial}", overwrite=True, to=to)
         assert sorted(p.name for p in root.iterdir()) == ["ckpt"], (trial, list(root.iterdir()))
-        assert which_tree(restore_single(dst), {follow: trees[follow]}) == follow
+        assert which_tree(restore(dst), {follow: trees[follow]}) == follow
         current = follow
     return report
 

@@ -60,7 +60,7 @@ struct ProcessSaveOptions {
     std::chrono::milliseconds timeout{std::chrono::minutes(5)};
 };
 
-// The shared temporary directory of a save attempt.
+// The shared temporary directory of a save attempt (the same name for every format).
 std::filesystem::path multiProcessTemporaryPath(const std::filesystem::path& target,
                                                 const std::string& saveId);
 
@@ -72,5 +72,16 @@ std::filesystem::path multiProcessTemporaryPath(const std::filesystem::path& tar
 // temporaries of earlier attempts of this target before it starts (best effort).
 Status writeOrbaxProcessShards(const NodePtr& tree, const std::filesystem::path& target,
                                const ProcessSaveOptions& process, const WriteOptions& options);
+
+// The same save in the HDF5 layout (core/src/formats/hdf5/FORMAT.md, "Multi-process layout"):
+// `target` becomes a directory holding `process_<i>.h5` (process i's blocks of every sharded
+// array, at the array's link path) and `checkpoint.h5` (written by process 0 once every process
+// is done: the tree as the single-file writer writes it, except that every sharded array is a
+// virtual dataset mapping block i to `process_<i>.h5`). Every array whose dimension `shardAxis`
+// divides evenly over the processes is split (any dtype); the rest is replicated into the
+// master. The barrier, the shared temporary, the commit by one rename (an atomic exchange with
+// options.overwrite) and the errors are those of writeOrbaxProcessShards.
+Status writeHdf5ProcessShards(const NodePtr& tree, const std::filesystem::path& target,
+                              const ProcessSaveOptions& process, const WriteOptions& options);
 
 }  // namespace ckpt

@@ -11,6 +11,10 @@
 namespace ckpt::hdf5 {
 
 std::unique_ptr<FormatReader> makeHdf5Reader();
+
+// A multi-process save's directory (FORMAT.md, "Multi-process layout"): the master file, with
+// every sharded array a virtual dataset over the `process_<i>.h5` files beside it.
+inline constexpr const char* kMasterFileName = "checkpoint.h5";
 std::unique_ptr<FormatWriter> makeHdf5Writer();
 
 // The writer's chunk shape for an array: a C-order slab of whole trailing dimensions holding

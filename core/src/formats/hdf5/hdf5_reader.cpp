@@ -9,6 +9,7 @@
 #include "formats/hdf5/hdf5_isolation.h"
 #include "formats/hdf5/hdf5_lib.h"
 #include "formats/hdf5/hdf5_types.h"
+#include "formats/hdf5/hdf5_virtual.h"
 
 namespace ckpt::hdf5 {
 
@@ -20,11 +21,6 @@ constexpr std::uint64_t kMaxNodes = 1000000;
 constexpr std::size_t kMaxDepth = 256;
 constexpr std::uint64_t kMaxLeafBytes = 256ULL << 20;  // strings/bytes read at open
 constexpr std::uint64_t kContiguousSlabBytes = 4ULL << 20;
-
-struct FileRef {
-    Handle file;
-    std::string name;
-};
 
 std::string where(const std::string& file, const KeyPath& path) {
     return "'" + file + "', " + describeKeyPath(path);
@@ -342,6 +338,7 @@ private:
             return *kind == "bytes" ? Node::makeBytes(std::move(text))
                                     : Node::makeString(std::move(text));
         }
+        const DType storedDType = rt->dtype;
         CKPT_ASSIGN_OR_RETURN(auto trueDType, readStringAttribute(d, "ckpt_dtype", context));
         if (trueDType) {
             auto dt = dtypeFromName(*trueDType);
@@ -372,6 +369,26 @@ private:
         Shape chunk;
         std::uint64_t chunkBytes = 0;
         const H5D_layout_t layout = H5Pget_layout(dcpl.get());
+        if (layout == H5D_VIRTUAL) {
+            // A virtual dataset whose mappings fail the checks stays an array of its dtype and
+            // shape (listed in the warnings); reading it fails with the reason.
+            auto mappings = readVirtualMappings(dcpl.get(), shape, *m_file, context);
+            H5Eclear2(H5E_DEFAULT);
+            Status error;
+            if (!mappings.isOk()) {
+                error = mappings.status();
+                m_warnings.push_back(error.toString());
+            }
+            std::vector<VirtualMapping> list =
+                mappings.isOk() ? std::move(*mappings) : std::vector<VirtualMapping>{};
+            storage.location = "virtual " + storage.location + ", " + std::to_string(list.size()) +
+                               " source block(s)";
+            if (!list.empty()) storage.chunkShape = list.front().block.count;
+            const DType dtype = rt->dtype;
+            return Node::makeArray(makeVirtualSource(
+                m_file, std::move(rt->memType), dtype, storedDType, std::move(shape),
+                std::move(list), std::move(storage), context, std::move(error)));
+        }
         if (layout == H5D_CHUNKED) {
             hsize_t dims[H5S_MAX_RANK] = {};
             const int rank = H5Pget_chunk(dcpl.get(), H5S_MAX_RANK, dims);
@@ -425,6 +442,13 @@ public:
 
     int probe(const fs::path& path) const override {
         std::error_code ec;
+        if (fs::is_directory(path, ec)) {
+            // A multi-process save: the directory holding checkpoint.h5 (and process_<i>.h5).
+            const fs::path master = path / kMasterFileName;
+            if (!fs::is_regular_file(master, ec)) return 0;
+            std::ifstream in(master, std::ios::binary);
+            return in && hasSignatureAt(in, 0) ? 80 : 0;
+        }
         if (!fs::is_regular_file(path, ec)) return 0;
         const std::uint64_t size = fs::file_size(path, ec);
         std::ifstream in(path, std::ios::binary);
@@ -449,27 +473,54 @@ public:
                                         "' is a single HDF5 file; --step does not apply");
         }
         // libhdf5 may crash on a damaged file: the same walk runs in a child process first.
-        CKPT_RETURN_IF_ERROR(checkInChildProcess(path.string(), [&] { (void)openHere(path); }));
+        const fs::path filePath = fs::is_directory(path, ec) ? path / kMasterFileName : path;
+        CKPT_RETURN_IF_ERROR(checkInChildProcess(filePath.string(), [&] { (void)openHere(path); }));
         return openHere(path);
     }
 
 private:
     static Result<Checkpoint> openHere(const fs::path& path) {
         std::error_code ec;
+        const bool directory = fs::is_directory(path, ec);
+        const fs::path filePath = directory ? path / kMasterFileName : path;
         Lock lock = lockHdf5();
         auto file = std::make_shared<FileRef>();
-        file->name = path.string();
+        file->name = filePath.string();
+        file->directory = fs::absolute(filePath, ec).parent_path();
+        if (filePath.filename() == kMasterFileName) {
+            // A multi-process save's process files, for LeafSharding::itemProcesses.
+            std::vector<std::pair<std::uint64_t, std::string>> found;
+            for (const auto& entry : fs::directory_iterator(file->directory, ec)) {
+                const std::string n = entry.path().filename().string();
+                if (n.size() <= 11 || n.rfind("process_", 0) != 0 ||
+                    n.compare(n.size() - 3, 3, ".h5") != 0) {
+                    continue;
+                }
+                const std::string digits = n.substr(8, n.size() - 11);
+                if (digits.size() > 9 || !std::all_of(digits.begin(), digits.end(), [](char c) {
+                        return c >= '0' && c <= '9';
+                    })) {
+                    continue;
+                }
+                found.emplace_back(std::stoull(digits), digits);
+            }
+            std::sort(found.begin(), found.end());
+            for (auto& [n, digits] : found) file->itemProcesses.push_back(std::move(digits));
+        }
         const std::string context = "cannot open HDF5 file '" + file->name + "'";
         CKPT_ASSIGN_OR_RETURN(
             file->file,
             checkId(H5Fopen(file->name.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, context));
         Checkpoint ckpt;
         ckpt.format = "hdf5";
-        ckpt.layout = "single file";
+        ckpt.layout = file->itemProcesses.empty()
+                          ? std::string("single file")
+                          : "multi-process (" + std::to_string(file->itemProcesses.size()) +
+                                " process files joined by virtual datasets)";
         ckpt.path = path;
         ckpt.root = path;
         ckpt.properties.emplace_back("file", file->name);
-        ckpt.properties.emplace_back("file bytes", std::to_string(fs::file_size(path, ec)));
+        ckpt.properties.emplace_back("file bytes", std::to_string(fs::file_size(filePath, ec)));
         H5F_info2_t info{};
         if (H5Fget_info2(file->file.get(), &info) >= 0) {
             ckpt.properties.emplace_back("superblock version", std::to_string(info.super.version));

@@ -20,6 +20,7 @@
 #include "formats/zarr/zarr_writer.h"
 #include "io/atomic_file.h"
 #include "kvstore/directory_writer.h"
+#include "shard/process_barrier.h"
 
 namespace ckpt::orbax {
 
@@ -215,114 +216,13 @@ Status writeArrays(kv::KvWriter& store, std::vector<ArrayJob>& jobs, std::uint64
 struct ProcessPart {
     const ProcessSaveOptions* opts = nullptr;
     fs::path target;
+    // This process's committed manifest, read before its done marker exists (afterwards process
+    // 0 may commit, moving the temporary, at any moment).
+    std::string manifest;
 };
 
-std::string processName(int index) {
-    return "process_" + std::to_string(index);
-}
-
-std::string doneMarkerName(int index) {
-    return ".done." + processName(index);
-}
-
-// 64-bit FNV-1a: a fingerprint of the tree every process was given (not a security measure).
-std::string fingerprint(std::string_view text) {
-    std::uint64_t h = 0xcbf29ce484222325ULL;
-    for (char c : text) {
-        h ^= static_cast<unsigned char>(c);
-        h *= 0x100000001b3ULL;
-    }
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-    return buf;
-}
-
-Result<std::optional<std::string>> readWholeFile(const fs::path& path) {
-    std::error_code ec;
-    if (!fs::exists(path, ec)) return std::optional<std::string>();
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) return std::optional<std::string>();  // vanished meanwhile
-    std::string text;
-    char buf[4096];
-    std::size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
-        text.append(buf, n);
-        if (text.size() > (std::size_t{64} << 20)) {
-            std::fclose(f);
-            return corruptionError("'" + path.string() + "' is unexpectedly large");
-        }
-    }
-    std::fclose(f);
-    return std::optional<std::string>(std::move(text));
-}
-
-// Process 0: waits until every process's done marker is in `dir`, checking that each was started
-// with the same process count, save id and tree.
-Status waitForProcesses(const fs::path& dir, const ProcessPart& part, const std::string& tree,
-                        const CancelToken* cancel) {
-    const ProcessSaveOptions& o = *part.opts;
-    const std::string where = "multi-process save of '" + part.target.string() + "'";
-    const auto deadline = std::chrono::steady_clock::now() + o.timeout;
-    for (;;) {
-        std::vector<int> missing;
-        for (int p = 1; p < o.processCount; ++p) {
-            const fs::path marker = dir / doneMarkerName(p);
-            auto text = readWholeFile(marker);
-            if (!text.isOk()) return text.status().withContext(where);
-            if (!*text) {
-                missing.push_back(p);
-                continue;
-            }
-            const json m = json::parse(**text, nullptr, false);
-            if (m.is_discarded() || !m.is_object()) {
-                return corruptionError(where + ": '" + marker.string() + "' is not JSON");
-            }
-            if (m.value("process_count", -1) != o.processCount) {
-                return invalidArgumentError(where + ": process " + std::to_string(p) +
-                                            " was started with process count " +
-                                            std::to_string(m.value("process_count", -1)) +
-                                            ", process 0 with " + std::to_string(o.processCount));
-            }
-            if (m.value("save_id", std::string()) != o.saveId) {
-                return invalidArgumentError(where + ": process " + std::to_string(p) +
-                                            " has save id '" + m.value("save_id", std::string()) +
-                                            "', process 0 '" + o.saveId + "'");
-            }
-            if (m.value("tree", std::string()) != tree) {
-                return invalidArgumentError(
-                    where + ": process " + std::to_string(p) +
-                    " was given another tree (or shard axis) than process 0");
-            }
-        }
-        // A marker of a process index beyond the count: some process was told a larger count.
-        std::error_code ec;
-        for (const auto& entry : fs::directory_iterator(dir, ec)) {
-            const std::string name = entry.path().filename().string();
-            const std::string prefix = ".done.process_";
-            if (name.rfind(prefix, 0) != 0) continue;
-            const std::string digits = name.substr(prefix.size());
-            if (digits.empty() || digits.size() > 6 ||
-                !std::all_of(digits.begin(), digits.end(),
-                             [](char c) { return c >= '0' && c <= '9'; })) {
-                continue;
-            }
-            if (std::stoi(digits) >= o.processCount) {
-                return invalidArgumentError(where + ": process " + digits +
-                                            " took part, but process 0 was told there are " +
-                                            std::to_string(o.processCount) + " processes");
-            }
-        }
-        if (missing.empty()) return okStatus();
-        if (isCancelled(cancel)) return cancelledError(where + ": cancelled");
-        if (std::chrono::steady_clock::now() >= deadline) {
-            std::string list;
-            for (int p : missing) list += (list.empty() ? "" : ", ") + std::to_string(p);
-            return ioError(where + ": timed out after " + std::to_string(o.timeout.count()) +
-                           " ms waiting for process(es) " + list + " to finish their part");
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-}
+using shard::processName;
+using shard::readWholeFile;
 
 // Process 0: one new database at the item root holding every key of every process database, as
 // Orbax's merge leaves it: values of at most max_inline_value_bytes inline in the merged leaf
@@ -394,7 +294,7 @@ json namedShardingRecord(const LeafShardPlan& plan) {
 }
 
 Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& options,
-                 const ProcessPart* part = nullptr) {
+                 ProcessPart* part = nullptr) {
     std::vector<Leaf> leaves;
     std::vector<std::pair<std::string, KeyType>> keys;
     flatten(*tree, keys, leaves);
@@ -550,21 +450,22 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
                                            pythonJsonDumps({{"array_metadatas", arrayMetadatas}})));
         }
         const ProcessSaveOptions& o = *part->opts;
-        const std::string treePrint =
-            fingerprint(pythonJsonDumps(treeMetadata) + "|axis=" + std::to_string(o.shardAxis) +
-                        "|zarr=" + std::to_string(options.orbaxZarrVersion));
-        const json marker = {{"process_index", o.processIndex},
-                             {"process_count", o.processCount},
-                             {"save_id", o.saveId},
-                             {"tree", treePrint}};
-        CKPT_RETURN_IF_ERROR(io::syncDirectory(dir));
-        CKPT_RETURN_IF_ERROR(writeFile(dir / doneMarkerName(o.processIndex), marker.dump()));
-        if (o.processIndex != 0) return okStatus();
-        CKPT_RETURN_IF_ERROR(waitForProcesses(dir, *part, treePrint, options.cancel));
-        CKPT_RETURN_IF_ERROR(mergeProcessDatabases(dir, *part, options.cancel));
-        for (int p = 0; p < o.processCount; ++p) {
-            CKPT_RETURN_IF_ERROR(io::removePath(dir / doneMarkerName(p)));
+        const std::string treePrint = shard::fingerprint(
+            pythonJsonDumps(treeMetadata) + "|axis=" + std::to_string(o.shardAxis) +
+            "|zarr=" + std::to_string(options.orbaxZarrVersion));
+        {
+            const fs::path manifest =
+                dir / ("ocdbt." + processName(processIndex)) / "manifest.ocdbt";
+            CKPT_ASSIGN_OR_RETURN(auto text, readWholeFile(manifest));
+            if (!text) return internalError("'" + manifest.string() + "' is missing");
+            part->manifest = std::move(*text);
         }
+        CKPT_RETURN_IF_ERROR(shard::writeDoneMarker(dir, o, treePrint));
+        if (o.processIndex != 0) return okStatus();
+        CKPT_RETURN_IF_ERROR(
+            shard::waitForProcesses(dir, part->target, o, treePrint, options.cancel));
+        CKPT_RETURN_IF_ERROR(mergeProcessDatabases(dir, *part, options.cancel));
+        CKPT_RETURN_IF_ERROR(shard::removeDoneMarkers(dir, o));
     }
 
     const json metadata = {{"tree_metadata", treeMetadata},
@@ -624,34 +525,7 @@ Status commitDirectory(const fs::path& finalPath, bool overwrite, Fill&& fill,
         (void)io::removePath(tmp);
         return s;
     }
-    if (overwrite && fs::exists(finalPath, ec)) {
-        // One atomic exchange: readers (and a crash) see the old checkpoint or the new one,
-        // never neither. The old one is then at `tmp`, removed here or by the next write.
-        Status swapped = io::exchangePaths(tmp, finalPath);
-        if (swapped.isOk()) {
-            CKPT_RETURN_IF_ERROR(io::removePath(tmp));
-        } else if (swapped.code() == StatusCode::kUnsupported) {
-            // A file system without RENAME_EXCHANGE: two renames, the old one aside first (a
-            // crash between them leaves it at <final>.ckpt-old).
-            fs::path old = finalPath;
-            old += ".ckpt-old";
-            CKPT_RETURN_IF_ERROR(io::removePath(old));
-            CKPT_RETURN_IF_ERROR(io::renamePath(finalPath, old, false));
-            Status r = io::renamePath(tmp, finalPath, false);
-            if (!r.isOk()) {
-                (void)io::renamePath(old, finalPath, false);
-                return r;
-            }
-            CKPT_RETURN_IF_ERROR(io::removePath(old));
-        } else {
-            (void)io::removePath(tmp);
-            return swapped;
-        }
-    } else {
-        CKPT_RETURN_IF_ERROR(io::renamePath(tmp, finalPath, false));
-    }
-    const fs::path parent = finalPath.has_parent_path() ? finalPath.parent_path() : fs::path(".");
-    return io::syncDirectory(parent);
+    return shard::commitDirectoryRename(tmp, finalPath, overwrite);
 }
 
 }  // namespace
@@ -808,48 +682,6 @@ std::unique_ptr<FormatWriter> makeOrbaxWriter() { return std::make_unique<OrbaxW
 
 namespace {
 
-// A non-zero process: waits until the committed target holds this process's database (its
-// manifest names a fresh random uuid, so it identifies this attempt), or fails when process 0
-// gave up (the temporary is gone and the target is not this save) or the timeout passes.
-Status waitForCommit(const fs::path& target, const fs::path& tmp, const ProcessSaveOptions& o,
-                     const std::string& manifest, const CancelToken* cancel) {
-    const std::string where = "multi-process save of '" + target.string() + "', process " +
-                              std::to_string(o.processIndex);
-    const fs::path committed = target / ("ocdbt." + processName(o.processIndex)) / "manifest.ocdbt";
-    const auto isCommitted = [&]() -> Result<bool> {
-        CKPT_ASSIGN_OR_RETURN(auto text, readWholeFile(committed));
-        return text && *text == manifest;
-    };
-    const auto deadline = std::chrono::steady_clock::now() + o.timeout;
-    for (;;) {
-        auto done = isCommitted();
-        if (!done.isOk()) return done.status().withContext(where);
-        if (*done) return okStatus();
-        std::error_code ec;
-        if (!fs::exists(tmp, ec)) {
-            auto again = isCommitted();  // the commit may have happened between the two looks
-            if (!again.isOk()) return again.status().withContext(where);
-            if (*again) return okStatus();
-            return ioError(where + ": process 0 abandoned the save (its temporary '" +
-                           tmp.filename().string() + "' is gone and nothing was committed)");
-        }
-        if (isCancelled(cancel)) return cancelledError(where + ": cancelled");
-        if (std::chrono::steady_clock::now() >= deadline) {
-            return ioError(where + ": timed out after " + std::to_string(o.timeout.count()) +
-                           " ms waiting for process 0 to commit");
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-}
-
-bool validSaveId(const std::string& id) {
-    if (id.empty() || id.size() > 64) return false;
-    return std::all_of(id.begin(), id.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '_' || c == '-';
-    });
-}
-
 }  // namespace
 
 }  // namespace ckpt::orbax
@@ -907,19 +739,6 @@ Status writeOrbaxProcessShards(const NodePtr& tree, const fs::path& targetIn,
     fs::path target = targetIn.lexically_normal();
     if (!target.has_filename()) target = target.parent_path();
     const std::string where = "multi-process save of '" + target.string() + "'";
-    if (process.processCount < 1) {
-        return invalidArgumentError(where + ": the process count must be at least 1, not " +
-                                    std::to_string(process.processCount));
-    }
-    if (process.processIndex < 0 || process.processIndex >= process.processCount) {
-        return invalidArgumentError(
-            where + ": process index " + std::to_string(process.processIndex) +
-            " is not below the process count " + std::to_string(process.processCount));
-    }
-    if (!orbax::validSaveId(process.saveId)) {
-        return invalidArgumentError(where + ": the save id '" + process.saveId +
-                                    "' is not 1 to 64 characters of [A-Za-z0-9_-]");
-    }
     if (options.step) {
         return unsupportedError(where +
                                 ": a multi-process save writes one item directory, not a "
@@ -928,46 +747,34 @@ Status writeOrbaxProcessShards(const NodePtr& tree, const fs::path& targetIn,
     if (!options.orbaxOcdbt) {
         return unsupportedError(where + ": a multi-process save needs OCDBT");
     }
-    const fs::path tmp = multiProcessTemporaryPath(target, process.saveId);
-    const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
+    auto prepared = shard::prepareSharedTemporary(target, process);
+    if (!prepared.isOk()) return prepared.status();
+    const fs::path tmp = *prepared;
+    const std::string own = shard::doneMarkerName(process.processIndex);
     std::error_code ec;
-    if (!fs::is_directory(parent, ec)) {
-        return notFoundError(where + ": the directory '" + parent.string() + "' does not exist");
-    }
-    const std::string own = ".done." + orbax::processName(process.processIndex);
-    if (fs::exists(tmp / own, ec)) {
-        return alreadyExistsError(where + ": save id '" + process.saveId +
-                                  "' was already used by process " +
-                                  std::to_string(process.processIndex) +
-                                  " (its temporary is there); give each attempt a new save id");
-    }
-    if (process.processIndex == 0) {
-        // Earlier attempts' temporaries (other save ids, single-process ones): they belong to
-        // crashed saves, since saves of one target do not run at the same time. Best effort.
-        const std::string prefix = target.filename().string() + std::string(orbax::kTmpSuffix);
-        for (const auto& entry : fs::directory_iterator(parent, ec)) {
-            const std::string name = entry.path().filename().string();
-            if (name.rfind(prefix, 0) == 0 && name != tmp.filename().string()) {
-                (void)io::removePath(entry.path());
-            }
-        }
-    }
-    fs::create_directories(tmp, ec);
-    if (ec) return ioError(where + ": cannot create '" + tmp.string() + "': " + ec.message());
 
-    orbax::ProcessPart part{&process, target};
+    orbax::ProcessPart part;
+    part.opts = &process;
+    part.target = target;
     if (process.processIndex != 0) {
         Status s = orbax::writeItem(tree, tmp, options, &part);
         if (!s.isOk()) return s.withContext(where);
-        auto manifest = orbax::readWholeFile(
-            tmp / ("ocdbt." + orbax::processName(process.processIndex)) / "manifest.ocdbt");
-        if (!manifest.isOk()) return manifest.status().withContext(where);
-        if (!*manifest) return internalError(where + ": this process's manifest is missing");
-        Status committed = orbax::waitForCommit(target, tmp, process, **manifest, options.cancel);
+        const std::string db = "ocdbt." + shard::processName(process.processIndex);
+        // The committed target holds this process's database: its manifest names a fresh random
+        // uuid, so it identifies this attempt.
+        const fs::path committedManifest = target / db / "manifest.ocdbt";
+        const std::string& ours = part.manifest;
+        Status committed = shard::waitForCommit(
+            target, tmp, process,
+            [&]() -> Result<bool> {
+                CKPT_ASSIGN_OR_RETURN(auto text, shard::readWholeFile(committedManifest));
+                return text && *text == ours;
+            },
+            options.cancel);
         if (!committed.isOk()) {
             // This process's part goes; the temporary too once nothing else is in it (a
             // process 0 still at work would time out waiting for this part).
-            const std::string name = orbax::processName(process.processIndex);
+            const std::string name = shard::processName(process.processIndex);
             (void)io::removePath(tmp / own);
             (void)io::removePath(tmp / ("ocdbt." + name));
             (void)io::removePath(tmp / "array_metadatas" / name);
