@@ -81,6 +81,46 @@ Result<ByteBuffer> ByteBuffer::allocate(std::size_t size) {
     return b;
 }
 
+Status zstdDecodeInto(std::span<const std::byte> input, std::span<std::byte> out) {
+    // A decoder context is some 100 KiB of tables: one per thread, not one per chunk.
+    thread_local std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(),
+                                                                          &ZSTD_freeDCtx);
+    if (!ctx) return ioError("cannot create a zstd decoder");
+    ZSTD_DCtx_reset(ctx.get(), ZSTD_reset_session_only);
+    ZSTD_inBuffer in{input.data(), input.size(), 0};
+    ZSTD_outBuffer o{out.data(), out.size(), 0};
+    std::size_t pending = 1;  // ZSTD's "more to do" hint; 0 = a frame just ended
+    std::byte extra{};
+    while (true) {
+        // Once `out` is full, one more byte of room shows whether the data goes on.
+        ZSTD_outBuffer spill{&extra, 1, 0};
+        ZSTD_outBuffer& target = o.pos < o.size ? o : spill;
+        pending = ZSTD_decompressStream(ctx.get(), &target, &in);
+        if (ZSTD_isError(pending) != 0) {
+            ZSTD_DCtx_reset(ctx.get(), ZSTD_reset_session_only);
+            return corruptionError(std::string("zstd data is corrupt: ") +
+                                   ZSTD_getErrorName(pending));
+        }
+        if (spill.pos != 0) {
+            ZSTD_DCtx_reset(ctx.get(), ZSTD_reset_session_only);
+            return corruptionError("zstd data decodes to more than the " +
+                                   std::to_string(out.size()) + " bytes expected");
+        }
+        if (in.pos == in.size) {
+            if (pending == 0) break;         // last frame complete
+            if (target.pos < target.size) {  // decoder wants more input than there is
+                ZSTD_DCtx_reset(ctx.get(), ZSTD_reset_session_only);
+                return corruptionError("zstd data is truncated");
+            }
+        }
+    }
+    if (o.pos != out.size()) {
+        return corruptionError("zstd data decodes to " + std::to_string(o.pos) +
+                               " bytes, expected " + std::to_string(out.size()));
+    }
+    return okStatus();
+}
+
 std::uint32_t crc32c(std::span<const std::byte> data) {
     return ocdbt::crc32c(data);
 }
@@ -149,7 +189,8 @@ struct ZstdCursor::Impl {
             ZSTD_outBuffer o{};
             if (discard > 0) {
                 if (scratch.empty()) scratch.resize(kWindow);
-                o = {scratch.data(), static_cast<std::size_t>(std::min<std::uint64_t>(discard, kWindow)), 0};
+                o = {scratch.data(),
+                     static_cast<std::size_t>(std::min<std::uint64_t>(discard, kWindow)), 0};
             } else {
                 o = {out.data() + filled, out.size() - filled, 0};
             }
@@ -188,8 +229,12 @@ Result<std::unique_ptr<ZstdCursor>> ZstdCursor::create(std::span<const std::byte
 ZstdCursor::ZstdCursor() = default;
 ZstdCursor::~ZstdCursor() = default;
 
-std::uint64_t ZstdCursor::position() const { return m_impl->position; }
-std::span<const std::byte> ZstdCursor::input() const { return m_impl->input; }
+std::uint64_t ZstdCursor::position() const {
+    return m_impl->position;
+}
+std::span<const std::byte> ZstdCursor::input() const {
+    return m_impl->input;
+}
 
 Status ZstdCursor::read(std::uint64_t offset, std::span<std::byte> out) {
     if (offset < m_impl->position) {
@@ -214,7 +259,8 @@ Status ZstdCursor::expectEnd() {
             return corruptionError("zstd data decodes to more than the expected " +
                                    std::to_string(s.position) + " bytes");
         }
-        if (s.in.pos == s.in.size && s.pending != 0) return corruptionError("zstd data is truncated");
+        if (s.in.pos == s.in.size && s.pending != 0)
+            return corruptionError("zstd data is truncated");
     }
     s.release(true);
     return okStatus();

@@ -8,8 +8,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string_view>
 
@@ -47,6 +47,10 @@ struct OutputLimit {
 
 // Decodes one or more concatenated zstd frames. Frames without a content-size field are fine.
 Result<ByteBuffer> zstdDecode(std::span<const std::byte> input, OutputLimit limit);
+
+// Decodes one or more concatenated zstd frames into `out`, which they must fill exactly
+// (Corruption otherwise; `out` may then hold partial data). Reuses one decoder per thread.
+Status zstdDecodeInto(std::span<const std::byte> input, std::span<std::byte> out);
 
 using ReleaseFn = std::function<void(std::span<const std::byte>)>;
 

@@ -649,8 +649,8 @@ private slots:
         const Bytes raw = ref.chunkBytes(chunks, idx00);
         Bytes tooLong = raw;
         tooLong.push_back(std::byte{1});
-        for (const Bytes& bad : {zstdCompress(std::span(raw).first(raw.size() - 4)),
-                                 zstdCompress(tooLong)}) {
+        for (const Bytes& bad :
+             {zstdCompress(std::span(raw).first(raw.size() - 4)), zstdCompress(tooLong)}) {
             put(tmp.path(), "arr/0.0", bad);
             auto b = openDir(tmp.path());
             CKPT_VERIFY_OK(b);
@@ -661,6 +661,8 @@ private slots:
             QVERIFY(!r.isOk());
             QCOMPARE(r.status().code(), StatusCode::kCorruption);
             QVERIFY2(contains(r.status(), "'arr/0.0'"), r.status().toString().c_str());
+            // The whole chunk, decoded straight into the output: the same checks.
+            CKPT_VERIFY_ERROR((*b)->readAll(), StatusCode::kCorruption);
         }
     }
 
@@ -692,6 +694,12 @@ private slots:
             QVERIFY2(r.status().code() == StatusCode::kCorruption, r.status().toString().c_str());
             QVERIFY2(contains(r.status(), "zarr array 'arr'") && contains(r.status(), "'arr/0.0'"),
                      r.status().toString().c_str());
+            // The whole chunk, whose place in the output is contiguous, is decoded in place:
+            // checked alike.
+            auto whole = (*a)->read(Selection{{0, 0}, {2, 3}});
+            QVERIFY2(!whole.isOk(), c.what);
+            QVERIFY2(whole.status().code() == StatusCode::kCorruption,
+                     whole.status().toString().c_str());
             // Other chunks still read.
             CKPT_VERIFY_OK((*a)->read(Selection{{2, 3}, {3, 4}}));
         }
