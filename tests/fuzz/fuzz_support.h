@@ -47,11 +47,22 @@ public:
     std::string describe() const override { return "fuzz memory store"; }
 };
 
-// Reads every array (whole and through computeStats) and scalar under `root`.
+// Arrays larger than this are not read: a few bytes can declare a 384 GiB array whose chunks are
+// all unwritten (HDF5 then returns its fill value), and streaming that is slow, not wrong.
+inline constexpr std::uint64_t kMaxFuzzReadBytes = 64ULL << 20;
+
+// Reads every array (whole and through computeStats; up to kMaxFuzzReadBytes) and scalar under
+// `root`.
 inline void readEverything(const NodePtr& root) {
     if (!root) return;
     walkTree(root, [](const KeyPath&, const Node& node) {
         if (node.kind() == NodeKind::kArray && node.array()) {
+            std::uint64_t bytes = itemSize(node.array()->dtype());
+            for (const std::int64_t d : node.array()->shape()) {
+                const auto n = static_cast<std::uint64_t>(d < 0 ? 0 : d);
+                bytes = n != 0 && bytes > kMaxFuzzReadBytes / n ? kMaxFuzzReadBytes + 1 : bytes * n;
+            }
+            if (bytes > kMaxFuzzReadBytes) return true;
             static_cast<void>(node.array()->readAll());
             static_cast<void>(computeStats(*node.array()));
         } else if (node.kind() == NodeKind::kScalar) {
