@@ -348,7 +348,7 @@ public:
             return m_metaPath.string() + ": at key path " + describeKeyPath(m_path);
         };
         const std::string& type = leaf.valueType;
-        const std::string param = leaf.paramName();
+        std::string param = leaf.paramName();
         BuildNode* node = &m_arena->root();
         for (std::size_t i = 0; i < leaf.path.size(); ++i) {
             if (node->leaf) return corruptionError(where() + ": a leaf has children");
@@ -373,7 +373,8 @@ public:
             // Its sharding (the `_sharding` entry, the shard grid, the writing processes) is
             // read only when asked for; a damaged record never fails the open or a read.
             node->value = Node::makeArray(makeShardedLeafSource(
-                std::move(array), m_shardingIndex, param, std::move(keyPath), leaf.writeShape));
+                std::move(array), m_shardingIndex, std::move(param), std::move(keyPath),
+                std::move(leaf.writeShape)));
         } else if (type == "scalar") {
             // Scalars are few and a scalar node needs its dtype at once: opened eagerly.
             auto leafNode = [&]() -> Result<NodePtr> {

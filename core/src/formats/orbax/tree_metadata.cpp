@@ -15,7 +15,10 @@ namespace ckpt::orbax {
 using json = nlohmann::json;  // only its SAX interface types are used
 
 std::string LeafMetadata::paramName() const {
+    std::size_t size = path.empty() ? 0 : path.size() - 1;
+    for (const KeyEntry& k : path) size += k.key.size();
     std::string out;
+    out.reserve(size);
     for (std::size_t i = 0; i < path.size(); ++i) {
         if (i > 0) out += '.';
         out += path[i].key;
