@@ -13,18 +13,34 @@ std::string escapeKey(std::string_view key) {
     return out;
 }
 
+// One allocation per path (opening a 100,000-leaf checkpoint formats every leaf's path; a
+// temporary string per key cost as much as the rest of adding the leaf).
 std::string formatKeyPath(const KeyPath& path) {
+    std::size_t size = path.empty() ? 0 : path.size() - 1;
+    for (const std::string& key : path) size += key.empty() ? 2 : key.size();  // escapes are rare
     std::string out;
+    out.reserve(size);
     for (std::size_t i = 0; i < path.size(); ++i) {
         if (i > 0) out += '/';
-        out += escapeKey(path[i]);
+        const std::string& key = path[i];
+        if (key.empty()) {
+            out += "\\e";
+            continue;
+        }
+        for (const char c : key) {
+            if (c == '/' || c == '\\') out += '\\';
+            out += c;
+        }
     }
     return out;
 }
 
 std::string describeKeyPath(const KeyPath& path) {
     if (path.empty()) return "(root)";
-    return "'" + formatKeyPath(path) + "'";
+    std::string out(1, '\'');
+    out += formatKeyPath(path);
+    out += '\'';
+    return out;
 }
 
 Result<KeyPath> parseKeyPath(std::string_view text) {

@@ -348,13 +348,27 @@ public:
             return m_metaPath.string() + ": at key path " + describeKeyPath(m_path);
         };
         const std::string& type = leaf.valueType;
-        const std::string param = leaf.paramName();
+        std::string param = leaf.paramName();
         BuildNode* node = &m_arena->root();
+        // Leaves come in flatten order: most share their parents with the leaf before, found
+        // again without a lookup (the root of 100,000 leaves has 10,000 keys).
+        bool samePrefix = true;
         for (std::size_t i = 0; i < leaf.path.size(); ++i) {
             if (node->leaf) return corruptionError(where() + ": a leaf has children");
             node->sequence = leaf.path[i].type == KeyType::kSequence;
+            if (samePrefix && i < m_lastNodes.size() && m_lastNodes[i]->key == m_path[i]) {
+                node = m_lastNodes[i];
+                continue;
+            }
+            samePrefix = false;
             node = m_arena->child(*node, std::move(leaf.path[i].key));  // m_path keeps a copy
+            if (i < m_lastNodes.size()) {
+                m_lastNodes[i] = node;
+            } else {
+                m_lastNodes.push_back(node);
+            }
         }
+        m_lastNodes.resize(leaf.path.size());
         if (!node->children.empty()) {
             return corruptionError(where() + ": a container is also a leaf");
         }
@@ -373,7 +387,8 @@ public:
             // Its sharding (the `_sharding` entry, the shard grid, the writing processes) is
             // read only when asked for; a damaged record never fails the open or a read.
             node->value = Node::makeArray(makeShardedLeafSource(
-                std::move(array), m_shardingIndex, param, std::move(keyPath), leaf.writeShape));
+                std::move(array), m_shardingIndex, std::move(param), std::move(keyPath),
+                std::move(leaf.writeShape)));
         } else if (type == "scalar") {
             // Scalars are few and a scalar node needs its dtype at once: opened eagerly.
             auto leafNode = [&]() -> Result<NodePtr> {
@@ -431,6 +446,7 @@ public:
     void reset() {
         m_arena = std::make_unique<BuildArena>();
         m_result = ItemResult{};
+        m_lastNodes.clear();
     }
 
     Result<ItemResult> finish(bool ocdbt, const TreeMetadata& meta) {
@@ -462,6 +478,7 @@ private:
     std::unique_ptr<BuildArena> m_arena = std::make_unique<BuildArena>();
     ItemResult m_result;
     KeyPath m_path;  // of the leaf being added
+    std::vector<BuildNode*> m_lastNodes;  // the nodes down to the leaf added before
 };
 
 // Parses _METADATA on a second thread while this one builds the tree from the leaves parsed so

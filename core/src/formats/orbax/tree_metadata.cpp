@@ -4,6 +4,7 @@
 #include <charconv>
 #include <climits>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -14,7 +15,10 @@ namespace ckpt::orbax {
 using json = nlohmann::json;  // only its SAX interface types are used
 
 std::string LeafMetadata::paramName() const {
+    std::size_t size = path.empty() ? 0 : path.size() - 1;
+    for (const KeyEntry& k : path) size += k.key.size();
     std::string out;
+    out.reserve(size);
     for (std::size_t i = 0; i < path.size(); ++i) {
         if (i > 0) out += '.';
         out += path[i].key;
@@ -85,9 +89,20 @@ public:
         m_float = value;
         return scalar(Value::kFloat);
     }
-    bool string(string_t& value) override {
-        m_string = &value;
+    bool string(string_t& value) override { return stringView(value); }
+    // The fast scanner's entry points: views of the text (or of its unescaping buffer), valid
+    // for the call only; a key's view must stay valid until the next key in its object.
+    bool stringView(std::string_view value) {
+        m_string = value;
         return scalar(Value::kString);
+    }
+    bool keyView(std::string_view value) {
+        if (!m_stack.empty() && m_stack.back().ctx == Ctx::kCustom) {
+            std::string copy(value);
+            return m_custom->key(copy);
+        }
+        if (!m_stack.empty()) m_stack.back().key = value;
+        return true;
     }
     bool binary(binary_t&) override { return fail(corruptionError(m_where + ": not valid JSON")); }
     bool start_object(std::size_t) override { return open(true); }
@@ -96,7 +111,11 @@ public:
     bool end_array() override { return close(); }
     bool key(string_t& value) override {
         if (!m_stack.empty() && m_stack.back().ctx == Ctx::kCustom) return m_custom->key(value);
-        if (!m_stack.empty()) m_stack.back().key = value;
+        if (!m_stack.empty()) {
+            Frame& top = m_stack.back();
+            top.keyStore = value;
+            top.key = top.keyStore;
+        }
         return true;
     }
     bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
@@ -109,7 +128,8 @@ private:
     enum class Value { kNull, kBool, kInt, kUInt, kFloat, kString };
     struct Frame {
         Ctx ctx = Ctx::kRoot;
-        std::string key;  // the last key seen in this object
+        std::string_view key;  // the last key seen in this object: a view of the text or keyStore
+        std::string keyStore;  // a key that is not a view of the text (nlohmann, escapes)
         int depth = 0;    // kSkip / kCustom: containers open inside
     };
 
@@ -286,7 +306,7 @@ private:
             case Ctx::kKeyObject:
                 if (top.key == "key") {
                     if (kind == Value::kString) {
-                        m_keyEntry.key = *m_string;
+                        m_keyEntry.key.assign(m_string);
                     } else if (kind == Value::kInt) {
                         m_keyEntry.key = std::to_string(m_int);
                     } else if (kind == Value::kUInt) {
@@ -322,7 +342,7 @@ private:
                     if (kind != Value::kString) {
                         return fail(corruptionError(at() + ": value_metadata has no value_type"));
                     }
-                    m_leaf.valueType = *m_string;
+                    m_leaf.valueType.assign(m_string);
                     m_hasValueType = true;
                 } else if (top.key == "skip_deserialize" && kind == Value::kBool) {
                     m_leaf.skipDeserialize = m_bool;
@@ -361,7 +381,10 @@ private:
             case Value::kInt: return m_custom->number_integer(m_int);
             case Value::kUInt: return m_custom->number_unsigned(m_uint);
             case Value::kFloat: return m_custom->number_float(m_float, {});
-            case Value::kString: return m_custom->string(*m_string);
+            case Value::kString: {
+                std::string copy(m_string);
+                return m_custom->string(copy);
+            }
         }
         return true;
     }
@@ -381,8 +404,7 @@ private:
 
     std::string m_where;
     const LeafSink* m_sink;  // null: leaves go to out.leaves
-    // Frames are reused, not destroyed on pop: their key strings keep their capacity (a key
-    // such as "skip_deserialize" would otherwise be allocated again for every leaf).
+    // Frames are reused, not destroyed on pop: their keyStore strings keep their capacity.
     class FrameStack {
     public:
         bool empty() const { return m_size == 0; }
@@ -391,13 +413,13 @@ private:
             if (m_size == m_frames.size()) m_frames.emplace_back();
             Frame& f = m_frames[m_size++];
             f.ctx = ctx;
-            f.key.clear();
+            f.key = {};
             f.depth = depth;
         }
         void pop() { --m_size; }
 
     private:
-        std::vector<Frame> m_frames;
+        std::deque<Frame> m_frames;  // stable addresses: a key may view its frame's keyStore
         std::size_t m_size = 0;
     };
     FrameStack m_stack;
@@ -415,7 +437,7 @@ private:
     std::int64_t m_int = 0;
     std::uint64_t m_uint = 0;
     double m_float = 0;
-    string_t* m_string = nullptr;
+    std::string_view m_string;
     // custom_metadata
     nlohmann::ordered_json m_customValue;
     std::unique_ptr<nlohmann::detail::json_sax_dom_parser<nlohmann::ordered_json>> m_custom;
@@ -434,7 +456,10 @@ class FastJsonScanner {
 public:
     enum class Outcome { kDone, kHandlerStopped, kGiveUp };
 
-    Outcome run(std::string_view text, nlohmann::json_sax<json>& sax) {
+    // Templated on the handler so that its calls are direct (MetadataSax is final), not one
+    // virtual call per token.
+    template <class Sax>
+    Outcome run(std::string_view text, Sax& sax) {
         m_p = text.data();
         m_end = text.data() + text.size();
         std::vector<char> stack;  // '{' or '[' per open container
@@ -470,8 +495,9 @@ public:
                 bool ok = false;
                 if (c == '"') {
                     ++m_p;
-                    if (!scanString()) return Outcome::kGiveUp;
-                    ok = sax.string(m_string);
+                    std::string_view s;
+                    if (!scanString(s)) return Outcome::kGiveUp;
+                    ok = sax.stringView(s);
                 } else if (c == 't' || c == 'f' || c == 'n') {
                     if (literal("true")) {
                         ok = sax.boolean(true);
@@ -519,18 +545,38 @@ private:
     }
 
     // `"key" :` at m_p (spaces before it already skipped); reports the key.
-    Outcome key(nlohmann::json_sax<json>& sax) {
+    template <class Sax>
+    Outcome key(Sax& sax) {
         if (m_p == m_end || *m_p != '"') return Outcome::kGiveUp;
         ++m_p;
-        if (!scanString()) return Outcome::kGiveUp;
+        std::string_view s;
+        if (!scanString(s)) return Outcome::kGiveUp;
         skipSpace();
         if (m_p == m_end || *m_p != ':') return Outcome::kGiveUp;
         ++m_p;
-        return sax.key(m_string) ? Outcome::kDone : Outcome::kHandlerStopped;
+        // A view of the text stays valid; one of m_string would not outlive the next string.
+        const bool ok = s.data() == m_string.data() ? sax.key(m_string) : sax.keyView(s);
+        return ok ? Outcome::kDone : Outcome::kHandlerStopped;
     }
 
-    // The rest of a string after its opening quote, into m_string. False: give up.
-    bool scanString() {
+    // The rest of a string after its opening quote: `out` views the text when it has no escape,
+    // else m_string holding it unescaped. False: give up.
+    bool scanString(std::string_view& out) {
+        {
+            const char* run = m_p;
+            while (m_p < m_end) {
+                const auto c = static_cast<unsigned char>(*m_p);
+                if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
+                ++m_p;
+            }
+            if (m_p == m_end) return false;
+            if (*m_p == '"') {
+                out = std::string_view(run, static_cast<std::size_t>(m_p - run));
+                ++m_p;
+                return true;
+            }
+            m_p = run;  // an escape (or a byte to give up on): the slow loop below
+        }
         m_string.clear();
         while (true) {
             const char* run = m_p;
@@ -542,7 +588,10 @@ private:
             m_string.append(run, static_cast<std::size_t>(m_p - run));
             if (m_p == m_end) return false;
             const char c = *m_p++;
-            if (c == '"') return true;
+            if (c == '"') {
+                out = m_string;
+                return true;
+            }
             if (c != '\\' || m_p == m_end) return false;  // control or non-ASCII byte
             switch (*m_p++) {
                 case '"': m_string += '"'; break;
@@ -568,7 +617,8 @@ private:
     }
 
     // An integer as JSON spells it; fractions, exponents and overflow give up.
-    Outcome number(nlohmann::json_sax<json>& sax, bool& ok) {
+    template <class Sax>
+    Outcome number(Sax& sax, bool& ok) {
         const char* start = m_p;
         const bool negative = *m_p == '-';
         if (negative) ++m_p;
