@@ -23,6 +23,7 @@ std::recursive_mutex& hdf5Mutex() {
 
 // Filter state; only touched with the HDF5 lock held.
 std::uint64_t g_zstdCap = 0;
+std::uint64_t g_zstdExpected = 0;
 std::string g_filterError;
 
 // H5Z filter callback for id 32015, compatible with hdf5plugin's (aparamon's) zstd filter:
@@ -42,6 +43,11 @@ size_t zstdFilter(unsigned int flags, size_t cdNelmts, const unsigned int cdValu
         }
         decoded = std::move(*r);
         out = decoded->bytes();
+        if (g_zstdExpected != 0 && out.size() != g_zstdExpected) {
+            g_filterError = "zstd filter: a chunk decoded to " + std::to_string(out.size()) +
+                            " bytes, but its chunk holds " + std::to_string(g_zstdExpected);
+            return 0;
+        }
     } else {
         auto r = zstdCompress(in, cdNelmts > 0 ? static_cast<int>(cdValues[0]) : 0);
         if (!r.isOk()) {
@@ -156,7 +162,32 @@ Status checkRc(herr_t rc, std::string_view context, StatusCode code) {
     return okStatus();
 }
 
+void setZstdExpectedBytes(std::uint64_t bytes) {
+    g_zstdExpected = bytes;
+}
+
+std::uint64_t strictZstdChunkBytes(hid_t dcpl, std::uint64_t rawChunkBytes) {
+    const int n = H5Pget_nfilters(dcpl);
+    bool zstd = false;
+    for (int i = 0; i < n; ++i) {
+        unsigned flags = 0;
+        std::size_t count = 0;
+        unsigned config = 0;
+        const H5Z_filter_t id = H5Pget_filter2(dcpl, static_cast<unsigned>(i), &flags, &count,
+                                               nullptr, 0, nullptr, &config);
+        if (id == kZstdFilterId) {
+            zstd = true;
+        } else if (id != H5Z_FILTER_SHUFFLE && id != H5Z_FILTER_FLETCHER32) {
+            H5Eclear2(H5E_DEFAULT);
+            return 0;
+        }
+    }
+    H5Eclear2(H5E_DEFAULT);
+    return zstd ? rawChunkBytes : 0;
+}
+
 void setZstdOutputCap(std::uint64_t bytes) {
+    g_zstdExpected = 0;
     g_zstdCap = bytes;
     g_filterError.clear();
 }

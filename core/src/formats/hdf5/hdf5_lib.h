@@ -69,6 +69,14 @@ Status checkRc(herr_t rc, std::string_view context, StatusCode code = StatusCode
 // Upper bound (bytes) the zstd filter may produce for the next chunk; set before every
 // H5Dread/H5Dwrite of a chunked dataset (held lock). 0 = unknown (then kZstdDefaultCap).
 void setZstdOutputCap(std::uint64_t bytes);
+// After setZstdOutputCap (which resets it): every chunk the zstd filter decodes must come out at
+// exactly `bytes` (0 = any size up to the cap). libhdf5 1.10.8 copies a whole chunk out of the
+// pipeline's output without checking its size, so a damaged chunk that decodes short would be
+// read past its end (found by fuzz_open_hdf5). Set when zstd is the only filter that changes the
+// size (see strictZstdChunkBytes).
+void setZstdExpectedBytes(std::uint64_t bytes);
+// `rawChunkBytes` when the dataset's filters are zstd plus only shuffle / fletcher32, else 0.
+std::uint64_t strictZstdChunkBytes(hid_t dcpl, std::uint64_t rawChunkBytes);
 inline constexpr std::uint64_t kZstdDefaultCap = 256ULL << 20;
 
 // Pure helpers behind the filter, exposed for tests.

@@ -29,8 +29,8 @@ std::string where(const std::string& file, const KeyPath& path) {
 class Hdf5Source final : public ArraySource {
 public:
     Hdf5Source(std::shared_ptr<FileRef> file, Handle dataset, Handle memType, DType dtype,
-               Shape shape, Shape chunk, std::uint64_t chunkBytes, StorageInfo storage,
-               std::string context)
+               Shape shape, Shape chunk, std::uint64_t chunkBytes, std::uint64_t zstdChunkBytes,
+               StorageInfo storage, std::string context)
         : m_file(std::move(file)),
           m_dataset(std::move(dataset)),
           m_memType(std::move(memType)),
@@ -38,6 +38,7 @@ public:
           m_shape(std::move(shape)),
           m_chunk(std::move(chunk)),
           m_chunkBytes(chunkBytes),
+          m_zstdChunkBytes(zstdChunkBytes),
           m_storage(std::move(storage)),
           m_context(std::move(context)) {}
 
@@ -56,6 +57,7 @@ public:
         Lock lock = lockHdf5();
         const std::string context = "reading " + m_context;
         setZstdOutputCap(m_chunkBytes);
+        setZstdExpectedBytes(m_zstdChunkBytes);
         if (m_shape.empty()) {
             return checkRc(H5Dread(m_dataset.get(), m_memType.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
                                    out.data()),
@@ -86,6 +88,8 @@ private:
     Shape m_shape;
     Shape m_chunk;
     std::uint64_t m_chunkBytes;
+    std::uint64_t m_zstdChunkBytes;  // strictZstdChunkBytes
+
     StorageInfo m_storage;
     std::string m_context;
 };
@@ -274,7 +278,9 @@ private:
         std::vector<std::byte> buf(static_cast<std::size_t>(bytes));
         if (bytes == 0) return buf;
         CKPT_ASSIGN_OR_RETURN(Handle dcpl, checkId(H5Dget_create_plist(d), H5Pclose, context));
-        setZstdOutputCap(chunkBytesOf(dcpl.get(), H5Tget_size(memType)));
+        const std::uint64_t chunkBytes = chunkBytesOf(dcpl.get(), H5Tget_size(memType));
+        setZstdOutputCap(chunkBytes);
+        if (chunkBytes != 0) setZstdExpectedBytes(strictZstdChunkBytes(dcpl.get(), chunkBytes - 64));
         CKPT_RETURN_IF_ERROR(checkRc(H5Dread(d, memType, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()),
                                      context + ": reading"));
         return buf;
@@ -368,6 +374,7 @@ private:
         for (std::size_t i = 0; i < path.size(); ++i) storage.location += (i ? "/" : "") + path[i];
         Shape chunk;
         std::uint64_t chunkBytes = 0;
+        std::uint64_t zstdChunkBytes = 0;
         const H5D_layout_t layout = H5Pget_layout(dcpl.get());
         if (layout == H5D_VIRTUAL) {
             // A virtual dataset whose mappings fail the checks stays an array of its dtype and
@@ -400,6 +407,7 @@ private:
                 chunk.push_back(static_cast<std::int64_t>(dims[i]));
             }
             chunkBytes = chunkBytesOf(dcpl.get(), H5Tget_size(ft.get()));
+            zstdChunkBytes = strictZstdChunkBytes(dcpl.get(), chunkBytes - 64);
             storage.chunkShape = chunk;
             storage.codecs = describeFilters(dcpl.get());
             for (std::size_t i = 0; i < chunk.size(); ++i)
@@ -418,7 +426,7 @@ private:
         const DType dtype = rt->dtype;
         return Node::makeArray(std::make_shared<Hdf5Source>(
             m_file, std::move(own), std::move(rt->memType), dtype, std::move(shape),
-            std::move(chunk), chunkBytes, std::move(storage), context));
+            std::move(chunk), chunkBytes, zstdChunkBytes, std::move(storage), context));
     }
 
     std::shared_ptr<FileRef> m_file;
