@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -97,11 +98,16 @@ Status checkInChildProcess(const std::string& file, const std::function<void()>&
         return error;
     }
     pid_t pid = -1;
+    const pid_t parent = ::getpid();
     {
         // No other thread is inside libhdf5 while the child is made.
         Lock lock = lockHdf5();
         pid = ::fork();
         if (pid == 0) {
+            // A child spinning in libhdf5 must not outlive a parent that was killed (this thread
+            // waits for the child, so its death means the process is gone).
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (::getppid() != parent) ::_exit(4);
             ::close(fds[0]);
             childMain(fds[1], progress, walk);
         }

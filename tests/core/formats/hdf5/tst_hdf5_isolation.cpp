@@ -4,6 +4,7 @@
 // (tests/fuzz/libhdf5-known/) opens to such an error instead of killing the process.
 #include <QTest>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -89,6 +90,38 @@ private slots:
                      contains(s, "CKPT_HDF5_OPEN_TIMEOUT"),
                  s.toString().c_str());
         QVERIFY(took < std::chrono::seconds(30));
+    }
+
+    void aHangingChildDiesWithItsParent() {
+        // A process killed while its probe child spins in libhdf5 must not leave the child
+        // running (it would spin forever: seen when libFuzzer killed a parent on its timeout).
+        int fds[2];
+        QVERIFY(::pipe(fds) == 0);
+        const pid_t middle = ::fork();
+        if (middle == 0) {
+            ::close(fds[0]);
+            (void)hdf5::checkInChildProcess("hang.h5", [fd = fds[1]] {
+                const pid_t me = ::getpid();
+                (void)!::write(fd, &me, sizeof me);
+                for (;;) ::pause();
+            });
+            ::_exit(0);
+        }
+        ::close(fds[1]);
+        pid_t probe = -1;
+        QCOMPARE(::read(fds[0], &probe, sizeof probe), static_cast<ssize_t>(sizeof probe));
+        ::close(fds[0]);
+        QVERIFY(probe > 0 && ::kill(probe, 0) == 0);  // the probe child runs
+        ::kill(middle, SIGKILL);
+        ::waitpid(middle, nullptr, 0);
+        // The probe child was reparented; it must be gone within a few seconds.
+        bool gone = false;
+        for (int i = 0; i < 200 && !gone; ++i) {
+            gone = ::kill(probe, 0) != 0;
+            if (!gone) ::usleep(20000);
+        }
+        if (!gone) ::kill(probe, SIGKILL);
+        QVERIFY(gone);
     }
 
     void isolationOffRunsNothingInAChild() {
