@@ -41,17 +41,11 @@ NodePtr sampleTree(std::uint8_t seed) {
     return Node::makeDict(std::move(top));
 }
 
+// The array at `keys` (owned by `tree`), or null.
 const ArraySource* arrayAt(const NodePtr& tree, const std::vector<std::string>& keys) {
-    const Node* n = tree.get();
-    for (const auto& k : keys) {
-        const Node* next = nullptr;
-        for (const auto& e : n->entries()) {
-            if (e.key == k) next = e.value.get();
-        }
-        if (!next) return nullptr;
-        n = next;
-    }
-    return n->kind() == NodeKind::kArray ? n->array().get() : nullptr;
+    auto node = findNode(tree, keys);
+    return node.isOk() && *node && (*node)->kind() == NodeKind::kArray ? (*node)->array().get()
+                                                                       : nullptr;
 }
 
 const Node* nodeAt(const NodePtr& tree, const std::string& key) {
