@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 
 #include "ckpt/core/array.h"
@@ -11,6 +12,10 @@
 namespace ckpt::hdf5 {
 
 std::unique_ptr<FormatReader> makeHdf5Reader();
+
+// Checks, without libhdf5, that `file` has an HDF5 superblock and is at least as long as the
+// superblock's end-of-file address: a corruption error naming the file if it was cut off.
+Status checkNotTruncated(const std::filesystem::path& file);
 
 // A multi-process save's directory (FORMAT.md, "Multi-process layout"): the master file, with
 // every sharded array a virtual dataset over the `process_<i>.h5` files beside it.

@@ -436,6 +436,8 @@ private:
     std::vector<haddr_t> m_stack;
 };
 
+constexpr std::uint64_t kNoSuperblock = ~0ULL;
+
 bool hasSignatureAt(std::ifstream& in, std::uint64_t offset) {
     static constexpr char kSignature[8] = {'\x89', 'H', 'D', 'F', '\r', '\n', '\x1a', '\n'};
     char buf[8] = {};
@@ -443,6 +445,81 @@ bool hasSignatureAt(std::ifstream& in, std::uint64_t offset) {
     in.seekg(static_cast<std::streamoff>(offset));
     return in.read(buf, 8) && std::equal(buf, buf + 8, kSignature);
 }
+
+std::uint64_t superblockOffset(std::ifstream& in, std::uint64_t size) {
+    // The superblock sits at 0 or after a user block of 512, 1024, 2048, ... bytes.
+    for (std::uint64_t off = 0; off + 8 <= size && off <= (1ULL << 30); off = off ? off * 2 : 512) {
+        if (hasSignatureAt(in, off)) return off;
+    }
+    return kNoSuperblock;
+}
+
+}  // namespace
+
+// In this process and before libhdf5 sees the file: checks that the file is at least as long as
+// its superblock's end-of-file address says (libhdf5's own "truncated file" test, which it only
+// reaches after it has parsed the superblock). A cut-off copy or download is the most common
+// damage, and this names it without starting the child process of hdf5_isolation.h.
+Status checkNotTruncated(const fs::path& file) {
+    std::error_code ec;
+    const std::uint64_t size = fs::file_size(file, ec);
+    std::ifstream in(file, std::ios::binary);
+    if (ec || !in) return okStatus();  // H5Fopen reports what is wrong with it
+    const std::uint64_t at = superblockOffset(in, size);
+    if (at == kNoSuperblock) {
+        return corruptionError("'" + file.string() + "' is not an HDF5 file: no superblock " +
+                               "signature at byte 0, 512, 1024, 2048, ... (" +
+                               std::to_string(size) + " bytes)");
+    }
+    unsigned char head[12] = {};
+    in.clear();
+    in.seekg(static_cast<std::streamoff>(at + 8));
+    in.read(reinterpret_cast<char*>(head), sizeof head);
+    if (!in) {
+        return corruptionError("'" + file.string() + "' is truncated: it ends inside the HDF5 " +
+                               "superblock at byte " + std::to_string(at) + " (" +
+                               std::to_string(size) + " bytes)");
+    }
+    const unsigned version = head[0];
+    unsigned offsetBytes = 0;
+    std::uint64_t eofField = 0;  // where the end-of-file address is, from the signature
+    if (version <= 1) {
+        offsetBytes = head[5];
+        eofField = (version == 0 ? 24 : 28) + 2ULL * offsetBytes;
+    } else if (version <= 3) {
+        offsetBytes = head[1];
+        eofField = 12 + 2ULL * offsetBytes;
+    } else {
+        return okStatus();  // a newer superblock: libhdf5 decides
+    }
+    if (offsetBytes != 2 && offsetBytes != 4 && offsetBytes != 8) return okStatus();
+    unsigned char field[8] = {};
+    in.clear();
+    in.seekg(static_cast<std::streamoff>(at + eofField));
+    in.read(reinterpret_cast<char*>(field), offsetBytes);
+    if (!in) {
+        return corruptionError("'" + file.string() + "' is truncated: it ends inside the HDF5 " +
+                               "superblock at byte " + std::to_string(at) + " (" +
+                               std::to_string(size) + " bytes)");
+    }
+    std::uint64_t eof = 0;
+    bool undefined = true;
+    for (unsigned i = 0; i < offsetBytes; ++i) {
+        eof |= static_cast<std::uint64_t>(field[i]) << (8 * i);
+        undefined = undefined && field[i] == 0xff;
+    }
+    // The address is relative to the base address (0, or the user block's size); comparing it
+    // with the whole file's size, as libhdf5 does, can only under-report.
+    if (!undefined && size < eof) {
+        return corruptionError("'" + file.string() + "' is truncated: it has " +
+                               std::to_string(size) + " bytes, but its HDF5 superblock says " +
+                               "the data runs to byte " + std::to_string(eof) +
+                               " (an interrupted copy or download, or a damaged superblock)");
+    }
+    return okStatus();
+}
+
+namespace {
 
 class Hdf5Reader final : public FormatReader {
 public:
@@ -460,13 +537,7 @@ public:
         if (!fs::is_regular_file(path, ec)) return 0;
         const std::uint64_t size = fs::file_size(path, ec);
         std::ifstream in(path, std::ios::binary);
-        if (in && !ec) {
-            // The superblock sits at 0 or after a user block of 512, 1024, 2048, ... bytes.
-            for (std::uint64_t off = 0; off + 8 <= size && off <= (1ULL << 30);
-                 off = off ? off * 2 : 512) {
-                if (hasSignatureAt(in, off)) return 80;
-            }
-        }
+        if (in && !ec && superblockOffset(in, size) != kNoSuperblock) return 80;
         // A damaged .h5 is still ours, so the user gets HDF5's precise error.
         const std::string ext = path.extension().string();
         if (ext == ".h5" || ext == ".hdf5" || ext == ".he5" || ext == ".hdf") return 50;
@@ -482,6 +553,7 @@ public:
         }
         // libhdf5 may crash on a damaged file: the same walk runs in a child process first.
         const fs::path filePath = fs::is_directory(path, ec) ? path / kMasterFileName : path;
+        CKPT_RETURN_IF_ERROR(checkNotTruncated(filePath));
         CKPT_RETURN_IF_ERROR(checkInChildProcess(filePath.string(), [&] { (void)openHere(path); }));
         return openHere(path);
     }

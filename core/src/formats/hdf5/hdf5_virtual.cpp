@@ -5,6 +5,7 @@
 #include <set>
 
 #include "ckpt/core/sharding.h"
+#include "formats/hdf5/hdf5_format.h"
 #include "formats/hdf5/hdf5_types.h"
 
 namespace ckpt::hdf5 {
@@ -269,6 +270,9 @@ private:
                 if (!fs::is_regular_file(path, ec)) {
                     return notFoundError(at + ": the source file '" + path.string() +
                                          "' is missing");
+                }
+                if (Status cut = checkNotTruncated(path); !cut.isOk()) {
+                    return Status(cut.code(), at + ": " + cut.message());
                 }
                 CKPT_ASSIGN_OR_RETURN(
                     Handle f, checkId(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,

@@ -357,6 +357,8 @@ private slots:
                                          << "leaves the checkpoint's directory";
         QTest::newRow("escaping symlink") << "symlink"
                                           << "outside the checkpoint's directory";
+        QTest::newRow("truncated source file") << "truncated"
+                                               << "process_1.h5' is truncated";
     }
     void damagedVirtualDatasetsAreErrors() {
         QFETCH(QString, damage);
@@ -387,6 +389,8 @@ private slots:
                               {(outer.path() / "outside.h5").string(), "/w", 2, 2}});
         } else if (d == "dotdot") {
             writeMaster(dir, {{"process_0.h5", "/w", 0, 2}, {"../outside.h5", "/w", 2, 2}});
+        } else if (d == "truncated") {
+            fs::resize_file(dir / "process_1.h5", fs::file_size(dir / "process_1.h5") - 100);
         } else if (d == "symlink") {
             fs::remove(dir / "process_1.h5");
             fs::create_symlink(outer.path() / "outside.h5", dir / "process_1.h5");
