@@ -4,6 +4,8 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -152,13 +154,6 @@ void appendMember(json& object, std::string key, json value) {
     members.emplace_back(std::move(key), std::move(value));
 }
 
-// An empty JSON object with room for `n` members (see appendMember).
-json objectWithRoom(std::size_t n) {
-    json object = json::object();
-    object.get_ref<json::object_t&>().reserve(n);
-    return object;
-}
-
 // One array's data, to be written into the item's store.
 struct ArrayJob {
     const ArraySource* source;
@@ -167,68 +162,131 @@ struct ArrayJob {
     zarr::ZarrWriteOptions options;
 };
 
-// A KvWriter that several encoding threads share: puts are serialised, encoding is not.
-class SharedKvWriter final : public kv::KvWriter {
+// Writes arrays' data on one thread per hardware thread (at most 8) while the caller is still
+// adding them: the helpers start encoding the first arrays while the caller builds the metadata
+// of the rest (for a tree of many small leaves that loop is a tenth of the save), and the caller
+// joins them in finish(). Each array's chunks are read, encoded and compressed on one thread;
+// the store is shared behind a lock. Progress is the sum over all arrays, reported under a lock
+// so the callback is never entered twice at once.
+class ArrayWritePool {
 public:
-    explicit SharedKvWriter(kv::KvWriter& inner) : m_inner(inner) {}
-    Status put(std::string_view key, std::string_view value) override {
-        std::lock_guard lock(m_mutex);
-        return m_inner.put(key, value);
+    ArrayWritePool(kv::KvWriter& store, std::uint64_t total, const WriteOptions& options)
+        : m_shared(store), m_total(total), m_options(options) {
+        const unsigned threads = std::min(std::max(1u, std::thread::hardware_concurrency()), 8u);
+        for (unsigned t = 1; t < threads; ++t) m_helpers.emplace_back([this] { work(); });
     }
-    Status commit() override {
-        std::lock_guard lock(m_mutex);
-        return m_inner.commit();
+    ~ArrayWritePool() {
+        {
+            std::lock_guard lock(m_mutex);
+            m_closed = true;
+        }
+        m_abort.cancel();  // an early return: running arrays stop at their next chunk
+        m_wake.notify_all();
+        for (auto& h : m_helpers) h.join();
+    }
+    ArrayWritePool(const ArrayWritePool&) = delete;
+    ArrayWritePool& operator=(const ArrayWritePool&) = delete;
+
+    // What the caller writes small values (scalars) through while the helpers run.
+    kv::KvWriter& writer() { return m_shared; }
+
+    void add(ArrayJob job) {
+        {
+            std::lock_guard lock(m_mutex);
+            m_jobs.push_back({std::move(job), 0});
+        }
+        m_wake.notify_one();
+    }
+
+    // No more arrays: the caller works too until all are written. The first error, if any.
+    Status finish() {
+        {
+            std::lock_guard lock(m_mutex);
+            m_closed = true;
+        }
+        m_wake.notify_all();
+        work();
+        for (auto& h : m_helpers) h.join();
+        m_helpers.clear();
+        if (!m_firstError.isOk()) return m_firstError;
+        if (isCancelled(m_options.cancel)) return cancelledError("cancelled");
+        return okStatus();
     }
 
 private:
-    kv::KvWriter& m_inner;
-    std::mutex m_mutex;
-};
-
-// Writes the arrays on one thread per hardware thread (at most 8) (each array's chunks are read, encoded
-// and compressed on one thread; stores are shared behind a lock). Progress is the sum over all
-// arrays, reported under a lock so the callback is never entered twice at once.
-Status writeArrays(kv::KvWriter& store, std::vector<ArrayJob>& jobs, std::uint64_t total,
-                   const WriteOptions& options) {
-    if (jobs.empty()) return okStatus();
-    SharedKvWriter shared(store);
-    std::mutex progressMutex;
-    std::vector<std::uint64_t> jobDone(jobs.size(), 0);
-    std::uint64_t sum = 0;
-    std::atomic<std::size_t> next{0};
-    std::atomic<bool> failed{false};
-    Status firstError;
-    auto worker = [&] {
-        zarr::ZarrScratch scratch;  // this thread's chunk buffers, reused across its arrays
-        for (std::size_t j = next++; j < jobs.size() && !failed.load(); j = next++) {
-            ArrayJob& job = jobs[j];
-            job.options.scratch = &scratch;
-            job.options.progress = [&, j](std::uint64_t d, std::uint64_t) {
-                std::lock_guard lock(progressMutex);
-                sum += d - jobDone[j];
-                jobDone[j] = d;
-                if (options.progress) options.progress(sum, total);
-            };
-            Status s = zarr::writeZarrArray(shared, job.prefix, *job.source, job.options,
-                                            options.cancel);
-            if (s.isOk()) job.options.progress(job.source->byteSize(), 0);
-            if (!s.isOk()) {
-                std::lock_guard lock(progressMutex);
-                if (firstError.isOk()) firstError = s.withContext(job.where);
-                failed.store(true);
-            }
-        }
+    struct Entry {
+        ArrayJob job;
+        std::uint64_t done;  // bytes reported so far, under m_progressMutex
     };
-    const unsigned threads = std::min<unsigned>(
-        {std::max(1u, std::thread::hardware_concurrency()), 8u, static_cast<unsigned>(jobs.size())});
-    std::vector<std::thread> helpers;
-    for (unsigned t = 1; t < threads; ++t) helpers.emplace_back(worker);
-    worker();
-    for (auto& h : helpers) h.join();
-    if (!firstError.isOk()) return firstError;
-    if (isCancelled(options.cancel)) return cancelledError("cancelled");
-    return okStatus();
-}
+
+    void work() {
+        zarr::ZarrScratch scratch;  // this thread's buffers, reused across its arrays
+        for (;;) {
+            Entry* entry = nullptr;
+            {
+                std::unique_lock lock(m_mutex);
+                m_wake.wait(lock, [&] { return m_next < m_jobs.size() || m_closed; });
+                if (m_next >= m_jobs.size() || m_abort.isCancelled()) return;
+                entry = &m_jobs[m_next++];  // a deque: stays put while more are added
+            }
+            ArrayJob& job = entry->job;
+            job.options.scratch = &scratch;
+            job.options.progress = [this, entry](std::uint64_t d, std::uint64_t) {
+                // The user's cancel reaches writeZarrArray through m_abort, at its next chunk.
+                if (isCancelled(m_options.cancel)) m_abort.cancel();
+                std::lock_guard lock(m_progressMutex);
+                m_sum += d - entry->done;
+                entry->done = d;
+                if (m_options.progress) m_options.progress(m_sum, m_total);
+            };
+            Status s = zarr::writeZarrArray(m_shared, job.prefix, *job.source, job.options, &m_abort);
+            if (s.isOk()) {
+                job.options.progress(job.source->byteSize(), 0);
+                continue;
+            }
+            {
+                std::lock_guard lock(m_progressMutex);
+                if (m_firstError.isOk() && !isCancelled(m_options.cancel)) {
+                    m_firstError = s.withContext(job.where);
+                }
+            }
+            m_abort.cancel();
+            return;
+        }
+    }
+
+    // A KvWriter that the threads share: puts are serialised, encoding is not.
+    class SharedKvWriter final : public kv::KvWriter {
+    public:
+        explicit SharedKvWriter(kv::KvWriter& inner) : m_inner(inner) {}
+        Status put(std::string_view key, std::string_view value) override {
+            std::lock_guard lock(m_mutex);
+            return m_inner.put(key, value);
+        }
+        Status commit() override {
+            std::lock_guard lock(m_mutex);
+            return m_inner.commit();
+        }
+
+    private:
+        kv::KvWriter& m_inner;
+        std::mutex m_mutex;
+    };
+
+    SharedKvWriter m_shared;
+    const std::uint64_t m_total;
+    const WriteOptions& m_options;
+    CancelToken m_abort;  // set on the first error, a user's cancel or an early return
+    std::mutex m_mutex;   // m_jobs, m_next, m_closed
+    std::condition_variable m_wake;
+    std::deque<Entry> m_jobs;
+    std::size_t m_next = 0;
+    bool m_closed = false;
+    std::mutex m_progressMutex;  // m_sum, Entry::done, m_firstError
+    std::uint64_t m_sum = 0;
+    Status m_firstError;
+    std::vector<std::thread> m_helpers;
+};
 
 // A multi-process save's part for this process (writeOrbaxProcessShards).
 struct ProcessPart {
@@ -311,6 +369,16 @@ json namedShardingRecord(const LeafShardPlan& plan) {
             {"partition_spec", spec},           {"device_mesh", {{"mesh", devices}}}};
 }
 
+// json.dumps(list(shape)): "[2, 3]".
+void appendShape(std::string& out, const Shape& shape) {
+    out += '[';
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+        if (i > 0) out += ", ";
+        out += std::to_string(shape[i]);
+    }
+    out += ']';
+}
+
 Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& options,
                  ProcessPart* part = nullptr) {
     std::vector<Leaf> leaves;
@@ -340,13 +408,18 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
         CKPT_ASSIGN_OR_RETURN(store, kv::openDirectoryWriter(dir));
     }
 
-    json treeMetadata = objectWithRoom(leaves.size());
-    json sharding = objectWithRoom(leaves.size());
-    json arrayMetadatas = json::array();
+    // _METADATA's tree_metadata, _sharding and array_metadatas are built as text, in
+    // json.dumps's format: a JSON tree per leaf cost about as much as encoding a small leaf's data.
+    std::string treeText = "{";      // tree_metadata
+    std::string shardingText = "{";  // _sharding (compact separators)
+    std::string arrayMetaText;       // the items of array_metadatas
+    treeText.reserve(leaves.size() * 200);
+    shardingText.reserve(leaves.size() * 120);
+    std::string valueText;
     json strings = json::object();
     std::map<std::string, KeyPath> names;  // param name -> first key path, to catch collisions
     const std::uint64_t total = summarizeTree(tree).byteCount;
-    std::vector<ArrayJob> arrayJobs;
+    ArrayWritePool pool(*store, total, options);  // starts on the first array added below
     const std::string singleDevice =
         pythonJsonDumps({{"sharding_type", "SingleDeviceSharding"}, {"device_str", "cpu:0"}});
 
@@ -365,13 +438,8 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
                                             " also has (Orbax joins keys with '.')");
             }
         }
-        json keyMeta = json::array();
         std::vector<std::string> plainKeys;
-        for (const auto& [k, t] : leaf.keys) {
-            keyMeta.push_back({{"key", k}, {"key_type", static_cast<int>(t)}});
-            plainKeys.push_back(k);
-        }
-        json value;
+        for (const auto& [k, t] : leaf.keys) plainKeys.push_back(k);
         switch (node.kind()) {
             case NodeKind::kArray: {
                 const ArraySource& source = *node.array();
@@ -401,31 +469,39 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
                         };
                     }
                 }
-                // The data is written after the loop, several arrays at a time (a replicated
+                // The pool's threads write the data while this loop goes on (a replicated
                 // leaf of a multi-process save by process 0 only).
                 if (!plan || !plan->replicated || processIndex == 0) {
-                    arrayJobs.push_back({&source, param.empty() ? "" : param + "/", where, zo});
+                    pool.add({&source, param.empty() ? "" : param + "/", where, std::move(zo)});
                 }
                 if (!isJaxArrayDtype(source.dtype())) {
                     // JAX (without jax_enable_x64) cannot hold 64-bit arrays, so such data was a
                     // numpy array; restoring it as a jax.Array would silently narrow it.
-                    value = {{"value_type", "np.ndarray"}, {"skip_deserialize", false}};
+                    valueText = R"({"value_type": "np.ndarray", "skip_deserialize": false})";
                 } else {
-                    value = {{"value_type", "jax.Array"}, {"skip_deserialize", false},
-                             {"write_shape", writeShape}};
-                    appendMember(sharding, urlsafeBase64(param),
-                                 plan ? pythonJsonDumps(namedShardingRecord(*plan))
-                                      : singleDevice);
-                    arrayMetadatas.push_back({{"array_metadata",
-                                               {{"param_name", param},
-                                                {"write_shape", writeShape},
-                                                {"chunk_shape", writeShape},
-                                                {"ext_metadata", nullptr}}}});
+                    valueText = R"({"value_type": "jax.Array", "skip_deserialize": false, )"
+                                R"("write_shape": )";
+                    appendShape(valueText, writeShape);
+                    valueText += '}';
+                    if (shardingText.size() > 1) shardingText += ',';
+                    appendPythonJsonString(shardingText, urlsafeBase64(param));
+                    shardingText += ':';
+                    appendPythonJsonString(shardingText,
+                                           plan ? pythonJsonDumps(namedShardingRecord(*plan))
+                                                : singleDevice);
+                    if (!arrayMetaText.empty()) arrayMetaText += ", ";
+                    arrayMetaText += R"({"array_metadata": {"param_name": )";
+                    appendPythonJsonString(arrayMetaText, param);
+                    arrayMetaText += R"(, "write_shape": )";
+                    appendShape(arrayMetaText, writeShape);
+                    arrayMetaText += R"(, "chunk_shape": )";
+                    appendShape(arrayMetaText, writeShape);
+                    arrayMetaText += R"(, "ext_metadata": null}})";
                 }
                 break;
             }
             case NodeKind::kScalar: {
-                value = {{"value_type", "scalar"}, {"skip_deserialize", false}};
+                valueText = R"({"value_type": "scalar", "skip_deserialize": false})";
                 if (processIndex != 0) break;  // replicated: process 0 writes it
                 auto loaded = node.loadScalar();
                 if (!loaded.isOk()) return loaded.status().withContext(where);
@@ -435,42 +511,64 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
                 auto source = makeMemorySource(std::move(*array));
                 zarr::ZarrWriteOptions zo;
                 zo.zarrVersion = options.orbaxZarrVersion;
-                Status s = zarr::writeZarrArray(*store, param.empty() ? "" : param + "/", *source,
+                Status s = zarr::writeZarrArray(pool.writer(), param.empty() ? "" : param + "/", *source,
                                                 zo, options.cancel);
                 if (!s.isOk()) return s.withContext(where);
-                value = {{"value_type", "scalar"}, {"skip_deserialize", false}};
                 break;
             }
             case NodeKind::kString:
                 appendMember(strings, param, node.text());
-                value = {{"value_type", "string"}, {"skip_deserialize", false}};
+                valueText = R"({"value_type": "string", "skip_deserialize": false})";
                 break;
-            case NodeKind::kNone: value = {{"value_type", "None"}, {"skip_deserialize", true}}; break;
-            case NodeKind::kDict: value = {{"value_type", "Dict"}, {"skip_deserialize", true}}; break;
-            case NodeKind::kList: value = {{"value_type", "List"}, {"skip_deserialize", true}}; break;
-            case NodeKind::kTuple: value = {{"value_type", "Tuple"}, {"skip_deserialize", true}}; break;
+            case NodeKind::kNone:
+                valueText = R"({"value_type": "None", "skip_deserialize": true})";
+                break;
+            case NodeKind::kDict:
+                valueText = R"({"value_type": "Dict", "skip_deserialize": true})";
+                break;
+            case NodeKind::kList:
+                valueText = R"({"value_type": "List", "skip_deserialize": true})";
+                break;
+            case NodeKind::kTuple:
+                valueText = R"({"value_type": "Tuple", "skip_deserialize": true})";
+                break;
             case NodeKind::kBytes:
                 return unsupportedError(where + ": Orbax has no type handler for bytes leaves");
         }
-        appendMember(treeMetadata, pythonTupleRepr(plainKeys),
-                     {{"key_metadata", std::move(keyMeta)}, {"value_metadata", std::move(value)}});
+        if (treeText.size() > 1) treeText += ", ";
+        appendPythonJsonString(treeText, pythonTupleRepr(plainKeys));
+        treeText += R"(: {"key_metadata": [)";
+        for (std::size_t i = 0; i < leaf.keys.size(); ++i) {
+            if (i > 0) treeText += ", ";
+            treeText += R"({"key": )";
+            appendPythonJsonString(treeText, leaf.keys[i].first);
+            treeText += R"(, "key_type": )";
+            treeText += std::to_string(static_cast<int>(leaf.keys[i].second));
+            treeText += '}';
+        }
+        treeText += R"(], "value_metadata": )";
+        treeText += valueText;
+        treeText += '}';
         if (isCancelled(options.cancel)) return cancelledError("cancelled");
     }
-    CKPT_RETURN_IF_ERROR(writeArrays(*store, arrayJobs, total, options));
+    treeText += '}';
+    shardingText += '}';
+    const std::string arrayMetadataRecord = R"({"array_metadatas": [)" + arrayMetaText + "]}";
+    CKPT_RETURN_IF_ERROR(pool.finish());
     if (options.progress) options.progress(total, total);
     CKPT_RETURN_IF_ERROR(store->commit());
 
     if (part) {
         // Every process records every array (Orbax's array_metadatas/process_<i>), then says it
         // is done; process 0 waits for all, merges, and goes on to the item's side files.
-        if (!arrayMetadatas.empty()) {
+        if (!arrayMetaText.empty()) {
             fs::create_directories(dir / "array_metadatas", ec);
             CKPT_RETURN_IF_ERROR(writeFile(dir / "array_metadatas" / processName(processIndex),
-                                           pythonJsonDumps({{"array_metadatas", arrayMetadatas}})));
+                                           arrayMetadataRecord));
         }
         const ProcessSaveOptions& o = *part->opts;
         const std::string treePrint = shard::fingerprint(
-            pythonJsonDumps(treeMetadata) + "|axis=" + std::to_string(o.shardAxis) +
+            treeText + "|axis=" + std::to_string(o.shardAxis) +
             "|zarr=" + std::to_string(options.orbaxZarrVersion));
         {
             const fs::path manifest =
@@ -487,26 +585,22 @@ Status writeItem(const NodePtr& tree, const fs::path& dir, const WriteOptions& o
         CKPT_RETURN_IF_ERROR(shard::removeDoneMarkers(dir, o));
     }
 
-    // Moved in, not copied: a deep copy of 100,000 entries costs more than building them.
-    json metadata = objectWithRoom(5);
-    appendMember(metadata, "tree_metadata", std::move(treeMetadata));
-    appendMember(metadata, "use_ocdbt", options.orbaxOcdbt);
-    appendMember(metadata, "use_zarr3", options.orbaxZarrVersion == 3);
-    appendMember(metadata, "store_array_data_equal_to_fill_value", true);
-    appendMember(metadata, "custom_metadata", nullptr);
-    CKPT_RETURN_IF_ERROR(writeFile(dir / "_METADATA", pythonJsonDumps(metadata)));
-    if (!sharding.empty()) {
-        CKPT_RETURN_IF_ERROR(writeFile(dir / "_sharding", pythonJsonDumps(sharding, true)));
-    }
+    std::string metadata = R"({"tree_metadata": )";
+    metadata.reserve(treeText.size() + 200);
+    metadata += treeText;
+    metadata += R"(, "use_ocdbt": )";
+    metadata += options.orbaxOcdbt ? "true" : "false";
+    metadata += R"(, "use_zarr3": )";
+    metadata += options.orbaxZarrVersion == 3 ? "true" : "false";
+    metadata += R"(, "store_array_data_equal_to_fill_value": true, "custom_metadata": null})";
+    CKPT_RETURN_IF_ERROR(writeFile(dir / "_METADATA", metadata));
+    if (shardingText.size() > 2) CKPT_RETURN_IF_ERROR(writeFile(dir / "_sharding", shardingText));
     if (!strings.empty()) {
         CKPT_RETURN_IF_ERROR(writeFile(dir / "_strings.json", pythonJsonDumps(strings, true)));
     }
-    if (!arrayMetadatas.empty() && !part) {
+    if (!arrayMetaText.empty() && !part) {
         fs::create_directories(dir / "array_metadatas", ec);
-        json record = json::object();
-        appendMember(record, "array_metadatas", std::move(arrayMetadatas));
-        CKPT_RETURN_IF_ERROR(
-            writeFile(dir / "array_metadatas" / "process_0", pythonJsonDumps(record)));
+        CKPT_RETURN_IF_ERROR(writeFile(dir / "array_metadatas" / "process_0", arrayMetadataRecord));
     }
     return okStatus();
 }

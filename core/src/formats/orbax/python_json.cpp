@@ -8,7 +8,7 @@ namespace ckpt::orbax {
 
 namespace {
 
-void appendEscaped(std::string& out, const std::string& s) {
+void appendEscaped(std::string& out, std::string_view s) {
     out += '"';
     std::size_t i = 0;
     while (i < s.size()) {
@@ -91,7 +91,7 @@ void dump(const nlohmann::ordered_json& j, bool compact, std::string& out) {
             out += ']';
             return;
         }
-        case nlohmann::ordered_json::value_t::string: appendEscaped(out, j.get<std::string>()); return;
+        case nlohmann::ordered_json::value_t::string: appendEscaped(out, j.get_ref<const std::string&>()); return;
         case nlohmann::ordered_json::value_t::boolean: out += j.get<bool>() ? "true" : "false"; return;
         case nlohmann::ordered_json::value_t::null: out += "null"; return;
         case nlohmann::ordered_json::value_t::number_integer: out += std::to_string(j.get<std::int64_t>()); return;
@@ -116,6 +116,12 @@ void dump(const nlohmann::ordered_json& j, bool compact, std::string& out) {
 }
 
 }  // namespace
+
+void appendPythonJson(std::string& out, const nlohmann::ordered_json& value, bool compact) {
+    dump(value, compact, out);
+}
+
+void appendPythonJsonString(std::string& out, std::string_view text) { appendEscaped(out, text); }
 
 std::string pythonJsonDumps(const nlohmann::ordered_json& value, bool compact) {
     std::string out;

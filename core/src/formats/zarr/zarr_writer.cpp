@@ -288,8 +288,31 @@ Status writeZarrArray(kv::KvWriter& out, std::string_view prefixIn, const ArrayS
     auto resolvedOr = resolveWriteOptions(dtype, shape, options);
     if (!resolvedOr.isOk()) return resolvedOr.status().withContext(where);
     const ZarrWriteOptions& opt = *resolvedOr;
-    auto metadataOr = zarrMetadataJson(dtype, shape, opt);
-    if (!metadataOr.isOk()) return metadataOr.status().withContext(where);
+    // The metadata text, made once per distinct (dtype, shape, options) a thread sees in a row.
+    std::string ownMetadata;
+    const std::string* metadata = &ownMetadata;
+    {
+        ZarrScratch::MetadataKey mkey{dtype,
+                                      shape,
+                                      opt.chunkShape,
+                                      opt.zarrVersion,
+                                      opt.zstdLevel.value_or(0),
+                                      opt.compress,
+                                      opt.v3Sharding};
+        if (opt.scratch && opt.scratch->metadataFor == mkey) {
+            metadata = &opt.scratch->metadata;
+        } else {
+            auto metadataOr = zarrMetadataJson(dtype, shape, opt);
+            if (!metadataOr.isOk()) return metadataOr.status().withContext(where);
+            if (opt.scratch) {
+                opt.scratch->metadata = std::move(*metadataOr);
+                opt.scratch->metadataFor = std::move(mkey);
+                metadata = &opt.scratch->metadata;
+            } else {
+                ownMetadata = std::move(*metadataOr);
+            }
+        }
+    }
 
     const std::size_t rank = shape.size();
     std::vector<std::int64_t> gridCount(rank);
@@ -423,7 +446,7 @@ Status writeZarrArray(kv::KvWriter& out, std::string_view prefixIn, const ArrayS
     }
     if (!opt.writeMetadata) return okStatus();
     const std::string metadataKey = prefix + (opt.zarrVersion == 2 ? ".zarray" : "zarr.json");
-    return out.put(metadataKey, *metadataOr).withContext(where);
+    return out.put(metadataKey, *metadata).withContext(where);
 }
 
 }  // namespace ckpt::zarr

@@ -58,6 +58,17 @@ struct ZarrScratch {
     std::vector<std::byte> chunk;
     EncodeBuffer encoded;
     std::shared_ptr<::ZSTD_CCtx_s> zstd;  // a compression context, made on first use
+    // The last metadata text made, for what it was made: a tree of many leaves of one shape
+    // (layers, heads) reuses it instead of building and dumping a JSON document per array.
+    struct MetadataKey {
+        DType dtype{};
+        Shape shape, chunkShape;
+        int zarrVersion = 0, level = 0;
+        bool compress = false, v3Sharding = false;
+        bool operator==(const MetadataKey&) const = default;
+    };
+    std::optional<MetadataKey> metadataFor;
+    std::string metadata;
 };
 
 struct ZarrWriteOptions {
