@@ -16,9 +16,11 @@
 //   async NAME DIR ZARR           AsyncCheckpointer::saveAsync (kCopy): blocked, then total
 //   restore DIR                   Checkpointer::restore + readAll() of every array (2 threads)
 //   slice DIR KEY FRACTION        ArraySource::read of the first FRACTION of rows of leaf KEY
-//   limits NAME DIR MIB ZARR      memcpy (1, 2 threads), zstd compress/decompress at Orbax's level
+//   limits NAME DIR MIB ZARR [per-array]
+//                                 memcpy (1, 2 threads), zstd compress/decompress at Orbax's level
 //                                 for zarr version ZARR (1, 2 threads) of the first MIB MiB of tree
-//                                 NAME's data, fsync'd 8 MiB writes of it into DIR
+//                                 NAME's data in 4 MiB blocks (per-array: each array one frame),
+//                                 fsync'd 8 MiB writes of it into DIR
 // The values are the ones suite.py gives orbax (make_* there).
 #include <fcntl.h>
 #include <unistd.h>
@@ -253,18 +255,28 @@ json cmdSlice(const fs::path& dir, const std::string& key, double fraction) {
     return {{"seconds", secs}, {"bytes", a->byteSize()}, {"checksum", sum}};
 }
 
-json cmdLimits(const Tree& t, const fs::path& dir, std::int64_t mib, int level) {
+// `perArray`: zstd compresses each array as its own frame (the unit a zarr array of one chunk
+// is compressed in: a tree of small leaves) instead of 4 MiB blocks.
+json cmdLimits(const Tree& t, const fs::path& dir, std::int64_t mib, int level, bool perArray) {
     // The first `mib` MiB of the tree's arrays, as one buffer.
     const std::size_t total = static_cast<std::size_t>(mib) << 20;
     std::vector<std::byte> src(total);
     std::size_t filled = 0;
+    std::vector<std::pair<std::size_t, std::size_t>> ranges;  // zstd's units: offset, size
+    const std::size_t block = std::size_t{4} << 20;
     for (const Array* a : t.raw) {
         const std::size_t n = std::min(a->byteSize(), total - filled);
         std::memcpy(src.data() + filled, a->bytes().data(), n);
+        if (perArray && n > 0) ranges.emplace_back(filled, n);
         filled += n;
         if (filled == total) break;
     }
     src.resize(filled);
+    if (!perArray) {
+        for (std::size_t off = 0; off < filled; off += block) {
+            ranges.emplace_back(off, std::min(block, filled - off));
+        }
+    }
     std::vector<std::byte> dst(filled);
     std::memset(dst.data(), 1, dst.size());  // mapped: bandwidth, not page faults
     json j;
@@ -276,18 +288,17 @@ json cmdLimits(const Tree& t, const fs::path& dir, std::int64_t mib, int level) 
         });
         j["memcpy_" + std::to_string(threads) + "t"] = static_cast<double>(filled) / secs;
     }
-    // zstd in 4 MiB blocks at `level` (the level of the zarr version written, as Orbax's).
-    const std::size_t block = std::size_t{4} << 20;
-    const std::size_t blocks = (filled + block - 1) / block;
+    // zstd of each range at `level` (the level of the zarr version written, as Orbax's).
+    const std::size_t blocks = ranges.size();
     std::vector<std::vector<char>> frames(blocks);
     for (std::size_t threads : {std::size_t{1}, std::size_t{2}}) {
         const double secs = timeThreads(threads, [&](std::size_t k) {
             ZSTD_CCtx* ctx = ZSTD_createCCtx();
             for (std::size_t b = k; b < blocks; b += threads) {
-                const std::size_t n = std::min(block, filled - b * block);
+                const auto [off, n] = ranges[b];
                 frames[b].resize(ZSTD_compressBound(n));
                 const std::size_t z = ZSTD_compressCCtx(ctx, frames[b].data(), frames[b].size(),
-                                                        src.data() + b * block, n, level);
+                                                        src.data() + off, n, level);
                 frames[b].resize(ZSTD_isError(z) ? 0 : z);
             }
             ZSTD_freeCCtx(ctx);
@@ -302,9 +313,8 @@ json cmdLimits(const Tree& t, const fs::path& dir, std::int64_t mib, int level) 
         const double secs = timeThreads(threads, [&](std::size_t k) {
             ZSTD_DCtx* ctx = ZSTD_createDCtx();
             for (std::size_t b = k; b < blocks; b += threads) {
-                ZSTD_decompressDCtx(ctx, dst.data() + b * block,
-                                    std::min(block, filled - b * block), frames[b].data(),
-                                    frames[b].size());
+                ZSTD_decompressDCtx(ctx, dst.data() + ranges[b].first, ranges[b].second,
+                                    frames[b].data(), frames[b].size());
             }
             ZSTD_freeDCtx(ctx);
         });
@@ -408,9 +418,11 @@ int main(int argc, char** argv) {
             } else {
                 std::int64_t mib = 0;
                 int zarr = 3;
-                in >> mib >> zarr;
+                std::string unit;
+                in >> mib >> zarr >> unit;
                 j = cmdLimits(it->second, b, mib,
-                              zarr == 2 ? zarr::kOrbaxZstdLevelV2 : zarr::kOrbaxZstdLevelV3);
+                              zarr == 2 ? zarr::kOrbaxZstdLevelV2 : zarr::kOrbaxZstdLevelV3,
+                              unit == "per-array");
             }
         } else if (cmd == "restore") {
             in >> a;

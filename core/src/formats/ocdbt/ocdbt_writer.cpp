@@ -20,6 +20,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::size_t kWriteBufferBytes = std::size_t{1} << 20;
+constexpr std::uint64_t kWritebackBytes = std::uint64_t{8} << 20;  // see DataFile::startWriteback
 constexpr std::size_t kMinNodeEntries = 4;
 
 std::string errnoText(int err) {
@@ -154,6 +155,8 @@ public:
             if (bytes.size() >= kWriteBufferBytes) {
                 CKPT_RETURN_IF_ERROR(writeAll(bytes));
                 m_size += bytes.size();
+                m_written += bytes.size();
+                startWriteback();
                 return offset;
             }
         }
@@ -180,8 +183,22 @@ private:
 
     Status flush() {
         CKPT_RETURN_IF_ERROR(writeAll(m_buffer));
+        m_written += m_buffer.size();
         m_buffer.clear();
+        startWriteback();
         return okStatus();
+    }
+
+    // Starts the disk writing what was written so far, without waiting for it: otherwise the
+    // kernel keeps up to a tenth of memory dirty and the final fsync writes it all while the
+    // CPUs idle (a 20,000-leaf save spent about a third of its time there). Advisory: an error
+    // here (an unsupported file system) changes nothing; fsync still decides.
+    void startWriteback() {
+        if (m_written - m_writebackFrom < kWritebackBytes) return;
+        (void)::sync_file_range(m_fd, static_cast<off_t>(m_writebackFrom),
+                                static_cast<off_t>(m_written - m_writebackFrom),
+                                SYNC_FILE_RANGE_WRITE);
+        m_writebackFrom = m_written;
     }
 
     Status writeAll(std::span<const std::byte> bytes) {
@@ -203,6 +220,8 @@ private:
     int m_fd = -1;
     DataFileIdPtr m_id;
     std::uint64_t m_size = 0;
+    std::uint64_t m_written = 0;        // bytes handed to write()
+    std::uint64_t m_writebackFrom = 0;  // where the next sync_file_range starts
     std::vector<std::byte> m_buffer;
 };
 
