@@ -23,6 +23,7 @@
 //                                 fsync'd 8 MiB writes of it into DIR
 // The values are the ones suite.py gives orbax (make_* there).
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -205,7 +206,22 @@ json cmdAsync(const Tree& t, const fs::path& dir, int zarrVersion, AsyncCheckpoi
     return {{"blocked", blocked}, {"total", total}};
 }
 
+// This process's CPU seconds (user, system) and minor page faults so far.
+struct Usage {
+    double user = 0, system = 0;
+    long minorFaults = 0;
+};
+Usage usageNow() {
+    rusage r{};
+    ::getrusage(RUSAGE_SELF, &r);
+    const auto secs = [](const timeval& t) {
+        return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6;
+    };
+    return {secs(r.ru_utime), secs(r.ru_stime), r.ru_minflt};
+}
+
 json cmdRestore(const fs::path& dir) {
+    const Usage u0 = usageNow();
     const auto t0 = Clock::now();
     auto ck = Checkpointer().restore(dir);
     if (!ck.isOk()) return fail(ck.status().toString());
@@ -232,7 +248,13 @@ json cmdRestore(const fs::path& dir) {
     if (bad) return fail(error);
     std::uint64_t bytes = 0;
     for (const auto& a : out) bytes += a.byteSize();
-    return {{"seconds", secs}, {"bytes", bytes}, {"arrays", sources.size()}};
+    const Usage u1 = usageNow();
+    return {{"seconds", secs},
+            {"bytes", bytes},
+            {"arrays", sources.size()},
+            {"user_seconds", u1.user - u0.user},
+            {"system_seconds", u1.system - u0.system},
+            {"minor_faults", u1.minorFaults - u0.minorFaults}};
 }
 
 json cmdSlice(const fs::path& dir, const std::string& key, double fraction) {

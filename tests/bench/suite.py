@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -275,10 +276,16 @@ def run(args, exe, work, repeat, big_shape, small_shape, open_leaves, limit_mib)
         return blocked, time.perf_counter() - t0
 
     def t_orbax_restore(path):
+        u0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
         r = restorer.restore(path)
         jax.block_until_ready(r)
         secs = time.perf_counter() - t0
+        u1 = resource.getrusage(resource.RUSAGE_SELF)
+        name = "big" if "big" in os.path.basename(path) else "small"
+        add(f"restore_{name}_orbax_user_seconds", u1.ru_utime - u0.ru_utime)
+        add(f"restore_{name}_orbax_system_seconds", u1.ru_stime - u0.ru_stime)
+        add(f"restore_{name}_orbax_minor_faults", u1.ru_minflt - u0.ru_minflt)
         return secs, r
 
     runs: dict[str, list[float]] = {}
@@ -301,6 +308,8 @@ def run(args, exe, work, repeat, big_shape, small_shape, open_leaves, limit_mib)
                 if res["bytes"] != sizes[name]:
                     raise RuntimeError(f"restore of {name}: {res['bytes']} bytes, not {sizes[name]}")
                 add(f"restore_{name}_ours", res["seconds"])
+                for k in ("user_seconds", "system_seconds", "minor_faults"):
+                    add(f"restore_{name}_ours_{k}", res[k])
                 if name == "big":
                     a = eng("async", name, d("async_ours"), zarr)
                     add("async_blocked_ours", a["blocked"])
