@@ -4,11 +4,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <limits>
+#include <mutex>
 #include <random>
 #include <system_error>
+#include <thread>
 
 #include "formats/ocdbt/btree.h"
 #include "io/atomic_file.h"
@@ -115,7 +121,12 @@ Config orbaxCompatibleConfig() {
     return c;
 }
 
-// An append-only data file d/<hex>, created exclusively, written through a buffer.
+// An append-only data file d/<hex>, created exclusively. Small values collect in a buffer; a
+// full buffer is handed to a writer thread, which writes it at the offset it was given
+// (pwrite), so the caller never waits on the kernel's copy into the page cache. The threads
+// encoding a tree's arrays share one OcdbtWriter behind a lock, and a write under that lock
+// stalled the other thread (a 20,000-leaf save). Values of a buffer's size or more are written
+// at once by the caller. A failed write is reported by the next append or by finish().
 class OcdbtWriter::DataFile {
 public:
     static Result<std::unique_ptr<DataFile>> create(const fs::path& dbDir) {
@@ -138,6 +149,7 @@ public:
     }
 
     ~DataFile() {
+        stopWriter();
         if (m_fd >= 0) ::close(m_fd);
     }
     DataFile(const DataFile&) = delete;
@@ -149,14 +161,15 @@ public:
     // Appends `bytes`; returns the offset they start at.
     Result<std::uint64_t> append(std::span<const std::byte> bytes) {
         if (m_fd < 0) return internalError("append to closed data file '" + m_path.string() + "'");
+        CKPT_RETURN_IF_ERROR(writeError());
         const std::uint64_t offset = m_size;
         if (m_buffer.size() + bytes.size() > kWriteBufferBytes) {
-            CKPT_RETURN_IF_ERROR(flush());
+            CKPT_RETURN_IF_ERROR(handOff());
             if (bytes.size() >= kWriteBufferBytes) {
-                CKPT_RETURN_IF_ERROR(writeAll(bytes));
+                CKPT_RETURN_IF_ERROR(writeAt(m_fd, m_path, bytes, offset));
+                startWriteback(offset, bytes.size());
                 m_size += bytes.size();
-                m_written += bytes.size();
-                startWriteback();
+                m_bufferOffset = m_size;
                 return offset;
             }
         }
@@ -165,64 +178,153 @@ public:
         return offset;
     }
 
-    // Flushes, fsyncs and closes the file.
+    // Writes what is left, waits for the writer thread, fsyncs and closes the file.
     Status finish() {
         if (m_fd < 0) return okStatus();
-        CKPT_RETURN_IF_ERROR(flush());
-        if (::fsync(m_fd) != 0) {
-            return ioError("fsync '" + m_path.string() + "': " + errnoText(errno));
+        Status s = handOff();
+        stopWriter();
+        if (s.isOk()) s = writeError();
+        if (s.isOk() && ::fsync(m_fd) != 0) {
+            s = ioError("fsync '" + m_path.string() + "': " + errnoText(errno));
         }
         const int rc = ::close(m_fd);
         m_fd = -1;
-        if (rc != 0) return ioError("closing '" + m_path.string() + "': " + errnoText(errno));
-        return okStatus();
+        if (s.isOk() && rc != 0) {
+            s = ioError("closing '" + m_path.string() + "': " + errnoText(errno));
+        }
+        return s;
     }
 
 private:
+    struct Pending {
+        std::vector<std::byte> bytes;
+        std::uint64_t offset = 0;
+    };
+
     DataFile() = default;
 
-    Status flush() {
-        CKPT_RETURN_IF_ERROR(writeAll(m_buffer));
-        m_written += m_buffer.size();
-        m_buffer.clear();
-        startWriteback();
-        return okStatus();
-    }
-
-    // Starts the disk writing what was written so far, without waiting for it: otherwise the
-    // kernel keeps up to a tenth of memory dirty and the final fsync writes it all while the
-    // CPUs idle (a 20,000-leaf save spent about a third of its time there). Advisory: an error
-    // here (an unsupported file system) changes nothing; fsync still decides.
-    void startWriteback() {
-        if (m_written - m_writebackFrom < kWritebackBytes) return;
-        (void)::sync_file_range(m_fd, static_cast<off_t>(m_writebackFrom),
-                                static_cast<off_t>(m_written - m_writebackFrom),
-                                SYNC_FILE_RANGE_WRITE);
-        m_writebackFrom = m_written;
-    }
-
-    Status writeAll(std::span<const std::byte> bytes) {
+    static Status writeAt(int fd, const fs::path& path, std::span<const std::byte> bytes,
+                          std::uint64_t offset) {
         const std::byte* p = bytes.data();
         std::size_t left = bytes.size();
         while (left > 0) {
-            const ssize_t n = ::write(m_fd, p, left);
+            const ssize_t n = ::pwrite(fd, p, left, static_cast<off_t>(offset));
             if (n < 0) {
                 if (errno == EINTR) continue;
-                return ioError("writing '" + m_path.string() + "': " + errnoText(errno));
+                return ioError("writing '" + path.string() + "': " + errnoText(errno));
             }
+            if (n == 0) return ioError("writing '" + path.string() + "': no progress");
             p += n;
+            offset += static_cast<std::uint64_t>(n);
             left -= static_cast<std::size_t>(n);
         }
         return okStatus();
     }
 
+    // Starts the disk writing [offset, offset + length) without waiting for it (advisory; an
+    // error, say of a file system without it, changes nothing: fsync still decides), once at
+    // least kWritebackBytes have been written since the last time: otherwise the kernel keeps up
+    // to a tenth of memory dirty and the final fsync writes it all while the CPUs idle (a
+    // 20,000-leaf save spent about a third of its time there).
+    void startWriteback(std::uint64_t offset, std::uint64_t length) {
+        const std::lock_guard lock(m_writebackMutex);
+        m_writebackFrom = std::min(m_writebackFrom, offset);
+        m_writebackTo = std::max(m_writebackTo, offset + length);
+        if (m_writebackTo - m_writebackFrom < kWritebackBytes) return;
+        (void)::sync_file_range(m_fd, static_cast<off_t>(m_writebackFrom),
+                                static_cast<off_t>(m_writebackTo - m_writebackFrom),
+                                SYNC_FILE_RANGE_WRITE);
+        m_writebackFrom = std::numeric_limits<std::uint64_t>::max();
+        m_writebackTo = 0;
+    }
+
+    Status writeError() {
+        if (!m_failed.load(std::memory_order_acquire)) return okStatus();
+        const std::lock_guard lock(m_queueMutex);
+        return m_writeError;
+    }
+
+    // Queues the buffer (if it holds anything) for the writer thread and takes a spare one.
+    // Waits while kMaxQueuedBuffers are queued, so memory stays bounded when the disk is slower
+    // than the encoders.
+    Status handOff() {
+        if (m_buffer.empty()) return okStatus();
+        std::unique_lock lock(m_queueMutex);
+        if (!m_writer.joinable()) m_writer = std::thread([this] { writerLoop(); });
+        m_space.wait(lock, [&] { return m_queue.size() < kMaxQueuedBuffers || !m_writeError.isOk(); });
+        if (!m_writeError.isOk()) return m_writeError;
+        m_queue.push_back({std::move(m_buffer), m_bufferOffset});
+        m_bufferOffset = m_size;
+        if (!m_spares.empty()) {
+            m_buffer = std::move(m_spares.back());
+            m_spares.pop_back();
+        } else {
+            m_buffer = {};
+            m_buffer.reserve(kWriteBufferBytes);
+        }
+        m_buffer.clear();
+        lock.unlock();
+        m_work.notify_one();
+        return okStatus();
+    }
+
+    void writerLoop() {
+        std::unique_lock lock(m_queueMutex);
+        for (;;) {
+            m_work.wait(lock, [&] { return !m_queue.empty() || m_stop; });
+            if (m_queue.empty()) return;  // stopping, nothing left
+            Pending job = std::move(m_queue.front());
+            m_queue.pop_front();
+            const bool failed = !m_writeError.isOk();
+            lock.unlock();
+            Status s;
+            if (!failed) {
+                s = writeAt(m_fd, m_path, job.bytes, job.offset);
+                if (s.isOk()) startWriteback(job.offset, job.bytes.size());
+            }
+            lock.lock();
+            if (!s.isOk() && m_writeError.isOk()) {
+                m_writeError = s;
+                m_failed.store(true, std::memory_order_release);
+            }
+            if (m_spares.size() < kMaxQueuedBuffers) m_spares.push_back(std::move(job.bytes));
+            m_space.notify_all();
+        }
+    }
+
+    // Lets the writer thread write what is queued, then ends it.
+    void stopWriter() {
+        {
+            const std::lock_guard lock(m_queueMutex);
+            if (!m_writer.joinable()) return;
+            m_stop = true;
+        }
+        m_work.notify_one();
+        m_writer.join();
+    }
+
+    static constexpr std::size_t kMaxQueuedBuffers = 4;
+
     fs::path m_path;
     int m_fd = -1;
     DataFileIdPtr m_id;
-    std::uint64_t m_size = 0;
-    std::uint64_t m_written = 0;        // bytes handed to write()
-    std::uint64_t m_writebackFrom = 0;  // where the next sync_file_range starts
+    std::uint64_t m_size = 0;          // bytes appended: the next value's offset
+    std::uint64_t m_bufferOffset = 0;  // where m_buffer's bytes go in the file
     std::vector<std::byte> m_buffer;
+
+    std::mutex m_queueMutex;  // the members below up to m_stop
+    std::condition_variable m_work;   // something queued, or stop
+    std::condition_variable m_space;  // a queued buffer was written
+    std::deque<Pending> m_queue;
+    std::vector<std::vector<std::byte>> m_spares;
+    Status m_writeError;
+    std::atomic<bool> m_failed{false};  // m_writeError is set: read without the lock by append
+    bool m_stop = false;
+    std::thread m_writer;
+
+    std::mutex m_writebackMutex;  // the caller's large writes and the writer thread's
+    std::uint64_t m_writebackFrom = std::numeric_limits<std::uint64_t>::max();
+    std::uint64_t m_writebackTo = 0;
 };
 
 // A node written at one level, as its parent refers to it.

@@ -3,6 +3,10 @@
 // back by OcdbtStore — empty, single leaf, split leaves, several interior levels, inline and
 // out-of-line values — plus the writer's error contract.
 
+#include <sys/resource.h>
+
+#include <csignal>
+#include <cstring>
 #include <map>
 
 #include "formats/ocdbt/envelope.h"
@@ -442,6 +446,41 @@ private slots:
         QVERIFY(!fs::exists(db / "manifest.ocdbt"));
         QVERIFY(!fs::exists(db / "d"));  // its data file removed too
         QCOMPARE(OcdbtStore::open(db).status().code(), StatusCode::kNotFound);
+    }
+
+    // Values are written by a background thread; a write that fails there (here: past the
+    // process's file size limit) surfaces at a later put or at commit, names the data file, and
+    // leaves no database behind.
+    void reportsAFailedDataWriteWithTheFile() {
+        test::TempDir tmp;
+        const fs::path db = tmp.path() / "db";
+        rlimit old{};
+        QCOMPARE(::getrlimit(RLIMIT_FSIZE, &old), 0);
+        const auto previous = std::signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of the signal
+        rlimit low = old;
+        low.rlim_cur = 3u << 20;
+        QCOMPARE(::setrlimit(RLIMIT_FSIZE, &low), 0);
+        Status failure;
+        {
+            auto writer = createOcdbtWriter(db);
+            if (writer.isOk()) {
+                for (std::size_t i = 0; i < 2000 && failure.isOk(); ++i) {
+                    failure = (*writer)->put(keyFor(i), valueFor(i, 5000));  // 10 MB in all
+                }
+                if (failure.isOk()) failure = (*writer)->commit();
+            } else {
+                failure = writer.status();
+            }
+        }
+        ::setrlimit(RLIMIT_FSIZE, &old);
+        std::signal(SIGXFSZ, previous);
+        QVERIFY(!failure.isOk());
+        const std::string text = failure.toString();
+        QVERIFY2(text.find("writing '" + (db / "d").string() + "/") != std::string::npos,
+                 text.c_str());
+        QVERIFY2(text.find(std::strerror(EFBIG)) != std::string::npos, text.c_str());
+        QVERIFY(!fs::exists(db / "manifest.ocdbt"));
+        QVERIFY(!fs::exists(db / "d"));
     }
 
     void refusesNonEmptyDirectories() {
