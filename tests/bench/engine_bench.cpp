@@ -20,9 +20,15 @@
 //                                 memcpy (1, 2 threads), zstd compress/decompress at Orbax's level
 //                                 for zarr version ZARR (1, 2 threads) of the first MIB MiB of tree
 //                                 NAME's data in 4 MiB blocks (per-array: each array one frame),
-//                                 fsync'd 8 MiB writes of it into DIR
+//                                 fsync'd 8 MiB writes of it into DIR; and zstd decompress (2
+//                                 threads) into fresh memory, as a restore must
+//   touch MIB                     maps MIB MiB of fresh memory, writes one byte a page (2
+//                                 threads), unmaps it: the first-touch rate of the moment, and
+//                                 it leaves that much recently used memory free for the next
+//                                 allocation (see README.md, "restore and fresh memory")
 // The values are the ones suite.py gives orbax (make_* there).
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -37,6 +43,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -279,6 +286,31 @@ json cmdSlice(const fs::path& dir, const std::string& key, double fraction) {
 
 // `perArray`: zstd compresses each array as its own frame (the unit a zarr array of one chunk
 // is compressed in: a tree of small leaves) instead of 4 MiB blocks.
+// Maps `mib` MiB of fresh anonymous memory, writes one byte a page on 2 threads, unmaps it.
+json cmdTouch(std::int64_t mib) {
+    const std::size_t bytes = static_cast<std::size_t>(std::max<std::int64_t>(mib, 1)) << 20;
+    const Usage u0 = usageNow();
+    const auto t0 = Clock::now();
+    void* const map = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                             -1, 0);
+    if (map == MAP_FAILED) return fail("cannot map " + std::to_string(mib) + " MiB");
+    auto* const p = static_cast<volatile unsigned char*>(map);
+    const long pageSize = ::sysconf(_SC_PAGESIZE);
+    const std::size_t page = pageSize > 0 ? static_cast<std::size_t>(pageSize) : 4096;
+    timeThreads(2, [&](std::size_t k) {
+        const std::size_t half = bytes / 2;
+        for (std::size_t off = k * half; off < (k == 0 ? half : bytes); off += page) p[off] = 1;
+    });
+    const double secs = secondsSince(t0);
+    ::munmap(map, bytes);
+    const Usage u1 = usageNow();
+    return {{"seconds", secs},
+            {"bytes", bytes},
+            {"rate", static_cast<double>(bytes) / secs},
+            {"system_seconds", u1.system - u0.system},
+            {"minor_faults", u1.minorFaults - u0.minorFaults}};
+}
+
 json cmdLimits(const Tree& t, const fs::path& dir, std::int64_t mib, int level, bool perArray) {
     // The first `mib` MiB of the tree's arrays, as one buffer.
     const std::size_t total = static_cast<std::size_t>(mib) << 20;
@@ -342,7 +374,50 @@ json cmdLimits(const Tree& t, const fs::path& dir, std::int64_t mib, int level, 
         });
         j["zstd_decompress_" + std::to_string(threads) + "t"] = static_cast<double>(filled) / secs;
     }
-    const bool roundTrip = std::memcmp(src.data(), dst.data(), filled) == 0;
+    bool roundTrip = std::memcmp(src.data(), dst.data(), filled) == 0;
+    // What a restore does: decompress into memory it has just allocated, so the output's pages
+    // are faulted in as they are written (each thread its own fresh half, as our restore's
+    // threads each allocate the arrays they read), at least 1 GiB of output (the data decoded
+    // again into new memory as often as it takes; all of it held to the end, as a restore's
+    // arrays are). Right after a touch of twice that memory, the state suite.py gives every
+    // restore.
+    {
+        const std::size_t passes =
+            std::max<std::size_t>(1, (std::size_t{1} << 30) / std::max<std::size_t>(filled, 1));
+        (void)cmdTouch(static_cast<std::int64_t>(2 * ((passes * filled) >> 20) + 256));
+        // Split at the first zstd unit starting in the second half.
+        std::size_t half = filled;
+        for (const auto& [off, n] : ranges) {
+            if (off >= filled / 2) {
+                half = off;
+                break;
+            }
+        }
+        std::vector<std::unique_ptr<std::byte[]>> outs[2];
+        const double secs = timeThreads(2, [&](std::size_t k) {
+            const std::size_t begin = k == 0 ? 0 : half;
+            const std::size_t end = k == 0 ? half : filled;
+            ZSTD_DCtx* ctx = ZSTD_createDCtx();
+            for (std::size_t pass = 0; pass < passes; ++pass) {
+                outs[k].emplace_back(new std::byte[end - begin]);
+                std::byte* const out = outs[k].back().get();
+                for (std::size_t b = 0; b < blocks; ++b) {
+                    const auto [off, n] = ranges[b];
+                    if (off < begin || off >= end) continue;
+                    ZSTD_decompressDCtx(ctx, out + (off - begin), n, frames[b].data(),
+                                        frames[b].size());
+                }
+            }
+            ZSTD_freeDCtx(ctx);
+        });
+        j["zstd_decompress_fresh_2t"] = static_cast<double>(passes * filled) / secs;
+        for (const auto& out : outs[0]) {
+            roundTrip = roundTrip && std::memcmp(out.get(), src.data(), half) == 0;
+        }
+        for (const auto& out : outs[1]) {
+            roundTrip = roundTrip && std::memcmp(out.get(), src.data() + half, filled - half) == 0;
+        }
+    }
     j["zstd_roundtrip_ok"] = roundTrip;
     // fsync'd sequential write: 8 MiB writes of the data, then fsync, into the bench's work dir.
     const fs::path file = dir / "fsync-test.bin";
@@ -453,6 +528,10 @@ int main(int argc, char** argv) {
             double fraction = 0;
             in >> a >> b >> fraction;
             j = cmdSlice(a, b, fraction);
+        } else if (cmd == "touch") {
+            std::int64_t mib = 0;
+            in >> mib;
+            j = cmdTouch(mib);
         } else if (cmd == "drop") {
             in >> a;
             trees.erase(a);
