@@ -6,7 +6,9 @@
 
 Our side runs in engine_bench (a child that keeps its trees in memory and answers one command at a
 time, timed in-process); orbax's side runs in this process. Every repetition is one round of ours
-and one of orbax's, alternating who goes first, so a varying machine load falls on both. Prints one
+and one of orbax's, alternating who goes first, so a varying machine load falls on both; every
+restore of either side starts right after the same `engine_bench touch`, so both find the same
+memory state (see README.md, "Restore and fresh memory"). Prints one
 table (median and min..max of the rounds, ratios, our share of the machine's limits measured in the
 same rounds, the issue's targets, PASS/FAIL); exit code 3 when a target is missed. See README.md.
 """
