@@ -250,8 +250,24 @@ private:
     Status handOff() {
         if (m_buffer.empty()) return okStatus();
         std::unique_lock lock(m_queueMutex);
-        if (!m_writer.joinable()) m_writer = std::thread([this] { writerLoop(); });
-        m_space.wait(lock, [&] { return m_queue.size() < kMaxQueuedBuffers || !m_writeError.isOk(); });
+        if (!m_writer.joinable() && !m_writeInline) {
+            try {
+                m_writer = std::thread([this] { writerLoop(); });
+            } catch (const std::system_error&) {
+                m_writeInline = true;  // no thread to be had (a process limit): write here
+            }
+        }
+        if (m_writeInline) {
+            lock.unlock();
+            CKPT_RETURN_IF_ERROR(writeAt(m_fd, m_path, m_buffer, m_bufferOffset));
+            startWriteback(m_bufferOffset, m_buffer.size());
+            m_bufferOffset = m_size;
+            m_buffer.clear();
+            return okStatus();
+        }
+        m_space.wait(lock, [&] {
+            return m_queue.size() < kMaxQueuedBuffers || !m_writeError.isOk();
+        });
         if (!m_writeError.isOk()) return m_writeError;
         m_queue.push_back({std::move(m_buffer), m_bufferOffset});
         m_bufferOffset = m_size;
@@ -320,6 +336,7 @@ private:
     Status m_writeError;
     std::atomic<bool> m_failed{false};  // m_writeError is set: read without the lock by append
     bool m_stop = false;
+    bool m_writeInline = false;  // the writer thread could not be started
     std::thread m_writer;
 
     std::mutex m_writebackMutex;  // the caller's large writes and the writer thread's
