@@ -19,6 +19,7 @@
 
 #include "bridge/qt_convert.h"
 #include "bridge/status_text.h"
+#include "ckpt/core/array.h"
 #include "ckpt/core/demo.h"
 #include "ckpt/core/format.h"
 #include "ckpt/core/tree_query.h"
@@ -228,6 +229,10 @@ int main(int argc, char* argv[]) {
     parser.addOption(selectOption);
     parser.process(app);
 
+    if (const ckpt::Status setting = ckpt::Array::maxReadBytesSetting(); !setting.isOk()) {
+        printError(QString::fromStdString(setting.message()));
+        return kExitUsage;
+    }
     const QStringList positional = parser.positionalArguments();
     if (int{parser.isSet(compareOption)} + int{parser.isSet(conformOption)} +
             int{parser.isSet(healthOption)} + int{parser.isSet(runOption)} > 1) {

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "ckpt/core/array.h"
 #include "ckpt/core/format.h"
 #include "commands.h"
 #include "conform_command.h"
@@ -363,6 +364,10 @@ int main(int argc, char** argv) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         app.exit(e);
+        return 2;
+    }
+    if (const ckpt::Status setting = ckpt::Array::maxReadBytesSetting(); !setting.isOk()) {
+        std::cerr << "ckpt: " << setting.message() << "\n";
         return 2;
     }
 

@@ -295,7 +295,8 @@ def test_helper_sanity():
 
 def test_read_limit_is_configurable(ckpt, sample):
     """CKPT_MAX_READ_BYTES lowers the one-read limit: a 24-byte kernel is refused at 16 bytes,
-    naming the file, the key path and the variable; unset, the same read works."""
+    naming the file, the key path and the variable; at 1K the same read works; a value that is
+    not a byte count stops ckpt at start with exit code 2, naming the variable and the value."""
     import os
     import subprocess
 
@@ -310,3 +311,11 @@ def test_read_limit_is_configurable(ckpt, sample):
     env["CKPT_MAX_READ_BYTES"] = "1K"
     assert subprocess.run(argv, capture_output=True, env=env, stdin=subprocess.DEVNULL,
                           timeout=60).stdout == np.arange(6, dtype=np.float32).tobytes()
+    # A value that is not a byte count is refused at start (not silently replaced by 64 GiB).
+    for bad in ("8GB", "0", "-5", "1.5G"):
+        env["CKPT_MAX_READ_BYTES"] = bad
+        cp = subprocess.run(argv, capture_output=True, env=env, stdin=subprocess.DEVNULL,
+                            timeout=60)
+        assert cp.returncode == 2, (bad, cp.returncode, cp.stderr)
+        assert cp.stdout == b""
+        assert f"CKPT_MAX_READ_BYTES='{bad}' is not a byte count".encode() in cp.stderr, cp.stderr

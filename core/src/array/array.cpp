@@ -49,27 +49,49 @@ std::string formatShape(const Shape& shape) {
     return out;
 }
 
+Result<std::uint64_t> Array::parseMaxReadBytes(std::string_view text) {
+    const auto invalid = [&] {
+        return invalidArgumentError("CKPT_MAX_READ_BYTES='" + std::string(text) +
+                                    "' is not a byte count (a positive number with an optional "
+                                    "K, M, G or T suffix, such as 8G)");
+    };
+    std::uint64_t value = 0;
+    std::size_t i = 0;
+    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+        const auto digit = static_cast<std::uint64_t>(text[i] - '0');
+        if (value > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) return invalid();
+        value = value * 10 + digit;
+    }
+    if (i == 0 || value == 0) return invalid();
+    unsigned shift = 0;
+    if (i < text.size()) {
+        switch (text[i]) {
+            case 'K': case 'k': shift = 10; break;
+            case 'M': case 'm': shift = 20; break;
+            case 'G': case 'g': shift = 30; break;
+            case 'T': case 't': shift = 40; break;
+            default: return invalid();
+        }
+        ++i;
+    }
+    if (i != text.size() || value > (std::numeric_limits<std::uint64_t>::max() >> shift)) {
+        return invalid();
+    }
+    return value << shift;
+}
+
+Status Array::maxReadBytesSetting() {
+    const char* text = std::getenv("CKPT_MAX_READ_BYTES");
+    if (!text || !*text) return okStatus();
+    return parseMaxReadBytes(text).status();
+}
+
 std::uint64_t Array::maxReadBytes() {
     static const std::uint64_t limit = [] {
         const char* text = std::getenv("CKPT_MAX_READ_BYTES");
         if (!text || !*text) return kDefaultMaxBytes;
-        char* end = nullptr;
-        errno = 0;
-        const unsigned long long value = std::strtoull(text, &end, 10);
-        if (errno != 0 || end == text || value == 0) return kDefaultMaxBytes;
-        unsigned shift = 0;
-        switch (*end) {
-            case '\0': break;
-            case 'K': case 'k': shift = 10; ++end; break;
-            case 'M': case 'm': shift = 20; ++end; break;
-            case 'G': case 'g': shift = 30; ++end; break;
-            case 'T': case 't': shift = 40; ++end; break;
-            default: return kDefaultMaxBytes;
-        }
-        if (*end != '\0' || value > (std::numeric_limits<std::uint64_t>::max() >> shift)) {
-            return kDefaultMaxBytes;
-        }
-        return static_cast<std::uint64_t>(value) << shift;
+        const Result<std::uint64_t> parsed = parseMaxReadBytes(text);
+        return parsed.isOk() ? *parsed : kDefaultMaxBytes;
     }();
     return limit;
 }

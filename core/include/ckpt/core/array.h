@@ -9,6 +9,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ckpt/core/dtype.h"
@@ -60,6 +61,12 @@ public:
     // CKPT_MAX_READ_BYTES (a byte count, with an optional K/M/G/T suffix: "8G") when it is set
     // and valid; read once. A hostile header declaring more is refused before any allocation.
     static std::uint64_t maxReadBytes();
+    // A CKPT_MAX_READ_BYTES value: a positive byte count with an optional K/M/G/T suffix. The
+    // error names the text.
+    static Result<std::uint64_t> parseMaxReadBytes(std::string_view text);
+    // An error when CKPT_MAX_READ_BYTES is set but is not a byte count (maxReadBytes() then
+    // ignores it), for front ends to report at start.
+    static Status maxReadBytesSetting();
 
 private:
     DType m_dtype = DType::kFloat32;
