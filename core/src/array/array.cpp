@@ -1,9 +1,6 @@
 #include "ckpt/core/array.h"
 
-#include <cerrno>
 #include <cstdlib>
-#include <limits>
-
 #include <cstring>
 #include <limits>
 #include <new>
