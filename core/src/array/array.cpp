@@ -47,8 +47,12 @@ std::string formatShape(const Shape& shape) {
 }
 
 Result<std::uint64_t> Array::parseMaxReadBytes(std::string_view text) {
+    return parseByteCount("CKPT_MAX_READ_BYTES", text);
+}
+
+Result<std::uint64_t> Array::parseByteCount(std::string_view variable, std::string_view text) {
     const auto invalid = [&] {
-        return invalidArgumentError("CKPT_MAX_READ_BYTES='" + std::string(text) +
+        return invalidArgumentError(std::string(variable) + "='" + std::string(text) +
                                     "' is not a byte count (a positive number with an optional "
                                     "K, M, G or T suffix, such as 8G)");
     };

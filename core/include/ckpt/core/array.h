@@ -64,6 +64,8 @@ public:
     // A CKPT_MAX_READ_BYTES value: a positive byte count with an optional K/M/G/T suffix. The
     // error names the text.
     static Result<std::uint64_t> parseMaxReadBytes(std::string_view text);
+    // The same syntax for any byte-count setting; the error names `variable` and the text.
+    static Result<std::uint64_t> parseByteCount(std::string_view variable, std::string_view text);
     // An error when CKPT_MAX_READ_BYTES is set but is not a byte count (maxReadBytes() then
     // ignores it), for front ends to report at start.
     static Status maxReadBytesSetting();

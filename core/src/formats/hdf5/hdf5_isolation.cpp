@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,7 +14,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <new>
 
+#include "ckpt/core/array.h"
 #include "formats/hdf5/hdf5_lib.h"
 
 // Present when a sanitizer runtime is linked (weak: null otherwise). A libFuzzer binary registers
@@ -26,6 +30,9 @@ namespace {
 
 constexpr std::size_t kProgressBytes = 4096;
 constexpr int kDefaultTimeoutSeconds = 120;
+constexpr std::uint64_t kDefaultMemoryBytes = 1ULL << 30;
+// The child's exit status when an allocation failed at its memory budget.
+constexpr int kOutOfMemoryExit = 5;
 
 // The page shared with the parent; non-null only in a probe child.
 char* g_progress = nullptr;
@@ -44,12 +51,69 @@ bool envIs(const char* name, const char* value) {
     return text != nullptr && std::strcmp(text, value) == 0;
 }
 
+// CKPT_HDF5_OPEN_MEMORY: how much the probe child may allocate beyond what the process had.
+Result<std::uint64_t> memoryBudget() {
+    const char* text = std::getenv("CKPT_HDF5_OPEN_MEMORY");
+    if (text == nullptr || *text == '\0') return kDefaultMemoryBytes;
+    return Array::parseByteCount("CKPT_HDF5_OPEN_MEMORY", text);
+}
+
+// The process's private writable memory (VmData: heap and anonymous mappings), which
+// RLIMIT_DATA bounds; 0 when /proc cannot tell.
+std::uint64_t dataBytesNow() {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);) {
+        if (line.rfind("VmData:", 0) != 0) continue;
+        const std::uint64_t kib = std::strtoull(line.c_str() + 7, nullptr, 10);
+        return kib << 10;
+    }
+    return 0;
+}
+
+std::string bytesText(std::uint64_t bytes) {
+    if (bytes % (1ULL << 30) == 0) return std::to_string(bytes >> 30) + " GiB";
+    if (bytes % (1ULL << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+    return std::to_string(bytes) + " bytes";
+}
+
+// The child's libhdf5 error hook: an API call failed because an allocation did (the budget was
+// reached). The walk must not be repeated in the parent, where nothing would stop it.
+herr_t leaveIfOutOfMemory(hid_t stack, void*) {
+    bool outOfMemory = false;
+    H5Ewalk2(
+        stack, H5E_WALK_DOWNWARD,
+        [](unsigned, const H5E_error2_t* err, void* data) -> herr_t {
+            if (err->maj_num == H5E_RESOURCE &&
+                (err->min_num == H5E_CANTALLOC || err->min_num == H5E_NOSPACE)) {
+                *static_cast<bool*>(data) = true;
+            }
+            return 0;
+        },
+        &outOfMemory);
+    if (outOfMemory) ::_exit(kOutOfMemoryExit);
+    return 0;
+}
+
+// Bounds the child's allocations: RLIMIT_DATA at what the parent had plus the budget (so it
+// works beside a sanitizer's reserved shadow memory too). An allocation past it fails; libhdf5
+// reports that as a resource error and operator new calls its handler: both end the child with
+// kOutOfMemoryExit.
+void limitChildMemory(std::uint64_t dataAtFork, std::uint64_t budget) {
+    if (dataAtFork == 0) return;
+    const std::uint64_t cap = dataAtFork > RLIM_INFINITY - budget ? RLIM_INFINITY : dataAtFork + budget;
+    const rlimit limit{cap, cap};
+    ::setrlimit(RLIMIT_DATA, &limit);
+    std::set_new_handler([] { ::_exit(kOutOfMemoryExit); });
+    H5Eset_auto2(H5E_DEFAULT, leaveIfOutOfMemory, nullptr);
+}
+
 std::string signalText(int sig) {
     const char* abbrev = sigabbrev_np(sig);
     return abbrev != nullptr ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
 }
 
-[[noreturn]] void childMain(int resultFd, char* progress, const std::function<void()>& walk) {
+[[noreturn]] void childMain(int resultFd, char* progress, std::uint64_t dataAtFork,
+                            std::uint64_t budget, const std::function<void()>& walk) {
     resetLockInForkedChild();
     g_progress = progress;
     if (__sanitizer_set_death_callback != nullptr) __sanitizer_set_death_callback(nullptr);
@@ -58,6 +122,7 @@ std::string signalText(int sig) {
         const int devNull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
         if (devNull >= 0) ::dup2(devNull, STDERR_FILENO);
     }
+    limitChildMemory(dataAtFork, budget);
     walk();
     const char done = 'K';
     const ssize_t written = ::write(resultFd, &done, 1);
@@ -81,6 +146,8 @@ void noteProgress(const KeyPath& path) {
 Status checkInChildProcess(const std::string& file, const std::function<void()>& walk) {
     if (!isolationEnabled() || g_progress != nullptr) return okStatus();
     const std::string context = "cannot open HDF5 file '" + file + "'";
+    const Result<std::uint64_t> budget = memoryBudget();
+    if (!budget.isOk()) return budget.status();
     const auto cannotStart = [&](const char* what) {
         return ioError(context + ": cannot start the process that reads it safely (" + what +
                        ": " + std::strerror(errno) +
@@ -99,6 +166,7 @@ Status checkInChildProcess(const std::string& file, const std::function<void()>&
     }
     pid_t pid = -1;
     const pid_t parent = ::getpid();
+    const std::uint64_t dataAtFork = dataBytesNow();
     {
         // No other thread is inside libhdf5 while the child is made.
         Lock lock = lockHdf5();
@@ -109,7 +177,7 @@ Status checkInChildProcess(const std::string& file, const std::function<void()>&
             ::prctl(PR_SET_PDEATHSIG, SIGKILL);
             if (::getppid() != parent) ::_exit(4);
             ::close(fds[0]);
-            childMain(fds[1], progress, walk);
+            childMain(fds[1], progress, dataAtFork, *budget, walk);
         }
     }
     ::close(fds[1]);
@@ -158,6 +226,11 @@ Status checkInChildProcess(const std::string& file, const std::function<void()>&
                                std::to_string(limit) + " s (last at " + whereText +
                                "); the file is damaged or very large "
                                "(CKPT_HDF5_OPEN_TIMEOUT raises the limit)");
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == kOutOfMemoryExit) {
+        return corruptionError(context + ": libhdf5 needed more than " + bytesText(*budget) +
+                               " of memory while reading " + whereText +
+                               "; the file is damaged (CKPT_HDF5_OPEN_MEMORY raises the limit)");
     }
     const std::string how = WIFSIGNALED(status)
                                 ? "crashed (" + signalText(WTERMSIG(status)) + ")"

@@ -5,7 +5,10 @@
 // returned) does the reader repeat the walk in the calling process. A child that dies (a signal,
 // a sanitizer's report) or overruns the time limit becomes a Corruption error naming the file and
 // the key path being read when it died; the calling process never runs the walk that would have
-// crashed it.
+// crashed it. The child may also allocate at most CKPT_HDF5_OPEN_MEMORY (default 1 GiB) beyond
+// what the process had (RLIMIT_DATA): a damaged length can make libhdf5 allocate gigabytes for a
+// file of kilobytes, and a child that runs out becomes a Corruption error too, so the parent
+// never makes that allocation.
 //
 // The fork happens with the HDF5 lock held, so no other thread is inside libhdf5 and the child's
 // copy of its state is consistent; the child resets the lock, runs the walk and leaves with

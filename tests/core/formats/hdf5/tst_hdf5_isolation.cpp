@@ -4,6 +4,7 @@
 // (tests/fuzz/libhdf5-known/) opens to such an error instead of killing the process.
 #include <QTest>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ckpt/core/format.h"
 #include "formats/hdf5/hdf5_isolation.h"
@@ -46,6 +48,21 @@ private:
 
 bool contains(const Status& s, const std::string& text) {
     return s.message().find(text) != std::string::npos;
+}
+
+// Under AddressSanitizer an allocation past the child's limit ends the child in the sanitizer's
+// out-of-memory report, not in a failed malloc: the error then says the child failed.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitizedAllocator = true;
+#else
+constexpr bool kSanitizedAllocator = false;
+#endif
+
+// Peak resident memory of this process (not its children), in bytes.
+std::uint64_t peakRssBytes() {
+    rusage r{};
+    ::getrusage(RUSAGE_SELF, &r);
+    return static_cast<std::uint64_t>(r.ru_maxrss) * 1024;
 }
 
 }  // namespace
@@ -124,6 +141,40 @@ private slots:
         QVERIFY(gone);
     }
 
+    void theChildsMemoryIsBounded() {
+        ScopedEnv budget("CKPT_HDF5_OPEN_MEMORY", "64M");
+        // Within the budget: the walk finishes and the caller goes on.
+        CKPT_VERIFY_OK(hdf5::checkInChildProcess("small.h5", [] {
+            std::vector<char> v(16 << 20, 'x');
+            if (v.back() != 'x') std::abort();
+        }));
+        // Past it: an error naming the file, the limit and where the walk was; never the
+        // allocation in this process.
+        const Status s = hdf5::checkInChildProcess("/data/huge.h5", [] {
+            hdf5::noteProgress({"config", "model"});
+            std::vector<char> v(256 << 20, 'x');
+            if (v.back() != 'x') std::abort();
+        });
+        QCOMPARE(s.code(), StatusCode::kCorruption);
+        QVERIFY2(contains(s, "'/data/huge.h5'") && contains(s, "key path 'config/model'"),
+                 s.toString().c_str());
+        if (!kSanitizedAllocator) {
+            QVERIFY2(contains(s, "needed more than 64 MiB of memory") &&
+                         contains(s, "CKPT_HDF5_OPEN_MEMORY"),
+                     s.toString().c_str());
+        }
+    }
+
+    void anInvalidMemoryBudgetIsAnError() {
+        ScopedEnv budget("CKPT_HDF5_OPEN_MEMORY", "lots");
+        bool ran = false;
+        const Status s = hdf5::checkInChildProcess("x.h5", [&ran] { ran = true; });
+        QCOMPARE(s.code(), StatusCode::kInvalidArgument);
+        QVERIFY2(contains(s, "CKPT_HDF5_OPEN_MEMORY='lots' is not a byte count"),
+                 s.toString().c_str());
+        QVERIFY(!ran);
+    }
+
     void isolationOffRunsNothingInAChild() {
         ScopedEnv off("CKPT_HDF5_ISOLATION", "0");
         QVERIFY(!hdf5::isolationEnabled());
@@ -158,6 +209,24 @@ private slots:
         QVERIFY2(contains(s, file.string()) && contains(s, "within 2 s") &&
                      contains(s, "key path 'step'"),
                  s.toString().c_str());
+    }
+
+    void theFileThatMakesLibhdf5AllocateGigabytesOpensToAnError() {
+        // Found by fuzz_open_hdf5 (out of memory at 2 GiB): the stored length of the
+        // variable-length string config/model is damaged, and H5Dread -> H5T__conv_vlen
+        // allocated 2.7 GB for this 32 KiB file. The probe child reaches its memory limit, and
+        // this process never makes the allocation.
+        const fs::path file = knownFile("h5t-conv-vlen-huge-length.h5");
+        QVERIFY2(fs::exists(file), file.c_str());
+        const Status s = openCheckpoint(file).status();
+        QCOMPARE(s.code(), StatusCode::kCorruption);
+        QVERIFY2(contains(s, file.string()) && contains(s, "libhdf5") &&
+                     contains(s, "key path 'config/model'"),
+                 s.toString().c_str());
+        if (!kSanitizedAllocator) {
+            QVERIFY2(contains(s, "needed more than 1 GiB of memory"), s.toString().c_str());
+        }
+        QVERIFY2(peakRssBytes() < (1ULL << 30), std::to_string(peakRssBytes()).c_str());
     }
 
     void aChunkThatDecodesShortIsAnErrorNotAnOverRead() {
