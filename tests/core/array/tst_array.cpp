@@ -45,6 +45,15 @@ private slots:
                      std::string::npos,
                  message.c_str());
     }
+
+    void anyByteCountSettingIsNamedInItsError() {
+        QCOMPARE(*Array::parseByteCount("CKPT_HDF5_OPEN_MEMORY", "2G"), 2ULL << 30);
+        const auto parsed = Array::parseByteCount("CKPT_HDF5_OPEN_MEMORY", "2 GB");
+        QCOMPARE(parsed.status().code(), StatusCode::kInvalidArgument);
+        QCOMPARE(parsed.status().message(),
+                 std::string("CKPT_HDF5_OPEN_MEMORY='2 GB' is not a byte count (a positive number "
+                             "with an optional K, M, G or T suffix, such as 8G)"));
+    }
 };
 
 QTEST_GUILESS_MAIN(TestArray)
