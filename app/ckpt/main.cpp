@@ -163,7 +163,8 @@ int main(int argc, char** argv) {
     convertCmd->add_option("--to", convert.to, "Output format")->required()->check(
         CLI::IsMember(ckpt::FormatRegistry::builtin().writerNames()));
     convertCmd->add_option("--subtree", convert.subtrees,
-                           "Keep only this subtree (repeatable); KEYPATH syntax");
+                           "Keep only this subtree (repeatable); KEYPATH syntax")
+        ->allow_extra_args(false);  // one value per --subtree: DST after it stays DST
     addWriterOptions(convertCmd, convert);
     auto* processIndexOpt = convertCmd->add_option(
         "--process-index", convert.processIndex,
@@ -232,7 +233,8 @@ int main(int argc, char** argv) {
     conformCmd->add_option("--rename", conform.renames,
                            "REGEX=REPLACEMENT (repeatable): ECMAScript regex matching a whole key "
                            "path or a whole single dict key; $1 or \\1 for captures; the first "
-                           "matching rule wins");
+                           "matching rule wins")
+        ->allow_extra_args(false);  // one value per --rename: DST after it stays DST
     conformCmd->add_option("--stack", conform.stacks,
                            "PARENT/PREFIX[=NEWKEY] (repeatable): stack the keys PREFIX0..PREFIXN-1 "
                            "of the dict PARENT into one key NEWKEY (default PREFIX without a "

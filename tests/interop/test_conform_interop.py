@@ -144,7 +144,8 @@ def test_regex_rename_restores_into_layer_names(ckpt, saved, tmp_path):
     renamed, _ = _states(seed=40, prefix="layer")
     ref = _save(tmp_path / "ref_layers", renamed)
     dst = tmp_path / "dst"
-    cp = ckpt.ok("conform", src, "--reference", ref, dst, "--rename", r"Dense_(\d+)=layer_\1",
+    # DST after a --rename value stays DST (one value per --rename).
+    cp = ckpt.ok("conform", src, "--reference", ref, "--rename", r"Dense_(\d+)=layer_\1", dst,
                  "--recipe-out", tmp_path / "recipe.json")
     assert b"rename params/Dense_0 -> layer_0" in cp.stdout
     restored = _restore_exactly(dst, renamed)
