@@ -232,6 +232,15 @@ Result<NodePtr> findLeaf(const Checkpoint& ckpt, const std::string& keyPathText)
     CKPT_ASSIGN_OR_RETURN(KeyPath path, parseKeyPath(keyPathText));
     auto node = findNode(ckpt.tree, path);
     if (!node.isOk()) return node.status().withContext(ckpt.path.string());
+    // A leaf the reader could not open is a None carrying the reason: that reason is the answer.
+    if ((*node)->kind() == NodeKind::kNone) {
+        for (const auto& [key, value] : (*node)->attributes()) {
+            if (key == "error") {
+                return corruptionError("'" + keyPathText + "' could not be read: " + value)
+                    .withContext(ckpt.path.string());
+            }
+        }
+    }
     return node;
 }
 

@@ -47,6 +47,14 @@ def h5py_file(tmp_path_factory):
         f["str_array"] = np.array([b"ab", b"cde"], dtype="S3")
         f["vlen_str_array"] = np.array(["x", "\u00fc\u00fc"], dtype=h5py.string_dtype())
         f["empty"] = h5py.Empty("f4")
+        # Compact storage (the data inside the object header) and contiguous storage never
+        # written (late allocation: reads give the fill value): the reader checks stored sizes.
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_layout(h5py.h5d.COMPACT)
+        compact = h5py.h5d.create(f.id, b"compact_i16", h5py.h5t.STD_I16LE,
+                                  h5py.h5s.create_simple((3, 5)), dcpl=dcpl)
+        compact.write(h5py.h5s.ALL, h5py.h5s.ALL, np.arange(-7, 8, dtype="<i2").reshape(3, 5))
+        f.create_dataset("unwritten_f32", shape=(2, 3), dtype="<f4", fillvalue=1.5)
         ordered = f.create_group("ordered", track_order=True)
         for k in ["z", "a", "m"]:
             ordered[k] = np.int8(ord(k))
@@ -55,7 +63,7 @@ def h5py_file(tmp_path_factory):
 
 NUMERIC = ["model/layer0/w_gzip", "model/layer0/w_zstd", "model/layer0/i_zstd_default", "be_i32",
            "be_f64", "be_f16", "f16", "bool", "c64", "c128", "u64", "scalar_f32",
-           "ordered/z", "ordered/a"]
+           "ordered/z", "ordered/a", "compact_i16", "unwritten_f32"]
 
 
 def _le_bytes(arr: np.ndarray) -> bytes:
@@ -95,6 +103,9 @@ def test_tree_json_of_h5py_file(ckpt_json, h5py_file):
     assert [i["value"] for i in c["vlen_str_array"]["items"]] == ["x", "\u00fc\u00fc"]
     assert c["empty"] == {"type": "none"}
     assert c["bool"]["dtype"] == "bool" and c["c64"]["dtype"] == "complex64"
+    with h5py.File(h5py_file, "r") as f:
+        assert f["compact_i16"].id.get_create_plist().get_layout() == h5py.h5d.COMPACT
+        assert f["unwritten_f32"].id.get_storage_size() == 0  # never allocated
 
 
 def test_show_reports_filters(ckpt, h5py_file):

@@ -229,6 +229,30 @@ private slots:
         QVERIFY2(peakRssBytes() < (1ULL << 30), std::to_string(peakRssBytes()).c_str());
     }
 
+    void aCompactDatasetHoldingTooFewBytesIsAnErrorNotACrash() {
+        // Found by fuzz_open_hdf5 (ASan: SEGV reading address 0 in H5VM_memcpyvv under
+        // H5D__select_read): config/layers/0 is a compact int64 scalar whose stored size is 0,
+        // and libhdf5 copied its 8 bytes from a null buffer. A data read runs in this process,
+        // after the probe child; the reader now checks the stored size when it opens the file.
+        const fs::path file = knownFile("compact-storage-short.h5");
+        QVERIFY2(fs::exists(file), file.c_str());
+        auto opened = openCheckpoint(file);
+        CKPT_VERIFY_OK(opened);
+        const NodePtr leaf = opened->tree->findChild("config")->findChild("layers")->child(0);
+        QVERIFY(leaf && leaf->kind() == NodeKind::kNone);
+        std::string error;
+        for (const auto& [key, value] : leaf->attributes()) {
+            if (key == "error") error = value;
+        }
+        QVERIFY2(error.find("'config/layers/0'") != std::string::npos &&
+                     error.find("compact storage holds 0 bytes, but its shape and dtype need 8") !=
+                         std::string::npos,
+                 error.c_str());
+        bool warned = false;
+        for (const std::string& w : opened->warnings) warned = warned || w == error;
+        QVERIFY(warned);
+    }
+
     void aChunkThatDecodesShortIsAnErrorNotAnOverRead() {
         // Found by fuzz_open_hdf5 (ASan: heap-buffer-overflow in H5VM_memcpyvv under H5Dread):
         // the chunk dimensions of params/Dense_0/kernel were damaged to hold 100 bytes while its
