@@ -131,6 +131,21 @@ private slots:
         QCOMPARE(cli::runCat(catArgs(m_demo, "params"), out2, err2), 1);
         QVERIFY(err2.str().find("is a dict") != std::string::npos);
         QVERIFY(out2.str().empty());
+        // A leaf the reader could not open: cat and show give its reason, not "a none".
+        const fs::path damaged = (fs::path(qgetenv("CKPT_TEST_DATA").toStdString()) / ".." /
+                                  "fuzz" / "libhdf5-known" / "compact-storage-short.h5")
+                                     .lexically_normal();
+        QVERIFY2(fs::exists(damaged), damaged.c_str());
+        std::ostringstream out3, err3, out4, err4;
+        QCOMPARE(cli::runCat(catArgs(damaged, "config/layers/0"), out3, err3), 1);
+        QVERIFY(out3.str().empty());
+        QCOMPARE(cli::runShow({{damaged, "", {}}, "config/layers/0", false, {}}, out4, err4), 1);
+        for (const std::string& e : {err3.str(), err4.str()}) {
+            QVERIFY2(e.find("'config/layers/0' could not be read") != std::string::npos &&
+                         e.find("compact storage holds 0 bytes") != std::string::npos &&
+                         e.find(damaged.string()) != std::string::npos,
+                     e.c_str());
+        }
     }
     void convertKeepsChosenSubtrees() {
         std::ostringstream out, err;
