@@ -230,7 +230,8 @@ Status checkInChildProcess(const std::string& file, const std::function<void()>&
     if (WIFEXITED(status) && WEXITSTATUS(status) == kOutOfMemoryExit) {
         return corruptionError(context + ": libhdf5 needed more than " + bytesText(*budget) +
                                " of memory while reading " + whereText +
-                               "; the file is damaged (CKPT_HDF5_OPEN_MEMORY raises the limit)");
+                               "; the file is damaged or holds very many objects "
+                               "(CKPT_HDF5_OPEN_MEMORY raises the limit)");
     }
     const std::string how = WIFSIGNALED(status)
                                 ? "crashed (" + signalText(WTERMSIG(status)) + ")"
