@@ -311,6 +311,12 @@ public:
         std::vector<TensorEntry> entries;
         std::uint64_t offset = 0;
         for (const auto& leaf : flat.leaves) {
+            if (leaf.name == "__metadata__") {
+                return invalidArgumentError(
+                    "safetensors: the key path " + describeKeyPath(leaf.path) +
+                    " would be the tensor name '__metadata__', which the format reserves for "
+                    "the header's metadata");
+            }
             TensorEntry e;
             e.name = leaf.name;
             if (leaf.node->kind() == NodeKind::kScalar) {

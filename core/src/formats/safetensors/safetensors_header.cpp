@@ -183,11 +183,20 @@ Result<Header> parseHeader(std::span<const std::byte> file, const std::string& f
 
 std::string encodeHeader(const std::vector<TensorEntry>& tensors,
                          const std::vector<std::pair<std::string, std::string>>& metadata) {
-    Json doc = Json::object();
+    // Written member by member: an ordered_json object finds each new key by a linear search,
+    // quadratic in the tensor count (100,000 tensors: 30 s). The caller's names are unique and
+    // never "__metadata__". The bytes are what doc.dump(-1) of the same object gives.
+    std::string json = "{";
+    const auto member = [&json](const std::string& key, const Json& value) {
+        if (json.size() > 1) json += ',';
+        json += Json(key).dump(-1, ' ', false, Json::error_handler_t::replace);
+        json += ':';
+        json += value.dump(-1, ' ', false, Json::error_handler_t::replace);
+    };
     if (!metadata.empty()) {
         Json meta = Json::object();
         for (const auto& [k, v] : metadata) meta[k] = v;
-        doc["__metadata__"] = std::move(meta);
+        member("__metadata__", meta);
     }
     for (const auto& e : tensors) {
         Json info = Json::object();
@@ -196,9 +205,9 @@ std::string encodeHeader(const std::vector<TensorEntry>& tensors,
         for (auto d : e.shape) shape.push_back(static_cast<std::uint64_t>(d));
         info["shape"] = std::move(shape);
         info["data_offsets"] = Json::array({e.begin, e.end});
-        doc[e.name] = std::move(info);
+        member(e.name, info);
     }
-    std::string json = doc.dump(-1, ' ', false, Json::error_handler_t::replace);
+    json += '}';
     json.resize((json.size() + 7) / 8 * 8, ' ');
     std::string out;
     out.reserve(8 + json.size());

@@ -43,7 +43,8 @@ std::optional<DType> dtypeFromCode(std::string_view code);
 Result<Header> parseHeader(std::span<const std::byte> file, const std::string& fileName);
 
 // The 8-byte length plus the JSON header, padded with spaces to a multiple of 8 as the reference
-// does. `tensors` must have contiguous offsets starting at 0.
+// does. `tensors` must have contiguous offsets starting at 0 and unique names other than
+// "__metadata__".
 std::string encodeHeader(const std::vector<TensorEntry>& tensors,
                          const std::vector<std::pair<std::string, std::string>>& metadata);
 

@@ -102,6 +102,13 @@ private slots:
         QCOMPARE(n % 8, std::uint64_t{0});
         QCOMPARE(bytes.size(), 8 + n + 12);
         QCOMPARE(bytes[8], '{');
+        // Compact JSON, metadata first, each tensor once, then the padding.
+        const std::string header = bytes.substr(8, n);
+        QVERIFY2(header.rfind("{\"__metadata__\":{", 0) == 0, header.c_str());
+        const std::string tail = "},\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]}}";
+        const std::size_t end = header.find_last_not_of(' ') + 1;
+        QVERIFY2(end >= tail.size() && header.compare(end - tail.size(), tail.size(), tail) == 0,
+                 header.c_str());
     }
     void fallsBackToDotSplitWithoutStructure() {
         test::TempDir dir;
@@ -149,6 +156,8 @@ private slots:
                               {"a", Node::makeDict({{"b", arrayOf(DType::kInt8, {1})}})}}),
               "both flatten to the tensor name 'a.b'");
         check(arrayOf(DType::kInt8, {1}), "root");
+        check(Node::makeDict({{"__metadata__", arrayOf(DType::kInt8, {1})}}),
+              "'__metadata__', which the format reserves");
         QVERIFY(fs::is_empty(dir.path()));
     }
     void rejectsHostileHeaders() {
