@@ -188,6 +188,15 @@ private slots:
         QVERIFY(view.deleteStep(2));
         QCOMPARE(asked, 2);
         QVERIFY(!fs::exists(root / "2"));
+        // The files of both go in the background: nothing renamed for deletion stays behind.
+        const auto leftovers = [&root] {
+            int n = 0;
+            for (const auto& e : fs::directory_iterator(root)) {
+                n += e.path().filename().string().find("-deleting-") != std::string::npos;
+            }
+            return n;
+        };
+        QTRY_COMPARE_WITH_TIMEOUT(leftovers(), 0, kTimeoutMs);
         // What is left is a root Orbax and we still list: step 3, complete.
         auto left = listSteps(root);
         CKPT_VERIFY_OK(left.status());

@@ -299,14 +299,25 @@ bool RunView::deleteStep(std::int64_t step) {
                        .arg(m_bestMetric->currentText(), m_bestMode->currentText()))) {
         return false;
     }
-    const Status status = deleteManagedStep(toFsPath(m_root), step);
-    if (!status.isOk()) {
-        m_stepsError = statusToUserText(status);
+    // The rename takes the step out of every listing at once; its files (gigabytes, perhaps) are
+    // removed off the GUI thread. Should that never finish, the next prune does.
+    auto detached = detachManagedStep(toFsPath(m_root), step);
+    if (!detached.isOk()) {
+        m_stepsError = statusToUserText(detached.status());
         m_stepsStatus->setText(m_stepsError);
         return false;
     }
     emit stepDeleted(step);
     refreshSteps();
+    runInBackground(
+        this, [path = *detached] { return removeDetachedStep(path); },
+        [this, step](const Status& removed) {
+            if (removed.isOk()) return;
+            m_stepsError = tr("Step %1 is deleted, but removing its files failed: %2")
+                               .arg(step)
+                               .arg(statusToUserText(removed));
+            m_stepsStatus->setText(m_stepsError);
+        });
     return true;
 }
 

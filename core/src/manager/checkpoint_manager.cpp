@@ -183,14 +183,33 @@ std::optional<std::int64_t> bestStep(const std::vector<ManagedStep>& steps,
 }
 
 Status deleteManagedStep(const fs::path& root, std::int64_t step, std::string_view stepPrefix) {
+    CKPT_ASSIGN_OR_RETURN(fs::path detached, detachManagedStep(root, step, stepPrefix));
+    return removeDetachedStep(detached).withContext("deleting step " + std::to_string(step));
+}
+
+Result<fs::path> detachManagedStep(const fs::path& root, std::int64_t step,
+                                   std::string_view stepPrefix) {
     CKPT_ASSIGN_OR_RETURN(std::vector<ManagedStep> steps, listSteps(root, stepPrefix, false));
     for (const ManagedStep& s : steps) {
         if (s.step != step) continue;
-        Status deleted = orbax::deleteStep(s.path);
-        if (!deleted.isOk()) return deleted.withContext("deleting step " + std::to_string(step));
-        return okStatus();
+        auto detached = orbax::detachStep(s.path);
+        if (!detached.isOk()) {
+            return detached.status().withContext("deleting step " + std::to_string(step));
+        }
+        if (detached->empty()) break;  // gone since it was listed
+        return detached;
     }
     return notFoundError("'" + root.string() + "' has no committed step " + std::to_string(step));
+}
+
+Status removeDetachedStep(const fs::path& detached) {
+    if (detached.empty()) return okStatus();
+    // Only what detachManagedStep made: never a path that is still a step, or anything else.
+    if (detached.filename().string().find(".orbax-checkpoint-tmp-deleting-") ==
+        std::string::npos) {
+        return invalidArgumentError("'" + detached.string() + "' is not a detached step");
+    }
+    return io::removePath(detached);
 }
 
 Result<std::vector<std::int64_t>> pruneSteps(const fs::path& root, const RetentionPolicy& policy,

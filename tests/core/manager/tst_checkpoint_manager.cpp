@@ -327,6 +327,37 @@ private slots:
         CKPT_VERIFY_OK(removed);
         QCOMPARE((*m)->allSteps(), (std::vector<std::int64_t>{3}));
     }
+
+    void aDetachedStepIsGoneFromListingsBeforeItsFilesAre() {
+        test::TempDir dir;
+        CheckpointManagerOptions o;
+        o.async = false;
+        auto m = CheckpointManager::open(dir.path(), o);
+        CKPT_VERIFY_OK(m);
+        for (int s = 0; s < 3; ++s) CKPT_VERIFY_OK((*m)->save(s, {{"default", stepTree(s)}}));
+        auto detached = detachManagedStep(dir.path(), 1);
+        CKPT_VERIFY_OK(detached);
+        QVERIFY(fs::is_directory(*detached));
+        QVERIFY(!fs::exists(dir.path() / "1"));
+        auto listed = listSteps(dir.path());
+        CKPT_VERIFY_OK(listed);
+        QCOMPARE(listed->size(), std::size_t{2});
+        QVERIFY(listed->at(0).step == 0 && listed->at(1).step == 2);
+        // Twice: the step is no longer there.
+        CKPT_VERIFY_ERROR(detachManagedStep(dir.path(), 1), StatusCode::kNotFound);
+        // Only a detached step is removed, never a live one.
+        CKPT_VERIFY_ERROR(removeDetachedStep(dir.path() / "2"), StatusCode::kInvalidArgument);
+        QVERIFY(fs::exists(dir.path() / "2"));
+        CKPT_VERIFY_OK(removeDetachedStep(*detached));
+        QVERIFY(!fs::exists(*detached));
+        // A removal that never ran is finished by the next retention pass.
+        auto again = detachManagedStep(dir.path(), 0);
+        CKPT_VERIFY_OK(again);
+        RetentionPolicy keepAll;
+        CKPT_VERIFY_OK(pruneSteps(dir.path(), keepAll, false));
+        QVERIFY(!fs::exists(*again));
+        QVERIFY(fs::exists(dir.path() / "2"));
+    }
 };
 
 QTEST_GUILESS_MAIN(TestCheckpointManager)

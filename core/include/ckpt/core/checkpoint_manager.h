@@ -81,6 +81,15 @@ std::optional<std::int64_t> bestStep(const std::vector<ManagedStep>& steps,
 Status deleteManagedStep(const std::filesystem::path& root, std::int64_t step,
                          std::string_view stepPrefix = {});
 
+// deleteManagedStep in two parts, for a caller that must not wait for a large step's files to be
+// removed (the GUI thread): detachManagedStep renames the step to a temporary name (instant and
+// durable: from then on no reader lists it) and returns that path; removeDetachedStep, on any
+// thread, removes it. A removal that never happens is finished by the next retention pass
+// (pruneSteps) or Orbax's tmp cleanup. NotFound as deleteManagedStep.
+Result<std::filesystem::path> detachManagedStep(const std::filesystem::path& root,
+                                                std::int64_t step, std::string_view stepPrefix = {});
+Status removeDetachedStep(const std::filesystem::path& detached);
+
 // Deletes (unless `dryRun`) the steps the policy does not keep; returns them. Unfinished
 // temporary directories are never touched: they may belong to a save in progress.
 Result<std::vector<std::int64_t>> pruneSteps(const std::filesystem::path& root,

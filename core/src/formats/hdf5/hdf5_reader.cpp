@@ -501,6 +501,11 @@ Status checkNotTruncated(const fs::path& file) {
     std::ifstream in(file, std::ios::binary);
     if (ec || !in) return okStatus();  // H5Fopen reports what is wrong with it
     const std::uint64_t at = superblockOffset(in, size);
+    const auto endsInSuperblock = [&] {
+        return corruptionError("'" + file.string() + "' is truncated: it ends inside the HDF5 " +
+                               "superblock at byte " + std::to_string(at) + " (" +
+                               std::to_string(size) + " bytes)");
+    };
     if (at == kNoSuperblock) {
         return corruptionError("'" + file.string() + "' is not an HDF5 file: no superblock " +
                                "signature at byte 0, 512, 1024, 2048, ... (" +
@@ -510,11 +515,7 @@ Status checkNotTruncated(const fs::path& file) {
     in.clear();
     in.seekg(static_cast<std::streamoff>(at + 8));
     in.read(reinterpret_cast<char*>(head), sizeof head);
-    if (!in) {
-        return corruptionError("'" + file.string() + "' is truncated: it ends inside the HDF5 " +
-                               "superblock at byte " + std::to_string(at) + " (" +
-                               std::to_string(size) + " bytes)");
-    }
+    if (!in) return endsInSuperblock();
     const unsigned version = head[0];
     unsigned offsetBytes = 0;
     std::uint64_t eofField = 0;  // where the end-of-file address is, from the signature
@@ -532,11 +533,7 @@ Status checkNotTruncated(const fs::path& file) {
     in.clear();
     in.seekg(static_cast<std::streamoff>(at + eofField));
     in.read(reinterpret_cast<char*>(field), offsetBytes);
-    if (!in) {
-        return corruptionError("'" + file.string() + "' is truncated: it ends inside the HDF5 " +
-                               "superblock at byte " + std::to_string(at) + " (" +
-                               std::to_string(size) + " bytes)");
-    }
+    if (!in) return endsInSuperblock();
     std::uint64_t eof = 0;
     bool undefined = true;
     for (unsigned i = 0; i < offsetBytes; ++i) {

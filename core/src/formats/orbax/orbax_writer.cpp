@@ -647,9 +647,9 @@ Status commitDirectory(const fs::path& finalPath, bool overwrite, Fill&& fill,
 
 }  // namespace
 
-Status deleteStep(const fs::path& stepDir) {
+Result<fs::path> detachStep(const fs::path& stepDir) {
     std::error_code ec;
-    if (!fs::exists(fs::symlink_status(stepDir, ec))) return okStatus();
+    if (!fs::exists(fs::symlink_status(stepDir, ec))) return fs::path();
     // Renamed first, so that neither Orbax nor we ever list a half-deleted step: a name holding
     // ".orbax-checkpoint-tmp" is a temporary path to both (and to Orbax's tmp cleanup).
     fs::path doomed = stepDir;
@@ -657,7 +657,12 @@ Status deleteStep(const fs::path& stepDir) {
     CKPT_RETURN_IF_ERROR(io::renamePath(stepDir, doomed, false));
     const fs::path parent = stepDir.has_parent_path() ? stepDir.parent_path() : fs::path(".");
     CKPT_RETURN_IF_ERROR(io::syncDirectory(parent));
-    return io::removePath(doomed);
+    return doomed;
+}
+
+Status deleteStep(const fs::path& stepDir) {
+    CKPT_ASSIGN_OR_RETURN(fs::path doomed, detachStep(stepDir));
+    return doomed.empty() ? okStatus() : io::removePath(doomed);
 }
 
 void finishInterruptedDeletions(const fs::path& root) {

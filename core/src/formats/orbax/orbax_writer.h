@@ -39,6 +39,10 @@ Status writeManagerStep(const std::filesystem::path& stepDir,
 // pass (finishInterruptedDeletions) remove.
 Status deleteStep(const std::filesystem::path& stepDir);
 
+// deleteStep's first half: the rename (durable, instant). Returns the temporary path to remove,
+// or an empty path when `stepDir` does not exist.
+Result<std::filesystem::path> detachStep(const std::filesystem::path& stepDir);
+
 // Finishes the deletions a crash interrupted: removes every `<step>.orbax-checkpoint-tmp-deleting-
 // <ns>` directly under `root` (a deletion is decided once the step is renamed; finishing it is
 // always right). Called before retention deletes more steps; errors are ignored (best effort).
