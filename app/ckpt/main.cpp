@@ -1,6 +1,8 @@
 // ckpt: the command-line face of Checkpoint Studio. Parses arguments; the commands live in
 // app/cli/commands.cpp.
 #include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdlib>
 #include <iostream>
 
 #include "ckpt/core/array.h"
@@ -82,6 +84,20 @@ void addRetentionOptions(CLI::App* cmd, ckpt::cli::RetentionArgs& r, bool prune)
     cmd->add_option("--best-mode", r.bestMode, "best_mode: min or max (default max, as Orbax)")
         ->check(CLI::IsMember({"min", "max"}));
     cmd->add_option("--step-prefix", r.stepPrefix, "step_prefix: steps named PREFIX_<n>");
+}
+
+// A finite number >= 0 (CLI::NonNegativeNumber would print its range up to DBL_MAX).
+CLI::Validator nonNegativeNumber() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            char* end = nullptr;
+            const double v = std::strtod(text.c_str(), &end);
+            if (text.empty() || *end != '\0' || !std::isfinite(v) || v < 0) {
+                return "'" + text + "' is not a number >= 0";
+            }
+            return {};
+        },
+        "NUMBER>=0");
 }
 
 }  // namespace
@@ -308,6 +324,17 @@ int main(int argc, char** argv) {
                   "census. Exit 0 healthy, 1 problems found, 2 could not examine");
     addSource(doctorCmd, doctor.source);
     doctorCmd->add_flag("--json", doctor.json, "Print JSON (shape in README)");
+    doctorCmd
+        ->add_option("--jump-factor", doctor.jumpFactor,
+                     "stats-jump (run directories): warn when a leaf's norm or std changed by more "
+                     "than this factor since the previous step, either way (default 10; 1 or "
+                     "less turns these tests off)")
+        ->check(nonNegativeNumber());
+    doctorCmd
+        ->add_option("--mean-shift-stds", doctor.meanShiftStds,
+                     "stats-jump: warn when a leaf's mean moved by more than this many of its "
+                     "previous standard deviations (default 10; 0 turns the test off)")
+        ->check(nonNegativeNumber());
 
     ckpt::cli::SeriesArgs series;
     auto* seriesCmd = app.add_subcommand(

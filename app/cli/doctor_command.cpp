@@ -65,6 +65,8 @@ int runDoctor(const DoctorArgs& args, std::ostream& out, std::ostream& err) {
     DoctorOptions options;
     options.step = args.source.step;
     options.format = args.source.format;
+    options.jumpFactor = args.jumpFactor;
+    options.meanShiftStds = args.meanShiftStds;
     auto report = examineCheckpoint(args.source.path, options);
     if (!report.isOk()) {
         err << "ckpt: " << report.status().toString() << "\n";

@@ -5,6 +5,7 @@
 
 #include <ostream>
 
+#include "ckpt/core/doctor.h"
 #include "commands.h"
 
 namespace ckpt::cli {
@@ -17,6 +18,8 @@ inline constexpr int kDoctorError = 2;     // the checkpoint could not be examin
 struct DoctorArgs {
     SourceArgs source;
     bool json = false;
+    double jumpFactor = DoctorOptions{}.jumpFactor;        // --jump-factor
+    double meanShiftStds = DoctorOptions{}.meanShiftStds;  // --mean-shift-stds
 };
 
 // kDoctorHealthy, kDoctorProblems or kDoctorError.

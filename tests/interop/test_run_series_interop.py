@@ -150,8 +150,8 @@ def test_changes_rank_the_jumped_leaf_first(ckpt, run):
 def test_doctor_reports_stats_jump_for_exactly_the_jumped_leaf(ckpt, run):
     root, _ = run
 
-    def jumps(step):
-        cp = ckpt("doctor", root, "--step", step, "--json")
+    def jumps(step, *extra):
+        cp = ckpt("doctor", root, "--step", step, "--json", *extra)
         assert cp.returncode in (0, 1), describe(cp)
         report = strict_json_loads(cp.stdout)
         return report, [f for f in report["findings"] if f["code"] == "stats-jump"]
@@ -174,3 +174,11 @@ def test_doctor_reports_stats_jump_for_exactly_the_jumped_leaf(ckpt, run):
     assert latest["step"] == str(STEPS[-1])
     assert [f["path"] for f in latest["findings"] if f["code"] == "stats-jump"] == \
         [_keypath(JUMP_LEAF)], latest
+    # The thresholds are flags: the ×100 jump passes a factor of 200 (with the mean-shift test
+    # off), and a factor of 50 still reports it.
+    report, found = jumps(JUMP_STEP, "--jump-factor", 200, "--mean-shift-stds", 0)
+    assert found == [], report
+    report, found = jumps(JUMP_STEP, "--jump-factor", 50, "--mean-shift-stds", 0)
+    assert [f["path"] for f in found] == [_keypath(JUMP_LEAF)], report
+    cp = ckpt("doctor", root, "--jump-factor", "-3")
+    assert cp.returncode == 2 and b"--jump-factor" in cp.stderr, describe(cp)
