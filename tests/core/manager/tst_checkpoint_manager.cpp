@@ -334,7 +334,9 @@ private slots:
         o.async = false;
         auto m = CheckpointManager::open(dir.path(), o);
         CKPT_VERIFY_OK(m);
-        for (int s = 0; s < 3; ++s) CKPT_VERIFY_OK((*m)->save(s, {{"default", stepTree(s)}}));
+        for (int s = 0; s < 3; ++s) {
+            CKPT_VERIFY_OK((*m)->save(s, {{"default", stepTree(static_cast<float>(s))}}));
+        }
         auto detached = detachManagedStep(dir.path(), 1);
         CKPT_VERIFY_OK(detached);
         QVERIFY(fs::is_directory(*detached));

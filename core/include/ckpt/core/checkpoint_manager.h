@@ -87,7 +87,8 @@ Status deleteManagedStep(const std::filesystem::path& root, std::int64_t step,
 // thread, removes it. A removal that never happens is finished by the next retention pass
 // (pruneSteps) or Orbax's tmp cleanup. NotFound as deleteManagedStep.
 Result<std::filesystem::path> detachManagedStep(const std::filesystem::path& root,
-                                                std::int64_t step, std::string_view stepPrefix = {});
+                                                std::int64_t step,
+                                                std::string_view stepPrefix = {});
 Status removeDetachedStep(const std::filesystem::path& detached);
 
 // Deletes (unless `dryRun`) the steps the policy does not keep; returns them. Unfinished

@@ -100,7 +100,8 @@ herr_t leaveIfOutOfMemory(hid_t stack, void*) {
 // kOutOfMemoryExit.
 void limitChildMemory(std::uint64_t dataAtFork, std::uint64_t budget) {
     if (dataAtFork == 0) return;
-    const std::uint64_t cap = dataAtFork > RLIM_INFINITY - budget ? RLIM_INFINITY : dataAtFork + budget;
+    const std::uint64_t cap =
+        dataAtFork > RLIM_INFINITY - budget ? RLIM_INFINITY : dataAtFork + budget;
     const rlimit limit{cap, cap};
     ::setrlimit(RLIMIT_DATA, &limit);
     std::set_new_handler([] { ::_exit(kOutOfMemoryExit); });

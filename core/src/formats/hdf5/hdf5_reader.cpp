@@ -60,8 +60,9 @@ public:
         setZstdExpectedBytes(m_zstdChunkBytes);
         // Opened for this read only: an open dataset costs libhdf5 ~11 KB (its property lists and
         // object header), 1.1 GB for a file of 100,000 datasets if every leaf kept one open.
-        CKPT_ASSIGN_OR_RETURN(Handle dataset, checkId(H5Oopen_by_addr(m_file->file.get(), m_dataset),
-                                                      H5Oclose, context));
+        CKPT_ASSIGN_OR_RETURN(
+            Handle dataset,
+            checkId(H5Oopen_by_addr(m_file->file.get(), m_dataset), H5Oclose, context));
         if (H5Iget_type(dataset.get()) != H5I_DATASET) {
             return corruptionError(context + ": the object is no longer a dataset");
         }

@@ -105,7 +105,8 @@ private slots:
         // Compact JSON, metadata first, each tensor once, then the padding.
         const std::string header = bytes.substr(8, n);
         QVERIFY2(header.rfind("{\"__metadata__\":{", 0) == 0, header.c_str());
-        const std::string tail = "},\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]}}";
+        const std::string tail =
+            "},\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]}}";
         const std::size_t end = header.find_last_not_of(' ') + 1;
         QVERIFY2(end >= tail.size() && header.compare(end - tail.size(), tail.size(), tail) == 0,
                  header.c_str());
