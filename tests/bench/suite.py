@@ -8,7 +8,7 @@ Our side runs in engine_bench (a child that keeps its trees in memory and answer
 time, timed in-process); orbax's side runs in this process. Every repetition is one round of ours
 and one of orbax's, alternating who goes first, so a varying machine load falls on both; every
 restore of either side starts right after the same `engine_bench touch`, so both find the same
-memory state (see README.md, "Restore and fresh memory"). Prints one
+memory state (see tests/bench/README.md, "Restore and fresh memory"). Prints one
 table (median and min..max of the rounds, ratios, our share of the machine's limits measured in the
 same rounds, the issue's targets, PASS/FAIL); exit code 3 when a target is missed. See README.md.
 """
@@ -304,7 +304,7 @@ def run(args, exe, work, repeat, big_shape, small_shape, open_leaves, limit_mib)
     # its data's size (orbax touches its memory twice) plus 256 MiB, so that both find the same
     # state: recently used free memory. On a VM whose balloon reports free memory back to the
     # host, the first touch of memory the host has taken back costs several times more, and
-    # whoever allocated first in a round paid it (README.md, "restore and fresh memory").
+    # whoever allocated first in a round paid it (tests/bench/README.md, "Restore and fresh memory").
     def warm(mib: int) -> None:
         t = eng("touch", mib)
         add("touch_rate", t["rate"])
