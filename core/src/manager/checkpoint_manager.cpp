@@ -205,8 +205,7 @@ Result<fs::path> detachManagedStep(const fs::path& root, std::int64_t step,
 Status removeDetachedStep(const fs::path& detached) {
     if (detached.empty()) return okStatus();
     // Only what detachManagedStep made: never a path that is still a step, or anything else.
-    if (detached.filename().string().find(".orbax-checkpoint-tmp-deleting-") ==
-        std::string::npos) {
+    if (!orbax::isDetachedStep(detached)) {
         return invalidArgumentError("'" + detached.string() + "' is not a detached step");
     }
     return io::removePath(detached);

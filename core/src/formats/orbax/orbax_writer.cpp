@@ -665,19 +665,21 @@ Status deleteStep(const fs::path& stepDir) {
     return doomed.empty() ? okStatus() : io::removePath(doomed);
 }
 
-void finishInterruptedDeletions(const fs::path& root) {
+bool isDetachedStep(const fs::path& path) {
     const std::string marker = std::string(kTmpSuffix) + "-deleting-";
+    const std::string name = path.filename().string();
+    const std::size_t at = name.find(marker);
+    if (at == std::string::npos || at == 0) return false;
+    const std::string_view ns = std::string_view(name).substr(at + marker.size());
+    return !ns.empty() &&
+           std::all_of(ns.begin(), ns.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+void finishInterruptedDeletions(const fs::path& root) {
     std::error_code ec;
     std::vector<fs::path> doomed;
     for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
-        const std::string name = it->path().filename().string();
-        const std::size_t at = name.find(marker);
-        if (at == std::string::npos || at == 0) continue;
-        const std::string_view ns = std::string_view(name).substr(at + marker.size());
-        if (ns.empty() || !std::all_of(ns.begin(), ns.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-            continue;
-        }
-        doomed.push_back(it->path());
+        if (isDetachedStep(it->path())) doomed.push_back(it->path());
     }
     for (const fs::path& path : doomed) (void)io::removePath(path);
 }

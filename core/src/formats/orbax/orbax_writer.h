@@ -43,6 +43,9 @@ Status deleteStep(const std::filesystem::path& stepDir);
 // or an empty path when `stepDir` does not exist.
 Result<std::filesystem::path> detachStep(const std::filesystem::path& stepDir);
 
+// Whether `path` is named as detachStep names a step (`<step>.orbax-checkpoint-tmp-deleting-<ns>`).
+bool isDetachedStep(const std::filesystem::path& path);
+
 // Finishes the deletions a crash interrupted: removes every `<step>.orbax-checkpoint-tmp-deleting-
 // <ns>` directly under `root` (a deletion is decided once the step is renamed; finishing it is
 // always right). Called before retention deletes more steps; errors are ignored (best effort).
