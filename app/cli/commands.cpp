@@ -233,13 +233,10 @@ Result<NodePtr> findLeaf(const Checkpoint& ckpt, const std::string& keyPathText)
     auto node = findNode(ckpt.tree, path);
     if (!node.isOk()) return node.status().withContext(ckpt.path.string());
     // A leaf the reader could not open is a None carrying the reason: that reason is the answer.
-    if ((*node)->kind() == NodeKind::kNone) {
-        for (const auto& [key, value] : (*node)->attributes()) {
-            if (key == "error") {
-                return corruptionError("'" + keyPathText + "' could not be read: " + value)
-                    .withContext(ckpt.path.string());
-            }
-        }
+    if (const std::string* error = (*node)->attribute("error");
+        error != nullptr && (*node)->kind() == NodeKind::kNone) {
+        return corruptionError("'" + keyPathText + "' could not be read: " + *error)
+            .withContext(ckpt.path.string());
     }
     return node;
 }

@@ -61,10 +61,8 @@ bool isShardingKey(const std::string& key) {
 }
 
 QString errorAttribute(const Node& node) {
-    for (const auto& [key, value] : node.attributes()) {
-        if (key == "error") return toQString(value);
-    }
-    return {};
+    const std::string* error = node.attribute("error");
+    return error != nullptr ? toQString(*error) : QString();
 }
 
 QString kindText(const Node& node) {

@@ -227,12 +227,11 @@ private:
     }
 
     void examineNone(const Node& node, const std::string& where) {
-        for (const auto& [k, v] : node.attributes()) {
-            if (k != "error") continue;
-            m_errors.push_back(v);
-            add(FindingSeverity::kError, doctor_code::kMissingData, where,
-                "the metadata names this leaf but its data cannot be opened: " + v);
-        }
+        const std::string* error = node.attribute("error");
+        if (error == nullptr) return;
+        m_errors.push_back(*error);
+        add(FindingSeverity::kError, doctor_code::kMissingData, where,
+            "the metadata names this leaf but its data cannot be opened: " + *error);
     }
 
     Status examineScalar(const Node& node, const std::string& where) {

@@ -238,14 +238,11 @@ Result<std::vector<NumericLeaf>> numericLeaves(const NodePtr& node, const KeyPat
             leaves.push_back({std::move(full), &n});
         } else if (n.kind() == NodeKind::kScalar) {
             leaves.push_back({std::move(full), &n});
-        } else if (n.kind() == NodeKind::kNone) {
-            for (const auto& [k, v] : n.attributes()) {
-                if (k == "error") {
-                    const std::string what =
-                        ": the metadata names this leaf but its data cannot be opened: ";
-                    missing = notFoundError(describeKeyPath(full) + what + v);
-                }
-            }
+        } else if (const std::string* error = n.attribute("error");
+                   n.kind() == NodeKind::kNone && error != nullptr && missing.isOk()) {
+            missing = notFoundError(describeKeyPath(full) +
+                                    ": the metadata names this leaf but its data cannot be "
+                                    "opened: " + *error);
         }
         return true;
     });

@@ -195,6 +195,13 @@ NodePtr Node::withAttributes(std::vector<std::pair<std::string, std::string>> at
     return n;
 }
 
+const std::string* Node::attribute(std::string_view key) const {
+    for (const auto& [k, v] : m_attributes) {
+        if (k == key) return &v;
+    }
+    return nullptr;
+}
+
 std::size_t Node::childCount() const {
     if (m_kind == NodeKind::kDict) return m_entries.size();
     if (m_kind == NodeKind::kList || m_kind == NodeKind::kTuple) return m_items.size();

@@ -75,6 +75,17 @@ private slots:
         QCOMPARE(Scalar::fromComplex128({1, -2}).toText(), std::string("(1.0-2.0j)"));
         QVERIFY(!Scalar::fromBits(DType::kFloat32, std::vector<std::byte>(3)).isOk());
     }
+
+    void attributesAreFoundByKey() {
+        const NodePtr plain = Node::makeNone();
+        QVERIFY(plain->attribute("error") == nullptr);
+        const NodePtr marked = plain->withAttributes({{"units", "m"}, {"error", "Corruption: x"}});
+        QVERIFY(marked->attribute("error") != nullptr);
+        QCOMPARE(*marked->attribute("error"), std::string("Corruption: x"));
+        QCOMPARE(*marked->attribute("units"), std::string("m"));
+        QVERIFY(marked->attribute("err") == nullptr);
+        QVERIFY(plain->attribute("error") == nullptr);  // the original is unchanged
+    }
 };
 
 QTEST_GUILESS_MAIN(TestTree)

@@ -114,6 +114,9 @@ public:
         return m_attributes;
     }
     NodePtr withAttributes(std::vector<std::pair<std::string, std::string>> attributes) const;
+    // The value of attribute `key`, or null. A reader marks a leaf it could not open as a None
+    // carrying the reason under "error".
+    const std::string* attribute(std::string_view key) const;
 
     Node() = default;  // use the make* factories
 
